@@ -1,0 +1,142 @@
+"""Pure functions behind the k-winners layers: k rounding, boosting, selection, duty cycles.
+
+Everything here is stateless; `sparsity.kwinners` wraps it in modules that own the state.
+The rules follow the reference library (nupic.torch) so that its users get the same numbers:
+
+* 1-D:        ``k = round(n * percent_on)``, ``k_inference = int(k * k_inference_factor)``
+* 2-D global: ``k = round(C*H*W * percent_on)``, ``k_inference = round(C*H*W * percent_on * factor)``
+* 2-D local:  ``k = round(C * percent_on)``,     ``k_inference = round(C * percent_on * factor)``
+
+``round`` is Python's (half to even).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "k_for",
+    "k_inference_for",
+    "boost_factors",
+    "kwinners",
+    "kwinners2d",
+    "active_counts",
+    "active_counts2d",
+    "update_duty_cycle",
+]
+
+
+def k_for(n: int, percent_on: float) -> int:
+    """Number of winners among ``n`` units at ``percent_on``; raises if it rounds to 0 or exceeds n."""
+    if not 0.0 < percent_on <= 1.0:
+        raise ValueError(f"percent_on={percent_on!r} must be in (0, 1]")
+    k = int(round(n * percent_on))
+    if k < 1:
+        raise ValueError(
+            f"percent_on={percent_on!r} of n={n} units rounds to k=0 winners; "
+            f"use percent_on >= {0.5 / n:.3g}"
+        )
+    return min(k, n)
+
+
+def k_inference_for(n: int, percent_on: float, k_inference_factor: float, *, one_d: bool) -> int:
+    """Winners in eval mode: the reference library rounds differently in 1-D and 2-D."""
+    if k_inference_factor <= 0:
+        raise ValueError(f"k_inference_factor={k_inference_factor!r} must be > 0")
+    if one_d:
+        k = int(k_for(n, percent_on) * k_inference_factor)
+    else:
+        k = int(round(n * percent_on * k_inference_factor))
+    return max(1, min(k, n))
+
+
+def boost_factors(duty_cycle: Tensor, target_density: float, boost_strength: float | Tensor) -> Tensor:
+    """``exp(beta * (k/n - d))``: units that fired less than their share rank higher."""
+    return torch.exp((target_density - duty_cycle) * boost_strength)
+
+
+def _winner_mask(boosted: Tensor, k: int, break_ties: bool) -> Tensor:
+    """Bool mask of the k winners along dim 1 of a 2-D tensor of ranking scores."""
+    n = boosted.shape[1]
+    if k >= n:
+        return torch.ones_like(boosted, dtype=torch.bool)
+    if break_ties:
+        idx = boosted.topk(k, dim=1, sorted=False).indices
+        mask = torch.zeros_like(boosted, dtype=torch.bool)
+        return mask.scatter_(1, idx, True)
+    # Every unit at least as large as the k-th largest wins (ties may give more than k).
+    threshold = boosted.topk(k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
+    return boosted >= threshold
+
+
+def kwinners(
+    x: Tensor,
+    duty_cycle: Tensor,
+    k: int,
+    boost_strength: float | Tensor,
+    break_ties: bool = False,
+) -> Tensor:
+    """Keep the k largest boosted activations of each row of ``x`` (B, n); zero the rest.
+
+    Winners keep their raw values (boosting only ranks), so the gradient is 1 at winners and
+    0 elsewhere, like ReLU's.
+    """
+    with torch.no_grad():
+        # With boost_strength 0 the factors are exactly 1 and the ranking is the raw one; not
+        # branching on the value keeps a GPU run free of host syncs.
+        boosted = x * boost_factors(duty_cycle, k / x.shape[1], boost_strength)
+        mask = _winner_mask(boosted, k, break_ties)
+    return x * mask
+
+
+def kwinners2d(
+    x: Tensor,
+    duty_cycle: Tensor,
+    k: int,
+    boost_strength: float | Tensor,
+    local: bool = False,
+    break_ties: bool = False,
+) -> Tensor:
+    """k-winners of (B, C, H, W): over all C*H*W of a sample, or over C at each position (local).
+
+    ``duty_cycle`` holds one value per channel, shape (C,).
+    """
+    b, c, h, w = x.shape
+    with torch.no_grad():
+        n = c if local else c * h * w
+        boosted = x * boost_factors(duty_cycle, k / n, boost_strength).view(1, c, 1, 1)
+        if local:
+            flat = boosted.permute(0, 2, 3, 1).reshape(-1, c)
+            mask = _winner_mask(flat, k, break_ties).view(b, h, w, c).permute(0, 3, 1, 2)
+        else:
+            mask = _winner_mask(boosted.reshape(b, -1), k, break_ties).view_as(x)
+    return x * mask
+
+
+def update_duty_cycle(
+    duty_cycle: Tensor, counts: Tensor, batch_size: int, samples_seen: int | Tensor, period: int
+) -> Tensor:
+    """Running mean of activity: ``d <- (d * (p - B) + counts) / p`` with ``p = min(P, t)``.
+
+    ``samples_seen`` (t) counts samples including this batch; it may be a 0-d tensor so that a GPU
+    run never syncs. ``counts`` is per unit, summed over the batch (from `active_counts` or
+    `active_counts2d`). An exact running mean until P samples, then a moving average of weight B/P.
+    Returns a new tensor.
+    """
+    if isinstance(samples_seen, Tensor):
+        p = samples_seen.clamp(max=period).to(duty_cycle.dtype)
+    else:
+        p = float(min(period, samples_seen))
+    return (duty_cycle * (p - batch_size) + counts) / p
+
+
+def active_counts(y: Tensor) -> Tensor:
+    """Per-unit count of samples with output > 0: (B, n) -> (n,)."""
+    return y.gt(0).sum(dim=0, dtype=y.dtype if y.is_floating_point() else torch.float32)
+
+
+def active_counts2d(y: Tensor) -> Tensor:
+    """Per-channel activity of (B, C, H, W) outputs: samples' fraction of active positions, summed."""
+    h, w = y.shape[2], y.shape[3]
+    return y.gt(0).sum(dim=(0, 2, 3), dtype=y.dtype) / float(h * w)
