@@ -1,0 +1,275 @@
+"""One training loop for every network: the paper's SGD + StepLR recipe, boosting decay, re-zeroing.
+
+Each epoch: cut batches by index from a permutation drawn from (seed, "data-order", epoch), take
+SGD steps, re-zero the sparse weights after every step, decay the boost strength, evaluate on
+the validation split, report an `EpochResult` to ``on_epoch`` and (optionally) write a checkpoint.
+Every random stream is a function of (seed, purpose, epoch), so a run resumed from the checkpoint
+of epoch e gives the same final numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as nnf
+from torch import Tensor, nn
+
+from .data.base import DataSplit, Dataset
+from .kwinners import update_boost_strength
+from .network import NetworkSpec, SparseNet, build_network
+from .recipe import Recipe
+from .seeding import derive_seed, generator
+from .sparse_weights import sparse_weight_modules
+
+__all__ = [
+    "EpochResult",
+    "NonFiniteLossError",
+    "TrainResult",
+    "default_device",
+    "evaluate",
+    "train",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+_NAN_CHECK_EVERY = 50  # steps between finiteness checks (each check is a host sync on a GPU)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the message says where and what to change."""
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int  # 1-based: epochs completed
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    boost_strength: float | None  # mean over k-winners layers, None for a dense net
+    seconds: float
+    samples_per_second: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: SparseNet
+    history: list[EpochResult]
+    resumed_from_epoch: int  # 0 when started fresh
+
+    @property
+    def final(self) -> EpochResult:
+        return self.history[-1]
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: DataSplit, batch_size: int = 1000) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on ``split`` in eval mode (restores the mode)."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=split.inputs.device)
+    correct = torch.zeros((), dtype=torch.long, device=split.inputs.device)
+    for start in range(0, len(split), batch_size):
+        x = split.inputs[start : start + batch_size]
+        y = split.targets[start : start + batch_size]
+        logits = model(x)
+        loss_sum += nnf.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    model.train(was_training)
+    n = max(len(split), 1)
+    return float(loss_sum) / n, int(correct) / n
+
+
+def _mean_boost(model: nn.Module) -> float | None:
+    values = [float(m.boost_strength) for m in model.modules() if hasattr(m, "duty_cycle")]
+    return sum(values) / len(values) if values else None
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.StepLR]:
+    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=recipe.lr_gamma)
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _train_epoch(
+    model: SparseNet,
+    opt: torch.optim.Optimizer,
+    split: DataSplit,
+    inputs: Tensor,
+    batch_size: int,
+    order: Tensor,
+    epoch: int,
+    lr: float,
+) -> tuple[float, float]:
+    sparse = sparse_weight_modules(model)
+    model.train()
+    loss_sum = torch.zeros((), device=inputs.device)
+    correct = torch.zeros((), dtype=torch.long, device=inputs.device)
+    n = len(order)
+    for step, start in enumerate(range(0, n, batch_size)):
+        idx = order[start : start + batch_size]
+        x, y = inputs[idx], split.targets[idx]
+        logits = model(x)
+        loss = nnf.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for m in sparse:
+            m.rezero_weights()
+        with torch.no_grad():
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == y).sum()
+        if step % _NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+            _raise_non_finite(epoch, step, lr)
+    if not torch.isfinite(loss_sum):
+        _raise_non_finite(epoch, None, lr)
+    return float(loss_sum) / n, int(correct) / n
+
+
+def _raise_non_finite(epoch: int, step: int | None, lr: float) -> None:
+    where = f"epoch {epoch + 1}" + (f", step {step}" if step is not None else "")
+    raise NonFiniteLossError(
+        f"training loss is NaN or infinite at {where} (learning rate {lr:.3g}); "
+        f"lower recipe.lr or check the inputs for NaN. Checkpoints of finished epochs are kept."
+    )
+
+
+def train(
+    spec: NetworkSpec,
+    recipe: Recipe,
+    data: Dataset,
+    *,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    threads: int | None = 1,
+    on_epoch: Callable[[EpochResult, SparseNet], None] | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+) -> TrainResult:
+    """Train the network ``spec`` with ``recipe`` on ``data``; returns the model and per-epoch metrics.
+
+    ``device`` defaults to CUDA when present. On the CPU ``threads`` sets torch's thread count
+    (1 by default: parallel trials on one machine run far faster that way; None leaves it).
+    ``on_epoch(result, model)`` is called after every epoch, after the checkpoint is written.
+    With ``checkpoint_path``, each epoch's full state (model, optimizer, schedule, epoch, history)
+    is written there atomically, and an existing checkpoint is resumed from.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cpu" and threads is not None:
+        torch.set_num_threads(threads)
+    if data.input_shape != spec.input_shape or data.num_classes != spec.num_classes:
+        raise ValueError(
+            f"network {spec.name!r} expects input {spec.input_shape} and {spec.num_classes} classes, "
+            f"but dataset {data.name!r} gives {data.input_shape} and {data.num_classes}; "
+            f"use a preset built for {data.name!r}"
+        )
+    model = build_network(spec, seed=seed).to(device)
+    opt, sched = _optimizer(model, recipe)
+    data = data.to(device)
+    history: list[EpochResult] = []
+    start_epoch = 0
+    ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        _check_checkpoint(state, spec, recipe, seed, ckpt)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history = [EpochResult(**h) for h in state["history"]]
+        start_epoch = state["epoch"]
+        log.info("resumed %s from %s after epoch %d", spec.name, ckpt, start_epoch)
+
+    train_split = data.train
+    for epoch in range(start_epoch, recipe.epochs):
+        t0 = time.perf_counter()
+        # Dropout draws from the global generator: re-seed it per epoch so a resumed run matches.
+        torch.manual_seed(derive_seed(seed, "dropout", epoch))
+        inputs = train_split.inputs
+        if data.augment is not None:
+            inputs = data.featurize(data.augment(train_split.raw, generator(seed, "augment", epoch)))
+        order = torch.randperm(len(train_split), generator=generator(seed, "data-order", epoch)).to(device)
+        lr = opt.param_groups[0]["lr"]
+        batch = recipe.batch_size_for(epoch)
+        train_loss, train_acc = _train_epoch(model, opt, train_split, inputs, batch, order, epoch, lr)
+        sched.step()
+        update_boost_strength(model)
+        val_loss, val_acc = evaluate(model, data.validation, recipe.eval_batch_size)
+        seconds = time.perf_counter() - t0
+        result = EpochResult(
+            epoch=epoch + 1, train_loss=train_loss, train_accuracy=train_acc, val_loss=val_loss,
+            val_accuracy=val_acc, lr=lr, boost_strength=_mean_boost(model), seconds=seconds,
+            samples_per_second=len(train_split) / seconds,
+        )
+        history.append(result)
+        log.info(
+            "%s epoch %d/%d: loss %.4f, val acc %.4f, %.1fs",
+            spec.name, epoch + 1, recipe.epochs, train_loss, val_acc, seconds,
+        )
+        if ckpt is not None:
+            _save_atomic(
+                {
+                    "version": CHECKPOINT_VERSION,
+                    "epoch": epoch + 1,
+                    "seed": seed,
+                    "network": spec.to_dict(),
+                    "recipe": recipe.to_dict(),
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "history": [h.to_dict() for h in history],
+                },
+                ckpt,
+            )
+        if on_epoch is not None:
+            on_epoch(result, model)
+    return TrainResult(model=model, history=history, resumed_from_epoch=start_epoch)
+
+
+def _check_checkpoint(state: dict, spec: NetworkSpec, recipe: Recipe, seed: int, path: Path) -> None:
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint {path} has version {state.get('version')!r}, expected {CHECKPOINT_VERSION}")
+    mismatches = [
+        name
+        for name, saved, now in (
+            ("network", state["network"], spec.to_dict()),
+            ("recipe", state["recipe"], recipe.to_dict()),
+            ("seed", state["seed"], seed),
+        )
+        if _normalize(saved) != _normalize(now)
+    ]
+    if mismatches:
+        raise ValueError(
+            f"checkpoint {path} was written for a different {', '.join(mismatches)}; "
+            f"delete it or use another checkpoint path to start fresh"
+        )
+
+
+def _normalize(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalize(v) for v in value]
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return int(value)
+    return value

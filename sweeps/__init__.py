@@ -1,0 +1,1 @@
+"""sweeps: the sweep service (Ray Tune trials, Optuna multi-objective search, MLflow logging)."""

@@ -1,0 +1,254 @@
+"""The `sweeps` command line: thin parsing over the library and the service.
+
+Errors a user can fix (bad spec, missing dataset, unknown preset) print one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .console import configure_logging, console, table
+from .service_paths import ROOT_ENV, default_root
+
+log = logging.getLogger("sweeps")
+
+
+# -- sweeps networks ------------------------------------------------------------------------------
+
+def cmd_networks(args: argparse.Namespace) -> int:
+    from sparsity import preset, preset_names
+
+    names = [args.preset] if args.preset else preset_names(args.dataset)
+    for name in names:
+        spec = preset(name, args.dataset)
+        rows = [
+            [s.name, "x".join(map(str, s.out_shape)), s.activation, s.units, s.k, s.k_inference,
+             f"{s.weight_density:g}", s.weights, s.nonzero_weights]
+            for s in spec.layer_summaries()
+        ]
+        console.print(
+            table(
+                f"{args.dataset} / {name}: {spec.num_params:,} params, {spec.num_nonzero_params:,} nonzero",
+                ["layer", "out shape", "activation", "units", "k", "k eval", "density", "weights", "nonzero"],
+                rows,
+            )
+        )
+    return 0
+
+
+# -- sweeps train -------------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sparsity.data import DataConfig
+    from sparsity.experiment import NoiseConfig, paper_experiment, run_experiment
+
+    data = DataConfig(
+        name=args.dataset, root=args.data_dir, train_limit=args.train_limit, eval_limit=args.eval_limit,
+    )
+    config = paper_experiment(args.preset, args.dataset, epochs=args.epochs, seed=args.seed, data=data)
+    config = dataclasses.replace(config, noise=NoiseConfig(kind=args.noise_kind, seed=args.noise_seed))
+    console.print(
+        f"training [bold]{args.preset}[/] on [bold]{args.dataset}[/] for {config.recipe.epochs} epochs, seed {args.seed}"
+    )
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as progress:
+        task = progress.add_task("epochs", total=config.recipe.epochs)
+
+        def on_epoch(r, _model) -> None:
+            progress.update(task, completed=r.epoch, description=f"epoch {r.epoch}: val acc {r.val_accuracy:.4f}")
+
+        result = run_experiment(
+            config, on_epoch=on_epoch, checkpoint_path=args.checkpoint, device=args.device, threads=args.threads,
+        )
+    summary = result.summary()
+    curves = [("validation", result.validation_curve)]
+    if result.test_curve is not None:
+        curves.append(("test", result.test_curve))
+    levels = result.validation_curve.levels
+    rows = [[f"{lv:g}"] + [f"{100 * c.accuracies[i]:.2f}" for _, c in curves] for i, lv in enumerate(levels)]
+    console.print(table(f"noise curve ({result.validation_curve.kind}), accuracy %", ["level"] + [n for n, _ in curves], rows))
+    score_rows = [[n, f"{100 * (result.val_accuracy if n == 'validation' else result.test_accuracy):.2f}",
+                   f"{c.noise_score:,}", f"{c.total * len(c.levels):,}"] for n, c in curves]
+    console.print(table("scores", ["split", "clean accuracy %", "noise score", "max"], score_rows))
+    out = Path(args.out or f"runs/train-{args.dataset}-{args.preset}-seed{args.seed}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    console.print(f"wrote {out} ({result.seconds:.1f}s)")
+    return 0
+
+
+# -- sweeps run / resume / status / list / best -------------------------------------------------
+
+def _front_table(title: str, trials) -> object:
+    from .service import trial_row
+
+    rows = []
+    for t in trials:
+        r = trial_row(t)
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
+        rows.append([r["number"], r["state"], r["baseline"],
+                     "" if r["val_accuracy"] is None else f"{100 * r['val_accuracy']:.2f}",
+                     "" if r["val_noise_score"] is None else f"{r['val_noise_score']:,.0f}",
+                     "" if r["test_accuracy"] is None else f"{100 * r['test_accuracy']:.2f}",
+                     params or r["fail_reason"]])
+    return table(title, ["#", "state", "baseline", "val acc %", "val noise score", "test acc %", "name"], rows)
+
+
+def _print_outcome(outcome, root: str) -> None:
+    from .service import saved_spec
+
+    console.print(_front_table(f"Pareto front of {outcome.name} ({outcome.seconds:.0f}s)", outcome.front))
+    uri = saved_spec(outcome.name, root).stores.resolved().mlflow_tracking_uri
+    console.print(f"browse: [bold]sweeps dashboard {outcome.name}[/]  (MLflow at {uri}, experiment {outcome.mlflow_experiment_id})")
+    console.print(f"pick a config: [bold]sweeps best {outcome.name}[/]")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .progress import StudyProgress
+    from .service import run_sweep
+    from .spec import load_spec
+
+    spec = load_spec(args.spec, stores_root=args.root)
+    if args.name:
+        spec = dataclasses.replace(spec, name=args.name)
+    console.print(f"sweep [bold]{spec.name}[/]: {spec.budget.trials} searched trials + {len(spec.baselines)} baselines, "
+                  f"{spec.epochs} epochs each, {spec.budget.max_concurrent} at a time")
+    outcome = run_sweep(spec, address=args.address, progress=StudyProgress())
+    _print_outcome(outcome, spec.stores.root)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .progress import StudyProgress
+    from .service import resume_sweep
+
+    outcome = resume_sweep(args.name, root=args.root, address=args.address, progress=StudyProgress())
+    _print_outcome(outcome, args.root or default_root())
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .service import sweep_status
+
+    spec, trials, front = sweep_status(args.name, args.root)
+    console.print(_front_table(f"trials of {spec.name} ({len(trials)}/{spec.num_samples})", trials))
+    console.print(_front_table("Pareto front (validation accuracy vs noise score)", front))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .service import list_sweeps, sweep_status
+
+    rows = []
+    for name in list_sweeps(args.root):
+        spec, trials, front = sweep_status(name, args.root)
+        done = sum(t.state.name == "COMPLETE" for t in trials)
+        rows.append([name, spec.dataset.name, spec.network.name, f"{done}/{spec.num_samples}", len(front)])
+    console.print(table("sweeps", ["name", "dataset", "network", "complete", "pareto"], rows))
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from .best import best_config, choose, write_best
+    from .service import sweep_status
+
+    spec, _, front = sweep_status(args.name, args.root)
+    trial = choose(front, min_accuracy=args.min_accuracy, rule=args.rule)
+    rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else args.rule
+    doc = best_config(spec, trial, rule)
+    out = write_best(doc, args.out or f"{spec.name}-best.yaml")
+    src = doc["source"]
+    console.print(f"trial #{trial.number} ({rule}): val acc {100 * src['val_accuracy']:.2f}%, "
+                  f"val noise score {src['val_noise_score']:,.0f}; wrote {out}")
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sweeps", description="Sweeps over sparse networks (k-winners, sparse weights).")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    n = sub.add_parser("networks", help="show the paper's networks: layers, k values, nonzero weights")
+    n.add_argument("--dataset", default="mnist", choices=["mnist", "gsc"])
+    n.add_argument("--preset", help="one preset (default: all for the dataset)")
+    n.set_defaults(func=cmd_networks)
+
+    t = sub.add_parser("train", help="train one network with the paper's recipe and score it under noise")
+    t.add_argument("--preset", required=True, help="network preset, e.g. sparse-cnn2 (see `sweeps networks`)")
+    t.add_argument("--dataset", default="mnist", choices=["mnist", "gsc"])
+    t.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--data-dir", help="data root (default: $SPARSE_SWEEPS_DATA, else ./data)")
+    t.add_argument("--train-limit", type=int, help="train on the first N training samples (quick runs)")
+    t.add_argument("--eval-limit", type=int, help="evaluate on the first N validation/test samples")
+    t.add_argument("--noise-kind", help="noise kind (default: the paper's protocol for the dataset)")
+    t.add_argument("--noise-seed", type=int, default=0)
+    t.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    t.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1)")
+    t.add_argument("--checkpoint", help="checkpoint file: written each epoch, resumed from if present")
+    t.add_argument("--out", help="JSON results file (default runs/train-DATASET-PRESET-seedS.json)")
+    t.set_defaults(func=cmd_train)
+
+    def stores(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--root", default=None, help=f"sweeps folder (default ${ROOT_ENV} or ./sweeps-data)")
+
+    r = sub.add_parser("run", help="launch a sweep from a spec file or a preset (mnist-quick, mnist-paper, gsc-paper)")
+    r.add_argument("spec", help="spec YAML file or preset name")
+    r.add_argument("--name", help="override the spec's name")
+    r.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    stores(r)
+    r.set_defaults(func=cmd_run)
+
+    rs = sub.add_parser("resume", help="continue a stopped sweep without repeating finished trials")
+    rs.add_argument("name")
+    rs.add_argument("--address", help="Ray cluster address")
+    stores(rs)
+    rs.set_defaults(func=cmd_resume)
+
+    st = sub.add_parser("status", help="trials and the current Pareto front (works while a sweep runs)")
+    st.add_argument("name")
+    stores(st)
+    st.set_defaults(func=cmd_status)
+
+    ls = sub.add_parser("list", help="the sweeps in the sweeps folder")
+    stores(ls)
+    ls.set_defaults(func=cmd_list)
+
+    b = sub.add_parser("best", help="pick one config from the Pareto front and write it as YAML")
+    b.add_argument("name")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--min-accuracy", type=float, help="highest noise score among configs with val accuracy >= A")
+    g.add_argument("--rule", default="knee", choices=["knee"], help="knee: the best trade-off (default)")
+    b.add_argument("--out", help="output YAML (default NAME-best.yaml)")
+    stores(b)
+    b.set_defaults(func=cmd_best)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        console.print(f"[bold red]error:[/] {e}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Launch, resume and reconcile sweeps: the three stores, one owner each.
+
+* Ray's storage path holds the experiment state and trial checkpoints (resume continues it);
+* the Optuna study holds proposals and objective values (the Pareto front);
+* MLflow holds what people browse: a parent run per sweep, a nested run per trial.
+
+Each trial's MLflow run is tagged with its Optuna trial number and Ray trial id, and each Optuna
+trial with its Ray trial id, so `reconcile` can bring the three into agreement after a crash.
+A local copy of the spec (ROOT/specs/NAME.yaml) lets `resume`, `status` and `best` find the stores.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from . import search, tracking
+from .spec import OBJECTIVES, SpecError, SweepSpec, load_spec
+
+log = logging.getLogger(__name__)
+
+from .service_paths import ROOT_ENV, default_root
+
+
+def spec_path(root: str | Path, name: str) -> Path:
+    return Path(root).expanduser() / "specs" / f"{name}.yaml"
+
+
+def saved_spec(name: str, root: str | None = None) -> SweepSpec:
+    """The spec a sweep was launched with (its stores included)."""
+    root = root or default_root()
+    path = spec_path(root, name)
+    if not path.exists():
+        known = list_sweeps(root)
+        raise SpecError(f"no sweep named {name!r} under {Path(root).resolve()}; known sweeps: {known or 'none'} "
+                        f"(use --root or ${ROOT_ENV} for another folder)")
+    return load_spec(path)
+
+
+def list_sweeps(root: str | None = None) -> list[str]:
+    folder = Path(root or default_root()).expanduser() / "specs"
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.exists() else []
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    name: str
+    trials: list[FrozenTrial]
+    front: list[FrozenTrial]
+    seconds: float
+    mlflow_experiment_id: str
+    parent_run_id: str
+
+
+# -- launching ------------------------------------------------------------------------------------
+
+def _init_ray(address: str | None, spec: SweepSpec) -> None:
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS")
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        local = spec.stores.local_only()
+        if len(nodes) > 1 and local:
+            ray.shutdown()
+            raise SpecError(
+                f"{', '.join(local)}: a SQLite store is reachable from this machine only, but the cluster at "
+                f"{address} has {len(nodes)} nodes; set it to a server every node reaches "
+                f"(e.g. postgresql://... for optuna_storage, http://mlflow:5000 for mlflow_tracking_uri)"
+            )
+        gpus = sum(n.get("Resources", {}).get("GPU", 0) for n in nodes)
+    else:
+        ray.init(num_cpus=max(spec.budget.max_concurrent, 1) * max(1, int(spec.resources.cpus)),
+                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+        gpus = ray.cluster_resources().get("GPU", 0)
+    if spec.resources.gpus > 0 and gpus == 0:
+        ray.shutdown()
+        raise SpecError(
+            f"resources.gpus: {spec.resources.gpus} GPU per trial requested, but the Ray cluster has no GPU; "
+            f"set resources.gpus: 0 or connect to a GPU cluster with --address"
+        )
+
+
+def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any, restore: bool):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
+    stores = spec.stores.resolved()
+    path = str(Path(stores.ray_storage) / spec.name) if "://" not in stores.ray_storage else f"{stores.ray_storage}/{spec.name}"
+    if restore:
+        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False,
+                                  restart_errored=False)
+    scheduler = FIFOScheduler()
+    if spec.early_stopping is not None:
+        es = spec.early_stopping
+        scheduler = ASHAScheduler(
+            metric=es.metric, mode=es.mode, max_t=spec.epochs, grace_period=es.grace_period,
+            reduction_factor=es.reduction_factor, time_attr="epoch",
+        )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(searcher, max_concurrent=spec.budget.max_concurrent),
+            scheduler=scheduler,
+            num_samples=spec.num_samples,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=spec.name,
+            storage_path=stores.ray_storage,
+            failure_config=tune.FailureConfig(max_failures=spec.budget.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            verbose=0,
+        ),
+    )
+
+
+def _trainable(spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_run_id: str):
+    from ray import tune
+
+    from .trainable import run_trial
+
+    fn = tune.with_parameters(
+        run_trial, spec_yaml=spec.to_yaml(), tracking_uri=tracking_uri, experiment_id=experiment_id,
+        parent_run_id=parent_run_id,
+    )
+    resources = {"cpu": spec.resources.cpus}
+    if spec.resources.gpus:
+        resources["gpu"] = spec.resources.gpus
+    return tune.with_resources(fn, resources)
+
+
+def _mlflow(spec: SweepSpec, create: bool) -> tuple[Any, str, str]:
+    from mlflow.tracking import MlflowClient
+
+    stores = spec.stores.resolved()
+    tracking.check_reachable(stores.mlflow_tracking_uri)
+    client = MlflowClient(stores.mlflow_tracking_uri)
+    exp_id = tracking.experiment_id(client, spec.name, stores.mlflow_artifact_location)
+    parent = tracking.parent_run(client, exp_id, spec.name, create=create)
+    if parent is None:
+        raise SpecError(f"sweep {spec.name!r} has no parent run in MLflow at {stores.mlflow_tracking_uri}")
+    return client, exp_id, parent
+
+
+def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None) -> SweepOutcome:
+    """Launch a new sweep: refuses a name whose spec, study or Ray experiment already exists."""
+    stores = spec.stores.resolved()
+    root = Path(stores.root)
+    saved = spec_path(root, spec.name)
+    ray_dir = Path(stores.ray_storage) / spec.name
+    if saved.exists() or ("://" not in stores.ray_storage and ray_dir.exists()):
+        raise search.SweepExistsError(
+            f"sweep {spec.name!r} already exists under {root}; run `sweeps resume {spec.name}` to continue it, "
+            f"or give the spec another name"
+        )
+    _check_data(spec)
+    root.mkdir(parents=True, exist_ok=True)
+    client, exp_id, parent = _mlflow(spec, create=True)
+    study = search.create_study(spec, stores.optuna_storage)
+    study.set_user_attr(search.ATTR_PARENT_RUN, parent)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(spec.to_yaml())
+    client.log_dict(parent, spec.to_dict(), "spec.yaml")
+    tracking.log_params(
+        client, parent, {**tracking.flatten("", spec.to_dict()), "objectives": ",".join(OBJECTIVES)},
+        tags={"mlflow.note.content": f"Sweep {spec.name}: Pareto front of {' vs '.join(OBJECTIVES)}"},
+    )
+    return _fit(spec, client, exp_id, parent, address, restore=False, progress=progress)
+
+
+def resume_sweep(name: str, root: str | None = None, address: str | None = None, progress: Any = None) -> SweepOutcome:
+    """Continue a stopped sweep without repeating finished trials or duplicating runs."""
+    spec = saved_spec(name, root)
+    client, exp_id, parent = _mlflow(spec, create=False)
+    study = search.load_study(spec.name, spec.stores.resolved().optuna_storage)
+    if study is None:
+        raise SpecError(f"sweep {name!r} has no Optuna study in {spec.stores.resolved().optuna_storage}")
+    search.check_directions(study)
+    return _fit(spec, client, exp_id, parent, address, restore=True, progress=progress)
+
+
+def _check_data(spec: SweepSpec) -> None:
+    """Load the dataset once in the driver so a missing one fails before anything is created."""
+    from sparsity.data import load_dataset
+
+    load_dataset(spec.dataset)
+
+
+def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any) -> SweepOutcome:
+    import ray
+    from ray import tune
+
+    stores = spec.stores.resolved()
+    t0 = time.perf_counter()
+    _init_ray(address, spec)
+    try:
+        trainable = _trainable(spec, stores.mlflow_tracking_uri, exp_id, parent)
+        searcher = None if restore else search.SweepSearch(spec, stores.optuna_storage)
+        can_restore = restore and tune.Tuner.can_restore(str(Path(stores.ray_storage) / spec.name))
+        if restore and not can_restore:
+            log.warning("no Ray experiment state for %s: starting the remaining trials afresh", spec.name)
+            searcher = search.SweepSearch(spec, stores.optuna_storage)
+        tuner = _tuner(spec, searcher, trainable, restore=can_restore)
+        if progress is not None:
+            progress.attach(spec)
+        grid = tuner.fit()
+        live = {r.metrics.get("trial_id") for r in grid if r.metrics}
+    finally:
+        if progress is not None:
+            progress.detach()
+        ray.shutdown()
+    seconds = time.perf_counter() - t0
+    reconcile(spec, live_ray_trial_ids={x for x in live if x})
+    study = search.load_study(spec.name, stores.optuna_storage)
+    front = pareto_front(study)
+    _log_sweep_summary(client, parent, study, front, seconds)
+    client.set_terminated(parent, "FINISHED")
+    return SweepOutcome(spec.name, study.get_trials(deepcopy=False), front, seconds, exp_id, parent)
+
+
+def _log_sweep_summary(client, parent: str, study: optuna.Study, front: list[FrozenTrial], seconds: float) -> None:
+    rows = [trial_row(t) for t in front]
+    client.log_dict(parent, {"pareto_front": rows}, "pareto_front.json")
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    tracking.log_metrics(
+        client, parent,
+        {"trials_complete": states.count(TrialState.COMPLETE), "trials_failed": states.count(TrialState.FAIL),
+         "trials_pruned": states.count(TrialState.PRUNED), "pareto_size": len(front), "sweep_seconds": seconds},
+        step=0,
+    )
+
+
+# -- reconciling -----------------------------------------------------------------------------------
+
+_RUN_STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.FAIL: "FAILED", TrialState.PRUNED: "KILLED"}
+
+
+def reconcile(spec: SweepSpec, live_ray_trial_ids: set[str] = frozenset()) -> dict[str, list[int]]:
+    """Bring Optuna and MLflow into agreement after a sweep (or a crash): orphaned RUNNING Optuna
+    trials become FAIL, and each trial's MLflow run takes the status of its Optuna trial."""
+    stores = spec.stores.resolved()
+    study = search.load_study(spec.name, stores.optuna_storage)
+    orphans = search.reconcile_study(study, set(live_ray_trial_ids)) if study else []
+    client, exp_id, _ = _mlflow(spec, create=False)
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)} if study else {}
+    fixed = []
+    for run in tracking.find_runs(client, exp_id, {tracking.TAG_SWEEP: spec.name, tracking.TAG_KIND: "trial"}):
+        number = int(run.data.tags.get(tracking.TAG_OPTUNA, -1))
+        t = by_number.get(number)
+        want = _RUN_STATUS.get(t.state) if t else None
+        if want and run.info.status != want:
+            if t.state == TrialState.PRUNED:
+                client.set_tag(run.info.run_id, "sweeps.stopped_early", f"epoch {t.user_attrs.get('stopped_at_epoch')}")
+            if t.state == TrialState.FAIL and "fail_reason" in t.user_attrs:
+                client.set_tag(run.info.run_id, "sweeps.error", t.user_attrs["fail_reason"])
+            client.set_terminated(run.info.run_id, want)
+            fixed.append(number)
+    if orphans or fixed:
+        log.info("reconciled %s: orphaned optuna trials %s, mlflow runs updated %s", spec.name, orphans, fixed)
+    return {"orphaned": orphans, "runs_updated": fixed}
+
+
+# -- reading results -------------------------------------------------------------------------------
+
+def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not complete:
+        return []
+    return sorted(study.best_trials, key=lambda t: -t.values[0])
+
+
+def trial_row(t: FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "baseline": t.user_attrs.get("baseline", ""),
+        "val_accuracy": t.values[0] if t.values else None,
+        "val_noise_score": t.values[1] if t.values else None,
+        "test_accuracy": t.user_attrs.get("test_accuracy"),
+        "test_noise_score": t.user_attrs.get("test_noise_score"),
+        "params": t.user_attrs.get("config", t.params),
+        "fail_reason": t.user_attrs.get("fail_reason", ""),
+        "ray_trial_id": t.user_attrs.get("ray_trial_id", ""),
+    }
+
+
+def sweep_status(name: str, root: str | None = None) -> tuple[SweepSpec, list[FrozenTrial], list[FrozenTrial]]:
+    """(spec, all trials, Pareto front), read from Optuna alone: works while a sweep runs."""
+    spec = saved_spec(name, root)
+    study = search.load_study(spec.name, spec.stores.resolved().optuna_storage)
+    if study is None:
+        return spec, [], []
+    return spec, study.get_trials(deepcopy=False), pareto_front(study)

@@ -1,0 +1,483 @@
+"""The sweep spec: a YAML file validated into one frozen `SweepSpec` before anything starts.
+
+Every error names the key (``space.percent_on.low``) and the fix. The spec is the only place a
+YAML mapping is read; past `SweepSpec.from_dict` everything is typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from sparsity.data import DataConfig
+from sparsity.experiment import ExperimentConfig, NoiseConfig
+from sparsity.network import NetworkSpec
+from sparsity.presets import preset as network_preset
+from sparsity.recipe import Recipe, paper_recipe
+
+__all__ = [
+    "SpecError",
+    "Param",
+    "Baseline",
+    "Budget",
+    "Resources",
+    "Searcher",
+    "EarlyStopping",
+    "Stores",
+    "SweepSpec",
+    "load_spec",
+    "spec_preset_names",
+    "OBJECTIVES",
+]
+
+# Both maximized, on the validation split. The test split is only for reporting.
+OBJECTIVES = ("val_accuracy", "val_noise_score")
+
+# Parameters a space may search, and where each lands in the trial's network or recipe.
+#   percent_on            every k-winners-capable layer (conv and hidden linear)
+#   percent_on.conv[i]    one conv layer;  percent_on.linear[i]   one hidden layer
+#   weight_density        every hidden linear layer (conv weights stay dense, as in the paper)
+#   weight_density.linear[i] / weight_density.conv[i]
+#   dropout               every hidden linear layer; dropout.linear[i]
+#   boost_strength, boost_strength_factor, k_inference_factor   the network's k-winners settings
+#   lr, momentum, weight_decay, lr_gamma                         the recipe
+_LAYER_PARAM = re.compile(r"^(percent_on|weight_density|dropout)(?:\.(conv|linear)\[(\d+)\])?$")
+_KWINNERS_PARAMS = ("boost_strength", "boost_strength_factor", "k_inference_factor")
+_RECIPE_PARAMS = ("lr", "momentum", "weight_decay", "lr_gamma")
+
+
+class SpecError(ValueError):
+    """A sweep spec is invalid; the message names the key and the fix."""
+
+
+def _fail(key: str, msg: str) -> None:
+    raise SpecError(f"{key}: {msg}")
+
+
+def _reject_unknown(where: str, data: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        _fail(where or "spec", f"unknown key(s) {unknown}; known keys are {sorted(known)}")
+
+
+def _mapping(where: str, value: Any) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        _fail(where, f"must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _typed(cls: type, where: str, data: Any) -> Any:
+    """Build a frozen dataclass from a mapping, naming the key of any error."""
+    data = _mapping(where, data)
+    _reject_unknown(where, data, {f.name for f in dataclasses.fields(cls)})
+    try:
+        return cls(**data)
+    except SpecError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"{where}: {e}") from None
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched parameter: a float/int range (optionally log scale) or a list of choices."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+    integer: bool = False
+
+    def __post_init__(self) -> None:
+        key = f"space.{self.name}"
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+            if self.low is not None or self.high is not None:
+                _fail(key, "give either choices or low/high, not both")
+            if not self.choices:
+                _fail(f"{key}.choices", "must list at least one value")
+            return
+        if self.low is None or self.high is None:
+            _fail(key, "give low and high (a range) or choices (a list)")
+        if not (isinstance(self.low, (int, float)) and isinstance(self.high, (int, float))):
+            _fail(key, f"low and high must be numbers, got {self.low!r} and {self.high!r}")
+        if not self.low < self.high:
+            _fail(f"{key}.low", f"low={self.low} must be below high={self.high}")
+        if self.log and self.low <= 0:
+            _fail(f"{key}.low", f"low={self.low} must be > 0 on a log scale (log: true)")
+
+    def values(self) -> tuple[float, ...]:
+        """The extreme values a trial may take (for validating the space against the network)."""
+        return tuple(self.choices) if self.choices is not None else (self.low, self.high)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A fixed config run before the search: by default the dense point of the space
+    (percent_on=1, weight_density=1) with the given overrides, or another network preset."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    trials: int = 8  # searched trials; baselines run on top of these
+    epochs: int | None = None  # None: the recipe's
+    max_concurrent: int = 2
+    max_failures: int = 1  # retries of a trial that raised, from its last checkpoint
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.trials, int) and self.trials >= 0):
+            _fail("budget.trials", f"{self.trials!r} must be an integer >= 0")
+        if self.epochs is not None and not (isinstance(self.epochs, int) and self.epochs >= 1):
+            _fail("budget.epochs", f"{self.epochs!r} must be an integer >= 1 (or null for the recipe's)")
+        if not (isinstance(self.max_concurrent, int) and self.max_concurrent >= 1):
+            _fail("budget.max_concurrent", f"{self.max_concurrent!r} must be an integer >= 1")
+        if not (isinstance(self.max_failures, int) and self.max_failures >= 0):
+            _fail("budget.max_failures", f"{self.max_failures!r} must be an integer >= 0")
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: float = 1.0
+    gpus: float = 0.0  # fractional allowed: 0.25 packs four trials on a GPU
+
+    def __post_init__(self) -> None:
+        if not self.cpus > 0:
+            _fail("resources.cpus", f"{self.cpus!r} must be > 0")
+        if not 0 <= self.gpus:
+            _fail("resources.gpus", f"{self.gpus!r} must be >= 0")
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            _fail("resources.gpus", f"{self.gpus!r}: above 1 GPU per trial, ask for a whole number")
+
+
+@dataclass(frozen=True)
+class Searcher:
+    algorithm: str = "tpe"  # tpe | nsga2 | random
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ("tpe", "nsga2", "random"):
+            _fail("searcher.algorithm", f"{self.algorithm!r} is not one of 'tpe', 'nsga2', 'random'")
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """ASHA on a per-epoch metric. Trials it stops are recorded as PRUNED in Optuna (their
+    objective values are from an unfinished run, so they stay off the Pareto front)."""
+
+    metric: str = "val_accuracy"
+    grace_period: int = 1
+    reduction_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("val_accuracy", "val_loss", "train_loss", "train_accuracy"):
+            _fail(
+                "early_stopping.metric",
+                f"{self.metric!r} is not a per-epoch metric; use val_accuracy, val_loss, train_loss or train_accuracy",
+            )
+        if self.grace_period < 1:
+            _fail("early_stopping.grace_period", f"{self.grace_period!r} must be >= 1 epoch")
+        if self.reduction_factor <= 1:
+            _fail("early_stopping.reduction_factor", f"{self.reduction_factor!r} must be > 1")
+
+    @property
+    def mode(self) -> str:
+        return "min" if self.metric.endswith("loss") else "max"
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Where results go. Empty fields derive from ``root`` (the embedded default):
+    Ray storage at ROOT/ray, MLflow at sqlite:///ROOT/mlflow.db with artifacts in ROOT/mlartifacts,
+    Optuna at sqlite:///ROOT/optuna.db."""
+
+    root: str = "sweeps-data"
+    ray_storage: str | None = None
+    mlflow_tracking_uri: str | None = None
+    mlflow_artifact_location: str | None = None
+    optuna_storage: str | None = None
+
+    def resolved(self) -> "Stores":
+        root = Path(self.root).expanduser().resolve()
+        return Stores(
+            root=str(root),
+            ray_storage=self.ray_storage or str(root / "ray"),
+            mlflow_tracking_uri=self.mlflow_tracking_uri or f"sqlite:///{root / 'mlflow.db'}",
+            mlflow_artifact_location=self.mlflow_artifact_location
+            or (None if self.mlflow_tracking_uri else (root / "mlartifacts").as_uri()),
+            optuna_storage=self.optuna_storage or f"sqlite:///{root / 'optuna.db'}",
+        )
+
+    def local_only(self) -> list[str]:
+        """Settings that only this machine can reach (refused on a multi-node cluster)."""
+        r = self.resolved()
+        out = []
+        if r.mlflow_tracking_uri.startswith(("sqlite:", "file:")) or "://" not in r.mlflow_tracking_uri:
+            out.append("stores.mlflow_tracking_uri")
+        if r.optuna_storage.startswith("sqlite:"):
+            out.append("stores.optuna_storage")
+        return out
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    dataset: DataConfig
+    network: NetworkSpec
+    network_preset: str
+    recipe: Recipe
+    space: tuple[Param, ...]
+    baselines: tuple[Baseline, ...] = ()
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    budget: Budget = field(default_factory=Budget)
+    resources: Resources = field(default_factory=Resources)
+    searcher: Searcher = field(default_factory=Searcher)
+    early_stopping: EarlyStopping | None = None
+    stores: Stores = field(default_factory=Stores)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name or ""):
+            _fail("name", f"{self.name!r} must be 1-64 letters, digits, '.', '_' or '-' (it names runs and folders)")
+        names = [p.name for p in self.space]
+        if len(set(names)) != len(names):
+            _fail("space", f"a parameter appears twice: {names}")
+        for p in self.space:
+            self._check_param(p)
+        seen = set()
+        for i, b in enumerate(self.baselines):
+            if b.name in seen:
+                _fail(f"baselines[{i}].name", f"{b.name!r} is used twice")
+            seen.add(b.name)
+            try:
+                self.experiment(dict(b.params), baseline=b)
+            except ValueError as e:
+                raise SpecError(f"baselines[{i}] ({b.name}): {e}") from None
+        # The extremes of every range must build a valid network (k >= 1 on every layer, ...).
+        for p in self.space:
+            for v in p.values():
+                try:
+                    self.experiment({p.name: v})
+                except ValueError as e:
+                    raise SpecError(f"space.{p.name}: value {v!r} gives an invalid network: {e}") from None
+
+    def _check_param(self, p: Param) -> None:
+        key = f"space.{p.name}"
+        m = _LAYER_PARAM.match(p.name)
+        if m:
+            kind, idx = m.group(2), m.group(3)
+            if kind is not None:
+                layers = self.network.conv if kind == "conv" else self.network.linear
+                if int(idx) >= len(layers):
+                    _fail(key, f"network {self.network.name!r} has {len(layers)} {kind} layer(s)")
+                if m.group(1) == "dropout" and kind == "conv":
+                    _fail(key, "dropout applies to linear layers only; use dropout or dropout.linear[i]")
+            is_dropout = m.group(1) == "dropout"
+            for v in p.values():
+                ok = isinstance(v, (int, float)) and ((0 <= v < 1) if is_dropout else (0 < v <= 1))
+                if not ok:
+                    _fail(key, f"value {v!r} must be in {'[0, 1)' if is_dropout else '(0, 1]'}")
+        elif p.name not in _KWINNERS_PARAMS + _RECIPE_PARAMS:
+            known = ["percent_on[.conv[i]|.linear[i]]", "weight_density[...]", "dropout[.linear[i]]",
+                     *_KWINNERS_PARAMS, *_RECIPE_PARAMS]
+            _fail(key, f"unknown parameter; searchable parameters are {known}")
+
+    # -- trials ------------------------------------------------------------------------------
+
+    @property
+    def epochs(self) -> int:
+        return self.budget.epochs or self.recipe.epochs
+
+    @property
+    def num_samples(self) -> int:
+        return self.budget.trials + len(self.baselines)
+
+    def experiment(self, params: Mapping[str, Any], baseline: Baseline | None = None, seed: int | None = None) -> ExperimentConfig:
+        """The experiment one trial runs: the base network and recipe with ``params`` applied."""
+        network = network_preset(baseline.preset, self.dataset.name) if baseline and baseline.preset else self.network
+        if baseline is not None and baseline.preset is None:
+            # The dense point of the same space, unless the baseline says otherwise.
+            params = {"percent_on": 1.0, "weight_density": 1.0, **params}
+        recipe = self.recipe.replace(epochs=self.epochs)
+        if baseline is not None and baseline.preset:
+            recipe = paper_recipe(baseline.preset, self.dataset.name).replace(epochs=self.epochs)
+        network, recipe = apply_params(network, recipe, params)
+        return ExperimentConfig(
+            network=network, recipe=recipe, data=self.dataset, noise=self.noise,
+            seed=self.seed if seed is None else seed, evaluate_test=True,
+        )
+
+    # -- YAML -----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], stores_root: str | None = None) -> "SweepSpec":
+        data = _mapping("spec", data)
+        known = {"name", "dataset", "network", "recipe", "space", "baselines", "objectives", "budget",
+                 "resources", "searcher", "early_stopping", "stores", "seed"}
+        _reject_unknown("", data, known)
+        if "name" not in data:
+            _fail("name", "missing; every sweep needs a name")
+        ds = dict(_mapping("dataset", data.get("dataset")))
+        if "name" not in ds:
+            _fail("dataset.name", "missing; use mnist or gsc")
+        dataset = _typed(DataConfig, "dataset", ds)
+        net = data.get("network")
+        if isinstance(net, str):
+            try:
+                network, preset_name = network_preset(net, dataset.name), net
+            except ValueError as e:
+                raise SpecError(f"network: {e}") from None
+        elif isinstance(net, Mapping):
+            try:
+                network, preset_name = NetworkSpec.from_dict(net), ""
+            except ValueError as e:
+                raise SpecError(f"network: {e}") from None
+        else:
+            _fail("network", "give a preset name (see `sweeps networks`) or a full network mapping")
+        rec = dict(_mapping("recipe", data.get("recipe")))
+        base_recipe = paper_recipe(preset_name, dataset.name) if preset_name else Recipe()
+        _reject_unknown("recipe", rec, {f.name for f in dataclasses.fields(Recipe)})
+        try:
+            recipe = base_recipe.replace(**rec)
+        except ValueError as e:
+            raise SpecError(str(e)) from None
+        space = []
+        for name, value in _mapping("space", data.get("space")).items():
+            value = _mapping(f"space.{name}", value)
+            _reject_unknown(f"space.{name}", value, {"low", "high", "log", "choices", "integer"})
+            space.append(Param(name=name, **value))
+        baselines = []
+        for i, b in enumerate(data.get("baselines") or []):
+            b = _mapping(f"baselines[{i}]", b)
+            _reject_unknown(f"baselines[{i}]", b, {"name", "params", "preset"})
+            if "name" not in b:
+                _fail(f"baselines[{i}].name", "missing")
+            baselines.append(Baseline(name=b["name"], params=dict(b.get("params") or {}), preset=b.get("preset")))
+        objectives = dict(_mapping("objectives", data.get("objectives")))
+        _reject_unknown("objectives", objectives, {"noise"})
+        noise = _typed(NoiseConfig, "objectives.noise", objectives.get("noise"))
+        if noise.kind is not None:
+            from sparsity.noise import get_noise
+
+            applies = get_noise(noise.kind).data
+            want = "image" if dataset.name == "mnist" else "audio"
+            if applies != want:
+                _fail("objectives.noise.kind", f"{noise.kind!r} applies to {applies} data, not {dataset.name}")
+        es = data.get("early_stopping")
+        stores = _typed(Stores, "stores", data.get("stores"))
+        if stores_root is not None and not data.get("stores", {}).get("root"):
+            stores = dataclasses.replace(stores, root=stores_root)
+        return cls(
+            name=str(data["name"]),
+            dataset=dataset,
+            network=network,
+            network_preset=preset_name,
+            recipe=recipe,
+            space=tuple(space),
+            baselines=tuple(baselines),
+            noise=noise,
+            budget=_typed(Budget, "budget", data.get("budget")),
+            resources=_typed(Resources, "resources", data.get("resources")),
+            searcher=_typed(Searcher, "searcher", data.get("searcher")),
+            early_stopping=None if not es else _typed(EarlyStopping, "early_stopping", es),
+            stores=stores,
+            seed=int(data.get("seed", 0)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A YAML-ready mapping that `from_dict` reads back to an equal spec."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "dataset": dataclasses.asdict(self.dataset),
+            "network": self.network_preset or self.network.to_dict(),
+            "recipe": self.recipe.to_dict(),
+            "space": {
+                p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name" and v not in (None, False)}
+                for p in self.space
+            },
+            "baselines": [
+                {"name": b.name, "params": dict(b.params), **({"preset": b.preset} if b.preset else {})}
+                for b in self.baselines
+            ],
+            "objectives": {"noise": dataclasses.asdict(self.noise)},
+            "budget": dataclasses.asdict(self.budget),
+            "resources": dataclasses.asdict(self.resources),
+            "searcher": dataclasses.asdict(self.searcher),
+            "early_stopping": None if self.early_stopping is None else dataclasses.asdict(self.early_stopping),
+            "stores": dataclasses.asdict(self.stores),
+            "seed": self.seed,
+        }
+        for p in out["space"].values():
+            if "choices" in p:
+                p["choices"] = list(p["choices"])
+        if out["objectives"]["noise"]["levels"] is not None:
+            out["objectives"]["noise"]["levels"] = list(out["objectives"]["noise"]["levels"])
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def apply_params(network: NetworkSpec, recipe: Recipe, params: Mapping[str, Any]) -> tuple[NetworkSpec, Recipe]:
+    """Apply a trial's parameter values to a network and recipe (shared values first, then per layer)."""
+    conv, linear = list(network.conv), list(network.linear)
+    kw = network.kwinners
+    recipe_changes: dict[str, Any] = {}
+    # Shared values before per-layer ones, so `percent_on.linear[0]` overrides `percent_on`.
+    for name in sorted(params, key=lambda n: ("[" in n, n)):
+        value = params[name]
+        m = _LAYER_PARAM.match(name)
+        if m:
+            attr, kind, idx = m.group(1), m.group(2), m.group(3)
+            if kind is not None:
+                targets = [(kind, int(idx))]
+            elif attr == "percent_on":
+                targets = [("conv", i) for i in range(len(conv))] + [("linear", i) for i in range(len(linear))]
+            else:  # weight_density and dropout shared: hidden linear layers (conv weights stay dense)
+                targets = [("linear", i) for i in range(len(linear))]
+            for which, i in targets:
+                layers = conv if which == "conv" else linear
+                layers[i] = dataclasses.replace(layers[i], **{attr: float(value)})
+        elif name in _KWINNERS_PARAMS:
+            kw = dataclasses.replace(kw, **{name: float(value)})
+        elif name in _RECIPE_PARAMS:
+            recipe_changes[name] = float(value)
+        else:
+            raise ValueError(f"unknown parameter {name!r}")
+    network = dataclasses.replace(network, conv=tuple(conv), linear=tuple(linear), kwinners=kw)
+    return network, recipe.replace(**recipe_changes)
+
+
+def spec_preset_names() -> list[str]:
+    return sorted(p.stem for p in resources.files("sweeps").joinpath("presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_spec(source: str | Path, stores_root: str | None = None) -> SweepSpec:
+    """A spec from a YAML file path or a shipped preset name (``mnist-quick``, ...)."""
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise SpecError(f"spec file {path} does not exist")
+        text = path.read_text()
+    else:
+        names = spec_preset_names()
+        if str(source) not in names:
+            raise SpecError(f"{source!r} is neither a spec file nor a preset; presets are {names}")
+        text = resources.files("sweeps").joinpath("presets", f"{source}.yaml").read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SpecError(f"spec {source}: not valid YAML: {e}") from None
+    return SweepSpec.from_dict(data, stores_root=stores_root)

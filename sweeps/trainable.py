@@ -1,0 +1,154 @@
+"""The Ray trainable: a thin adapter from Ray's config dict to `sparsity.run_experiment`.
+
+Per epoch it reports every metric (both objectives included: the noise score is NaN until the
+final report, which comes after the noise curves) with a checkpoint, and logs the same metrics to
+the trial's nested MLflow run in one batch. A NaN loss ends the trial as failed with that reason
+(retrying cannot help); any other exception marks the run FAILED and propagates to Ray, which
+retries the trial from its last checkpoint up to ``budget.max_failures`` times.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import shutil
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from sparsity.data import DataConfig, Dataset, load_dataset
+from sparsity.experiment import ExperimentResult, run_experiment
+from sparsity.train import NonFiniteLossError
+
+from . import tracking
+from .spec import SweepSpec
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "train.pt"
+NAN = float("nan")
+
+
+@functools.lru_cache(maxsize=4)
+def _spec(spec_yaml: str) -> SweepSpec:
+    return SweepSpec.from_dict(yaml.safe_load(spec_yaml))
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(config: DataConfig) -> Dataset:
+    # Reused actors keep this: a worker loads its dataset once for all the trials it runs.
+    return load_dataset(config)
+
+
+def trial_experiment(spec: SweepSpec, config: dict[str, Any]):
+    """(ExperimentConfig, searched params, baseline name) for one Ray trial config."""
+    baseline_name = config.get("baseline")
+    if baseline_name:
+        baseline = next(b for b in spec.baselines if b.name == baseline_name)
+        params = dict(baseline.params)
+    else:
+        baseline = None
+        params = {p.name: config[p.name] for p in spec.space}
+    return spec.experiment(params, baseline=baseline), params, baseline_name
+
+
+def run_trial(config: dict[str, Any], *, spec_yaml: str, tracking_uri: str, experiment_id: str, parent_run_id: str) -> None:
+    spec = _spec(spec_yaml)
+    number = int(config["optuna_trial_number"])
+    exp, params, baseline = trial_experiment(spec, config)
+    epochs = exp.recipe.epochs
+    ray_trial_id = tune.get_context().get_trial_id() or "local"
+    client = MlflowClient(tracking_uri)
+    run_id, resumed = tracking.trial_run(client, experiment_id, spec.name, parent_run_id, number, ray_trial_id, baseline)
+    if not resumed:
+        tracking.log_params(
+            client, run_id,
+            {**tracking.flatten("", exp.to_dict()), **{f"search.{k}": v for k, v in params.items()},
+             "params_total": exp.network.num_params, "params_nonzero": exp.network.num_nonzero_params},
+        )
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"sweeps-trial-{number}-"))
+    ckpt_file = workdir / CHECKPOINT_FILE
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as d:
+            shutil.copy(Path(d) / CHECKPOINT_FILE, ckpt_file)
+    identity = {"optuna_trial_number": number, "baseline": baseline or ""}
+    last_epoch = 0
+
+    def on_epoch(r, _model) -> None:
+        nonlocal last_epoch
+        last_epoch = r.epoch
+        metrics = {k: v for k, v in r.to_dict().items() if v is not None}
+        tracking.log_metrics(client, run_id, metrics, step=r.epoch)
+        if r.epoch < epochs:  # the last epoch is reported with the noise score, below
+            tune.report(
+                {**metrics, "val_noise_score": NAN, "final": False, **identity},
+                checkpoint=tune.Checkpoint.from_directory(workdir),
+            )
+
+    gpu = spec.resources.gpus > 0 and torch.cuda.is_available()
+    try:
+        result = run_experiment(
+            exp, dataset=_dataset(exp.data), on_epoch=on_epoch, checkpoint_path=ckpt_file,
+            device="cuda" if gpu else "cpu", threads=max(1, int(spec.resources.cpus)),
+        )
+    except NonFiniteLossError as e:
+        client.set_tag(run_id, "sweeps.error", str(e))
+        client.set_terminated(run_id, "FAILED")
+        tune.report({"epoch": last_epoch, "val_accuracy": NAN, "val_noise_score": NAN, "final": True,
+                     "trial_error": str(e), **identity})
+        return
+    except Exception as e:
+        client.set_tag(run_id, "sweeps.error", "".join(traceback.format_exception_only(e)).strip()[:5000])
+        client.set_terminated(run_id, "FAILED")
+        raise
+    finals = _log_result(client, run_id, result, tracking_uri)
+    client.set_terminated(run_id, "FINISHED")
+    tune.report({**finals, "final": True, **identity}, checkpoint=tune.Checkpoint.from_directory(workdir))
+
+
+def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> dict[str, float]:
+    """Final metrics, the noise curves (stepped metrics and a table), the summary and the model."""
+    last = result.history[-1].to_dict()
+    finals = {
+        **{k: v for k, v in last.items() if v is not None},
+        "val_noise_score": float(result.validation_curve.noise_score),
+        "test_accuracy": NAN if result.test_accuracy is None else float(result.test_accuracy),
+        "test_noise_score": NAN if result.test_curve is None else float(result.test_curve.noise_score),
+        "trial_seconds": result.seconds,
+    }
+    tracking.log_metrics(client, run_id, finals, step=last["epoch"])
+    curves = [("val", result.validation_curve)] + ([("test", result.test_curve)] if result.test_curve else [])
+    for split, curve in curves:
+        for level, acc in zip(curve.levels, curve.accuracies):
+            # Steps are integers: the level in hundredths (0, 5, ..., 50 for the paper's levels).
+            tracking.log_metrics(client, run_id, {f"{split}_noise_accuracy": acc}, step=int(round(level * 100)))
+    table = {"level": list(result.validation_curve.levels), "val_accuracy": list(result.validation_curve.accuracies)}
+    if result.test_curve is not None:
+        table["test_accuracy"] = list(result.test_curve.accuracies)
+    client.log_table(run_id, data=table, artifact_file="noise_curve.json")
+    client.log_dict(run_id, result.summary(), "summary.json")
+    _log_model(run_id, result, tracking_uri)
+    return finals
+
+
+def _log_model(run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
+    import mlflow
+    import mlflow.pytorch
+
+    model = result.model.to("cpu").eval()
+    example = torch.zeros((2, *result.config.network.input_shape)).numpy()
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id, log_system_metrics=False):
+        mlflow.pytorch.log_model(
+            model, name="model", serialization_format="pickle", input_example=example,
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
