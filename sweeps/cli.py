@@ -101,7 +101,7 @@ def _front_table(title: str, trials) -> object:
                      "" if r["val_noise_score"] is None else f"{r['val_noise_score']:,.0f}",
                      "" if r["test_accuracy"] is None else f"{100 * r['test_accuracy']:.2f}",
                      params or r["fail_reason"]])
-    return table(title, ["#", "state", "baseline", "val acc %", "val noise score", "test acc %", "name"], rows)
+    return table(title, ["#", "state", "baseline", "val acc %", "val noise score", "test acc %", "params"], rows)
 
 
 def _print_outcome(outcome, root: str) -> None:

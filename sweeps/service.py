@@ -165,10 +165,19 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
             f"sweep {spec.name!r} already exists under {root}; run `sweeps resume {spec.name}` to continue it, "
             f"or give the spec another name"
         )
+    # Everything that can be wrong is checked before any store is written.
     _check_data(spec)
+    tracking.check_reachable(stores.mlflow_tracking_uri)
+    _init_ray(address, spec)
     root.mkdir(parents=True, exist_ok=True)
     client, exp_id, parent = _mlflow(spec, create=True)
-    study = search.create_study(spec, stores.optuna_storage)
+    try:
+        study = search.create_study(spec, stores.optuna_storage)
+    except Exception:
+        import ray
+
+        ray.shutdown()
+        raise
     study.set_user_attr(search.ATTR_PARENT_RUN, parent)
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(spec.to_yaml())
@@ -215,14 +224,14 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any) ->
         tuner = _tuner(spec, searcher, trainable, restore=can_restore)
         if progress is not None:
             progress.attach(spec)
-        grid = tuner.fit()
-        live = {r.metrics.get("trial_id") for r in grid if r.metrics}
+        tuner.fit()
     finally:
         if progress is not None:
             progress.detach()
         ray.shutdown()
     seconds = time.perf_counter() - t0
-    reconcile(spec, live_ray_trial_ids={x for x in live if x})
+    # Ray has finished every trial it knows: whatever Optuna still holds as RUNNING was lost.
+    reconcile(spec)
     study = search.load_study(spec.name, stores.optuna_storage)
     front = pareto_front(study)
     _log_sweep_summary(client, parent, study, front, seconds)

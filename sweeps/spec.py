@@ -314,6 +314,8 @@ class SweepSpec:
         if baseline is not None and baseline.preset:
             recipe = paper_recipe(baseline.preset, self.dataset.name).replace(epochs=self.epochs)
         network, recipe = apply_params(network, recipe, params)
+        if baseline is not None:
+            network = network.replace(name=f"{network.name}@{baseline.name}")
         return ExperimentConfig(
             network=network, recipe=recipe, data=self.dataset, noise=self.noise,
             seed=self.seed if seed is None else seed, evaluate_test=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
+import os
 import shutil
 import tempfile
 import traceback
@@ -33,6 +33,8 @@ from .spec import SweepSpec
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "train.pt"
+# Fault injection for resilience tests: "N" makes Optuna trial N raise on every attempt.
+FAULT_ENV = "SPARSE_SWEEPS_FAIL_TRIAL"
 NAN = float("nan")
 
 
@@ -96,6 +98,8 @@ def run_trial(config: dict[str, Any], *, spec_yaml: str, tracking_uri: str, expe
 
     gpu = spec.resources.gpus > 0 and torch.cuda.is_available()
     try:
+        if os.environ.get(FAULT_ENV) == str(number):
+            raise RuntimeError(f"injected fault in trial {number} (${FAULT_ENV})")
         result = run_experiment(
             exp, dataset=_dataset(exp.data), on_epoch=on_epoch, checkpoint_path=ckpt_file,
             device="cuda" if gpu else "cpu", threads=max(1, int(spec.resources.cpus)),

@@ -1,0 +1,101 @@
+"""A real 2-trial sweep on an MNIST subset, end to end through the CLI: Ray Tune runs the
+trials, Optuna holds the objectives, MLflow the runs; `sweeps best` writes a rebuildable YAML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from sparsity import NetworkSpec, build_network
+from sweeps import tracking
+
+from sweep_helpers import mlflow_client, run_cli, study, tiny_spec, trial_runs, write_spec
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data_dir):
+    folder = tmp_path_factory.mktemp("sweep")
+    spec = write_spec(folder, tiny_spec("e2e"))
+    proc = run_cli(["run", str(spec), "--root", str(folder / "store")], cwd=folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return folder, folder / "store", proc.stdout
+
+
+def test_optuna_holds_two_completed_trials_with_both_objectives(finished):
+    _, root, _ = finished
+    trials = study(root, "e2e").get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert trials[0].user_attrs["baseline"] == "dense"  # the dense reference runs first
+    for t in trials:
+        acc, score = t.values
+        assert 0.1 < acc <= 1.0
+        assert 0 < score <= 11 * 200 and score == int(score)
+        assert t.user_attrs["ray_trial_id"]
+    assert set(trials[1].params) == {"percent_on", "weight_density"}
+
+
+def test_mlflow_holds_parent_and_nested_runs_with_noise_curves(finished):
+    _, root, _ = finished
+    client = mlflow_client(root)
+    exp = client.get_experiment_by_name("e2e")
+    parents = tracking.find_runs(client, exp.experiment_id, {tracking.TAG_KIND: "sweep"})
+    assert len(parents) == 1
+    parent = parents[0]
+    runs = trial_runs(root, "e2e")
+    assert len(runs) == 2
+    numbers = sorted(int(r.data.tags[tracking.TAG_OPTUNA]) for r in runs)
+    assert numbers == [0, 1]
+    trials = {t.number: t for t in study(root, "e2e").get_trials()}
+    for r in runs:
+        assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert r.info.status == "FINISHED"
+        n = int(r.data.tags[tracking.TAG_OPTUNA])
+        assert r.data.tags[tracking.TAG_RAY] == trials[n].user_attrs["ray_trial_id"]
+        history = client.get_metric_history(r.info.run_id, "val_noise_accuracy")
+        assert sorted(m.step for m in history) == list(range(0, 55, 5))  # the paper's 11 levels
+        assert r.data.metrics["val_noise_score"] == trials[n].values[1]
+        assert r.data.metrics["val_accuracy"] == pytest.approx(trials[n].values[0])
+        curve = json.loads(Path(client.download_artifacts(r.info.run_id, "noise_curve.json")).read_text())
+        assert len(curve["data"]) == 11
+    assert "pareto_front.json" in [a.path for a in client.list_artifacts(parent.info.run_id)]
+    assert parent.data.params["name"] == "e2e"
+
+
+def test_cli_prints_front_and_where_to_browse(finished):
+    _, _, out = finished
+    assert "Pareto front of e2e" in out
+    assert "sweeps dashboard e2e" in out
+
+
+def test_best_writes_yaml_that_rebuilds_the_network(finished):
+    folder, root, _ = finished
+    proc = run_cli(["best", "e2e", "--root", str(root), "--out", str(folder / "best.yaml")], cwd=folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = yaml.safe_load((folder / "best.yaml").read_text())
+    spec = NetworkSpec.from_dict(doc["network"])
+    model = build_network(spec, seed=doc["seed"])
+    front = {t.number: t for t in study(root, "e2e").best_trials}
+    assert doc["source"]["optuna_trial_number"] in front
+    chosen = front[doc["source"]["optuna_trial_number"]]
+    assert doc["source"]["val_noise_score"] == chosen.values[1]
+    assert model.spec.num_nonzero_params == spec.num_nonzero_params
+
+
+def test_status_and_list_read_the_stores(finished):
+    folder, root, _ = finished
+    proc = run_cli(["status", "e2e", "--root", str(root)], cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    assert "COMPLETE" in proc.stdout and "Pareto front" in proc.stdout
+    proc = run_cli(["list", "--root", str(root)], cwd=folder)
+    assert "e2e" in proc.stdout and "2/2" in proc.stdout
+
+
+def test_running_the_same_name_again_is_refused(finished):
+    folder, root, _ = finished
+    proc = run_cli(["run", str(folder / "e2e.yaml"), "--root", str(root)], cwd=folder)
+    assert proc.returncode == 2
+    assert "sweeps resume e2e" in proc.stdout
