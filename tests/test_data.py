@@ -1,0 +1,251 @@
+"""Dataset loaders on the real data under $SPARSE_SWEEPS_DATA, with a temporary cache."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from sparsity.data import (
+    DataConfig,
+    Dataset,
+    DatasetNotFoundError,
+    load_dataset,
+    load_gsc,
+    load_mnist,
+)
+from sparsity.data import gsc as gsc_module
+
+GSC_LIMITS = {"train_limit": 240, "eval_limit": 60}
+
+
+def _image_keys(raw: torch.Tensor) -> set[bytes]:
+    pixels = (raw * 255).round().to(torch.uint8).reshape(len(raw), -1).numpy()
+    return {row.tobytes() for row in pixels}
+
+
+@pytest.fixture(scope="module")
+def mnist_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mnist-cache")
+
+
+@pytest.fixture(scope="module")
+def mnist(data_dir: Path, mnist_cache: Path) -> Dataset:
+    return load_mnist(data_dir, cache_dir=mnist_cache)
+
+
+@pytest.fixture(scope="module")
+def gsc_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gsc-cache")
+
+
+@pytest.fixture(scope="module")
+def gsc(data_dir: Path, gsc_cache: Path) -> Dataset:
+    return load_gsc(data_dir, cache_dir=gsc_cache, **GSC_LIMITS)
+
+
+# ---------------------------------------------------------------- MNIST
+
+
+def test_mnist_shapes_dtypes_and_normalization(mnist: Dataset) -> None:
+    assert (len(mnist.train), len(mnist.validation), len(mnist.test)) == (55_000, 5_000, 10_000)
+    assert mnist.num_classes == 10 and mnist.input_shape == (1, 28, 28) and mnist.augment is None
+    for split in (mnist.train, mnist.validation, mnist.test):
+        assert split.raw.dtype == torch.float32 and split.raw.shape[1:] == (1, 28, 28)
+        assert split.raw.min() >= 0 and split.raw.max() <= 1
+        assert split.targets.dtype == torch.int64 and set(split.targets.unique().tolist()) == set(range(10))
+    raw = mnist.test.raw[:500]
+    assert torch.allclose(mnist.test.inputs[:500], (raw - 0.1307) / 0.3081)
+    assert torch.equal(mnist.featurize(raw), mnist.test.inputs[:500])
+    assert abs(mnist.train.inputs.mean().item()) < 0.05 and abs(mnist.train.inputs.std().item() - 1) < 0.05
+
+
+def test_mnist_validation_is_a_disjoint_hold_out(mnist: Dataset) -> None:
+    train, validation = _image_keys(mnist.train.raw), _image_keys(mnist.validation.raw)
+    assert len(train) + len(validation) == 60_000  # the MNIST training images are all distinct
+    assert not train & validation
+
+
+def test_mnist_split_is_seeded_and_limits_take_the_head(data_dir: Path, mnist: Dataset, mnist_cache: Path) -> None:
+    same = load_mnist(data_dir, cache_dir=mnist_cache, train_limit=10, eval_limit=100)
+    other = load_mnist(data_dir, cache_dir=mnist_cache, train_limit=10, eval_limit=100, split_seed=1)
+    assert (len(same.train), len(same.validation), len(same.test)) == (10, 100, 100)
+    assert torch.equal(same.validation.raw, mnist.validation.raw[:100])
+    assert torch.equal(same.train.targets, mnist.train.targets[:10])
+    assert not torch.equal(other.validation.raw, same.validation.raw)
+    smaller = load_mnist(data_dir, cache_dir=mnist_cache, validation_size=100, eval_limit=5)
+    assert len(smaller.train) == 59_900 and len(smaller.validation) == 5
+
+
+def test_mnist_extracts_into_the_cache_and_uses_an_extracted_root(
+    mnist: Dataset, mnist_cache: Path, tmp_path: Path
+) -> None:
+    extracted = {p.name for p in (mnist_cache / "MNIST" / "raw").iterdir() if not p.name.endswith(".gz")}
+    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    assert extracted == set(names)
+    # An already-extracted root is read in place: nothing lands in the (empty) cache.
+    fresh_cache = tmp_path / "unused"
+    again = load_mnist(mnist_cache, cache_dir=fresh_cache, train_limit=5, eval_limit=5)
+    assert torch.equal(again.test.raw, mnist.test.raw[:5])
+    assert not fresh_cache.exists()
+
+
+def test_missing_datasets_name_the_folder(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetNotFoundError) as error:
+        load_mnist(empty, cache_dir=tmp_path / "cache")
+    message = str(error.value)
+    assert str(empty / "MNIST" / "raw") in message and "train-images-idx3-ubyte.gz" in message and "download" in message
+    with pytest.raises(DatasetNotFoundError) as error:
+        load_gsc(empty, cache_dir=tmp_path / "cache")
+    assert str(empty / "SpeechCommands" / "speech_commands_v0.02") in str(error.value)
+
+
+# ---------------------------------------------------------------- GSC
+
+
+def test_gsc_shapes_and_features(gsc: Dataset) -> None:
+    assert (len(gsc.train), len(gsc.validation), len(gsc.test)) == (240, 60, 60)
+    assert gsc.input_shape == (1, 32, 32)
+    for split in (gsc.train, gsc.validation, gsc.test):
+        assert split.raw.dtype == torch.float32 and split.raw.shape[1:] == (16_000,)
+        assert split.raw.abs().max() <= 1
+        assert split.inputs.shape[1:] == (1, 32, 32) and torch.isfinite(split.inputs).all()
+    assert torch.allclose(gsc.featurize(gsc.test.raw[:16]), gsc.test.inputs[:16], atol=1e-4)
+    # standardized with the training split's statistics
+    assert abs(gsc.train.inputs.mean().item()) < 1e-3 and abs(gsc.train.inputs.std().item() - 1) < 1e-3
+    # dB relative to each clip's maximum, floored at -80 dB
+    log_mel = gsc_module.log_mel(gsc.test.raw[:16])
+    assert torch.allclose(log_mel.amax(dim=(1, 2, 3)), torch.zeros(16)) and log_mel.min() >= -80
+
+
+def test_gsc_keyword_classes(gsc: Dataset) -> None:
+    assert gsc.classes[:10] == ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+    assert gsc.classes[10:] == ("unknown", "silence") and gsc.num_classes == 12
+    for split in (gsc.train, gsc.validation, gsc.test):
+        assert split.targets.dtype == torch.int64 and 0 <= split.targets.min() and split.targets.max() < 12
+    present = set(gsc.train.targets.tolist())
+    assert {10, 11} <= present and len(present) == 12
+
+
+def test_gsc_digit_set_warns_about_its_few_clips(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="sparsity.data.gsc"):
+        digits = load_gsc(data_dir, class_set="digits", cache_dir=tmp_path, train_limit=30, eval_limit=10)
+    assert digits.classes[0] == "zero" and digits.classes[10:] == ("unknown", "silence")
+    warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "'digits'" in warning and "zero=" in warning and "test:" in warning
+
+
+def test_gsc_without_silence_folder_crops_background_noise(data_dir: Path, tmp_path: Path) -> None:
+    source = data_dir / "SpeechCommands" / "speech_commands_v0.02"
+    folder = tmp_path / "root" / "SpeechCommands" / "speech_commands_v0.02"
+    folder.mkdir(parents=True)
+    for name in ("stop", "cat", "_background_noise_", "validation_list.txt", "testing_list.txt"):
+        (folder / name).symlink_to(source / name)
+    loaded = [load_gsc(tmp_path / "root", cache_dir=tmp_path / "cache", split_seed=s) for s in (0, 0)]
+    for split in ("train", "validation", "test"):
+        targets = loaded[0].split(split).targets
+        silence = int((targets == 11).sum())
+        assert silence == round(0.1 * int((targets != 11).sum())) and silence > 0
+        assert set(targets.tolist()) == {8, 10, 11}  # stop, unknown (cat), silence
+        assert torch.equal(loaded[0].split(split).raw, loaded[1].split(split).raw)
+    assert loaded[0].train.raw[loaded[0].train.targets == 11].abs().amax(dim=1).min() > 0
+
+
+def test_gsc_second_load_hits_the_cache(
+    data_dir: Path, gsc: Dataset, gsc_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert len(list((gsc_cache / "gsc").glob("*.pt"))) == 1
+
+    def fail(*args: object) -> None:
+        raise AssertionError("a cached load decoded audio or computed features")
+
+    monkeypatch.setattr(gsc_module, "_decode", fail)
+    monkeypatch.setattr(gsc_module, "log_mel", fail)
+    with caplog.at_level(logging.INFO, logger="sparsity.data.gsc"):
+        again = load_gsc(data_dir, cache_dir=gsc_cache, **GSC_LIMITS)
+    assert any("cache hit" in r.getMessage() for r in caplog.records)
+    assert torch.equal(again.train.raw, gsc.train.raw) and torch.equal(again.test.inputs, gsc.test.inputs)
+
+
+def test_gsc_augmentation(gsc: Dataset) -> None:
+    raw = gsc.train.raw[:64]
+    before = raw.clone()
+    first = gsc.augment(raw, torch.Generator().manual_seed(3))
+    second = gsc.augment(raw, torch.Generator().manual_seed(3))
+    other = gsc.augment(raw, torch.Generator().manual_seed(4))
+    assert torch.equal(raw, before)  # not in place
+    assert first.shape == raw.shape and first.dtype == torch.float32 and first.abs().max() <= 1
+    assert torch.equal(first, second) and not torch.equal(first, other)
+    changed = (first - raw).abs().amax(dim=1) > 1e-4
+    assert changed.float().mean() > 0.8  # 1 - 0.5**5 of the clips get at least one transform
+    assert gsc.featurize(first).shape == (64, 1, 32, 32)
+
+
+def test_gsc_speed_changes_pitch_and_stretch_keeps_it() -> None:
+    t = torch.arange(16_000) / 16_000
+    tone = (0.5 * torch.sin(2 * math.pi * 440 * t) * (t < 0.5)).repeat(2, 1)
+    factors = torch.tensor([1.25, 0.8])
+
+    def peak_hz(x: torch.Tensor) -> list[int]:
+        return torch.fft.rfft(x).abs().argmax(dim=-1).tolist()  # 1 Hz bins for 1 s
+
+    def duration_s(x: torch.Tensor) -> list[float]:
+        return [(row.abs() > 0.1).nonzero().max().item() / 16_000 for row in x]
+
+    assert peak_hz(gsc_module._resample(tone, factors)) == [550, 352]
+    stretched = gsc_module._stretch(tone, factors)
+    assert peak_hz(stretched) == [440, 440]
+    assert duration_s(stretched) == pytest.approx([0.4, 0.625], abs=0.015)
+    shifted = gsc_module._shift(tone, torch.tensor([1600, -1600]), 1600)
+    assert torch.equal(shifted[0, 1600:], tone[0, :-1600]) and not shifted[0, :1600].any()
+    assert torch.equal(shifted[1, :-1600], tone[1, 1600:]) and not shifted[1, -1600:].any()
+
+
+# ---------------------------------------------------------------- DataConfig
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"name": "cifar"}, "name"),
+        ({"name": "gsc", "class_set": "animals"}, "class_set"),
+        ({"name": "mnist", "validation_size": 0}, "validation_size"),
+        ({"name": "mnist", "validation_size": 60_000}, "validation_size"),
+        ({"name": "mnist", "split_seed": "zero"}, "split_seed"),
+        ({"name": "mnist", "train_limit": 0}, "train_limit"),
+        ({"name": "mnist", "eval_limit": True}, "eval_limit"),
+        ({"name": "mnist", "root": 3}, "root"),
+        ({"name": "mnist", "cache_dir": 3}, "cache_dir"),
+        ({"name": "mnist", "root": None, "eval_limit": 2.5}, "eval_limit"),
+        ({"name": "mnist", "batch_size": 3}, "batch_size"),
+    ],
+)
+def test_data_config_errors_name_the_field(options: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        DataConfig.from_dict(options)
+
+
+def test_data_config_loads_from_the_environment(
+    data_dir: Path, gsc: Dataset, gsc_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPARSE_SWEEPS_DATA", str(data_dir))
+    monkeypatch.setenv("SPARSE_SWEEPS_CACHE", str(gsc_cache))
+    config = DataConfig.from_dict({"name": "gsc", **GSC_LIMITS})
+    assert DataConfig.from_dict(config.to_dict()) == config
+    loaded = load_dataset(config)
+    assert loaded.name == "gsc" and torch.equal(loaded.validation.targets, gsc.validation.targets)
+    assert len(list((gsc_cache / "gsc").glob("*.pt"))) == 1  # read through the same cache entry
+    mnist = load_dataset(DataConfig("mnist", train_limit=3, eval_limit=3))
+    assert mnist.name == "mnist" and len(mnist.train) == 3
+
+
+def test_data_config_stores_paths_as_strings(tmp_path: Path) -> None:
+    config = DataConfig("gsc", root=tmp_path, cache_dir=tmp_path / "cache")  # type: ignore[arg-type]
+    assert config.root == str(tmp_path) and config.cache_dir == str(tmp_path / "cache")
