@@ -139,6 +139,10 @@ class SweepSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
+        if self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
+            # Recorded before the driver stopped; a restored Ray reports it again. Keep the first record.
+            self._completed_trials.add(trial_id)
+            return
         if error:
             self._tell(ot_trial, None, TrialState.FAIL, fail_reason="raised an error after its retries; see its MLflow run")
         elif result is None:

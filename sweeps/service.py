@@ -133,7 +133,7 @@ def _trainable(spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_ru
 
     fn = tune.with_parameters(
         run_trial, spec_yaml=spec.to_yaml(), tracking_uri=tracking_uri, experiment_id=experiment_id,
-        parent_run_id=parent_run_id,
+        parent_run_id=parent_run_id, optuna_url=spec.stores.resolved().optuna_storage,
     )
     resources = {"cpu": spec.resources.cpus}
     if spec.resources.gpus:

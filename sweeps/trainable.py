@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import yaml
 from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
 from ray import tune
 
 from sparsity.data import DataConfig, Dataset, load_dataset
@@ -61,11 +62,31 @@ def trial_experiment(spec: SweepSpec, config: dict[str, Any]):
     return spec.experiment(params, baseline=baseline), params, baseline_name
 
 
-def run_trial(config: dict[str, Any], *, spec_yaml: str, tracking_uri: str, experiment_id: str, parent_run_id: str) -> None:
+def _recorded(optuna_url: str, sweep: str, number: int) -> dict[str, Any] | None:
+    """The final report of a trial Optuna already holds as COMPLETE (a restored driver reruns trials
+    its last snapshot showed running): it is reported again, not retrained."""
+    from .search import load_study
+
+    study = load_study(sweep, optuna_url)
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None) if study else None
+    if trial is None or trial.state != TrialState.COMPLETE:
+        return None
+    return {"val_accuracy": trial.values[0], "val_noise_score": trial.values[1], "final": True,
+            **{k: trial.user_attrs[k] for k in ("test_accuracy", "test_noise_score") if k in trial.user_attrs}}
+
+
+def run_trial(
+    config: dict[str, Any], *, spec_yaml: str, tracking_uri: str, experiment_id: str, parent_run_id: str,
+    optuna_url: str,
+) -> None:
     spec = _spec(spec_yaml)
     number = int(config["optuna_trial_number"])
     exp, params, baseline = trial_experiment(spec, config)
     epochs = exp.recipe.epochs
+    recorded = _recorded(optuna_url, spec.name, number)
+    if recorded is not None:
+        tune.report({**recorded, "epoch": epochs, "optuna_trial_number": number, "baseline": baseline or ""})
+        return
     ray_trial_id = tune.get_context().get_trial_id() or "local"
     client = MlflowClient(tracking_uri)
     run_id, resumed = tracking.trial_run(client, experiment_id, spec.name, parent_run_id, number, ray_trial_id, baseline)
