@@ -41,10 +41,13 @@ def knee_index(points: Sequence[tuple[float, float]]) -> int:
     (x1, y1), (x2, y2) = scaled[a], scaled[b]
     norm = math.hypot(x2 - x1, y2 - y1) or 1.0
 
+    def cross(x0: float, y0: float) -> float:
+        return ((x2 - x1) * (y0 - y1) - (y2 - y1) * (x0 - x1)) / norm
+
+    towards_utopia = 1.0 if cross(1.0, 1.0) >= 0 else -1.0  # count distance on the (1, 1) side only
+
     def dist(i: int) -> float:
-        x0, y0 = scaled[i]
-        # Signed: positive above the chord (towards the utopia point (1, 1)).
-        return ((x2 - x1) * (y0 - y1) - (y2 - y1) * (x0 - x1)) / norm * (1 if x1 > x2 else -1)
+        return cross(*scaled[i]) * towards_utopia
 
     return max(range(len(points)), key=lambda i: (dist(i), sum(scaled[i])))
 

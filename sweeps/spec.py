@@ -307,9 +307,10 @@ class SweepSpec:
     def experiment(self, params: Mapping[str, Any], baseline: Baseline | None = None, seed: int | None = None) -> ExperimentConfig:
         """The experiment one trial runs: the base network and recipe with ``params`` applied."""
         network = network_preset(baseline.preset, self.dataset.name) if baseline and baseline.preset else self.network
-        if baseline is not None and baseline.preset is None:
-            # The dense point of the same space, unless the baseline says otherwise.
-            params = {"percent_on": 1.0, "weight_density": 1.0, **params}
+        if baseline is not None:
+            # The dense point of the same space (or the baseline's preset), with the baseline's values.
+            dense = {"percent_on": 1.0, "weight_density": 1.0} if baseline.preset is None else {}
+            params = {**dense, **baseline.params, **params}
         recipe = self.recipe.replace(epochs=self.epochs)
         if baseline is not None and baseline.preset:
             recipe = paper_recipe(baseline.preset, self.dataset.name).replace(epochs=self.epochs)
@@ -406,7 +407,7 @@ class SweepSpec:
             "network": self.network_preset or self.network.to_dict(),
             "recipe": self.recipe.to_dict(),
             "space": {
-                p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name" and v not in (None, False)}
+                p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name" and v is not None and v is not False}
                 for p in self.space
             },
             "baselines": [
