@@ -116,7 +116,7 @@ class KWinners2d(_KWinnersBase):
 
     Global (default): winners over the whole C*H*W of each sample, ``k = round(C*H*W * percent_on)``.
     Local: winners over the C channels at each position, ``k = round(C * percent_on)``.
-    In eval mode k is ``round(n * percent_on * k_inference_factor)``.
+    In eval mode k is ``round(n * (percent_on * k_inference_factor))``.
     """
 
     def __init__(

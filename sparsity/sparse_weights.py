@@ -47,6 +47,7 @@ class _SparseWeightsBase(nn.Module):
         self.nonzero_per_unit = nonzero_per_unit(weight_density, fan_in)
         mask = random_mask(out_units, fan_in, self.nonzero_per_unit, generator).view_as(weight)
         self.register_buffer("weight_mask", mask.to(weight.device))
+        self._mask_cache: tuple[tuple, Tensor] | None = None
         self.rezero_weights()
 
     @property
@@ -59,7 +60,13 @@ class _SparseWeightsBase(nn.Module):
 
     @torch.no_grad()
     def rezero_weights(self) -> None:
-        self.module.weight.mul_(self.weight_mask)
+        # mul_ by a bool tensor converts it on every call (0.3 ms for 700x1024): keep a float copy,
+        # refreshed when the mask is replaced (.to()) or rewritten in place (load_state_dict bumps _version).
+        w, mask = self.module.weight, self.weight_mask
+        key = (id(mask), mask._version, w.dtype, w.device)
+        if self._mask_cache is None or self._mask_cache[0] != key:
+            self._mask_cache = (key, mask.to(w.dtype))
+        w.mul_(self._mask_cache[1])
 
     def forward(self, x: Tensor) -> Tensor:
         return self.module(x)
