@@ -19,7 +19,7 @@ from sparsity.network import NetworkSpec
 
 from .spec import SpecError, SweepSpec
 
-__all__ = ["NoFinishedTrialsError", "choose", "knee_index", "best_config", "write_best"]
+__all__ = ["NoFinishedTrialsError", "choose", "knee_index", "best_config", "dense_reference", "write_best"]
 
 
 class NoFinishedTrialsError(SpecError):
@@ -88,8 +88,18 @@ def best_config(spec: SweepSpec, trial: Any, rule: str) -> dict[str, Any]:
         "val_noise_score": trial.values[1],
         "test_accuracy": trial.user_attrs.get("test_accuracy"),
         "test_noise_score": trial.user_attrs.get("test_noise_score"),
+        "test_curve": trial.user_attrs.get("test_curve"),
     }
     return doc
+
+
+def dense_reference(trials: Sequence[Any]) -> dict[str, Any] | None:
+    """Test figures of the first finished dense baseline (for the model card), if any."""
+    for t in trials:
+        if t.user_attrs.get("baseline") and getattr(t.state, "name", "") == "COMPLETE":
+            return {"name": t.user_attrs["baseline"], "test_accuracy": t.user_attrs.get("test_accuracy"),
+                    "test_noise_score": t.user_attrs.get("test_noise_score")}
+    return None
 
 
 def write_best(doc: dict[str, Any], out: str | Path) -> Path:

@@ -170,6 +170,66 @@ def cmd_best(args: argparse.Namespace) -> int:
     src = doc["source"]
     console.print(f"trial #{trial.number} ({rule}): val acc {100 * src['val_accuracy']:.2f}%, "
                   f"val noise score {src['val_noise_score']:,.0f}; wrote {out}")
+    if args.register:
+        from .deploy import register
+
+        version = register(spec, trial.number, args.register, doc, alias=args.alias)
+        console.print(f"registered {args.register} version {version.version} as "
+                      f"[bold]models:/{args.register}@{args.alias}[/] (tracking {spec.stores.resolved().mlflow_tracking_uri})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .best import best_config, choose, dense_reference
+    from .deploy import export
+    from .service import sweep_status
+
+    spec, trials, front = sweep_status(args.name, args.root)
+    trial = choose(front, min_accuracy=args.min_accuracy)
+    rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else "knee"
+    out = export(spec, trial.number, best_config(spec, trial, rule), args.out, dense_reference(trials))
+    console.print(f"exported trial #{trial.number} of {spec.name} to {out}: config.yaml, weights.pt, MODEL_CARD.md")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dashboards.report import sweep_report
+
+    from .service import sweep_status
+
+    spec, trials, _ = sweep_status(args.name, args.root)
+    out = Path(args.out or f"{spec.name}-report.html")
+    out.write_text(sweep_report(spec, trials))
+    console.print(f"wrote {out} ({len(trials)} trials)")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from .dashboard import experiment_url, start_dashboard
+    from .service import list_sweeps, saved_spec
+
+    names = [args.name] if args.name else list_sweeps(args.root)
+    if not names:
+        raise ValueError("no sweeps yet: run one with `sweeps run mnist-quick`")
+    uri = saved_spec(names[0], args.root).stores.resolved().mlflow_tracking_uri
+    dash = start_dashboard(uri, host=args.host, port=args.port)
+    exp = MlflowClient(uri).get_experiment_by_name(args.name) if args.name else None
+    console.print(f"MLflow UI: [bold]{experiment_url(dash.url, exp.experiment_id if exp else None)}[/]")
+    if dash.process is None:
+        return 0
+    console.print("Ctrl-C stops it")
+    try:
+        while dash.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dash.stop()
+    console.print("dashboard stopped")
     return 0
 
 
@@ -232,8 +292,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-accuracy", type=float, help="highest noise score among configs with val accuracy >= A")
     g.add_argument("--rule", default="knee", choices=["knee"], help="knee: the best trade-off (default)")
     b.add_argument("--out", help="output YAML (default NAME-best.yaml)")
+    b.add_argument("--register", metavar="MODEL_NAME", help="register the chosen model in the MLflow Model Registry")
+    b.add_argument("--alias", default="champion", help="alias for the registered version (default champion)")
     stores(b)
     b.set_defaults(func=cmd_best)
+
+    e = sub.add_parser("export", help="write the chosen config, its weights and a model card to a folder")
+    e.add_argument("name")
+    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--min-accuracy", type=float, help="choose by min accuracy instead of the knee")
+    stores(e)
+    e.set_defaults(func=cmd_export)
+
+    rp = sub.add_parser("report", help="write the sweep report (plots and Pareto table) as one HTML file")
+    rp.add_argument("name")
+    rp.add_argument("--out", help="output HTML (default NAME-report.html)")
+    stores(rp)
+    rp.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("dashboard", help="start the MLflow UI on the sweeps' store and print the URL")
+    d.add_argument("name", nargs="?", help="sweep to open (default: the store of the first sweep)")
+    d.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    d.add_argument("--port", type=int, default=5000)
+    stores(d)
+    d.set_defaults(func=cmd_dashboard)
     return p
 
 

@@ -23,6 +23,9 @@ def configure_logging(verbose: bool = False) -> None:
     )
     for noisy in ("urllib3", "alembic", "matplotlib", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per in-memory study otherwise
 
 
 def table(title: str, columns: list[str], rows: list[list[object]]) -> Table:

@@ -156,9 +156,13 @@ class SweepSearch(OptunaSearch):
         else:
             values = [float(result[m]) for m in OBJECTIVES]
             if all(math.isfinite(v) for v in values):
-                for key in ("test_accuracy", "test_noise_score"):
+                for key in ("test_accuracy", "test_noise_score", "noise_max"):
                     if key in result:
                         ot_trial.set_user_attr(key, float(result[key]))
+                for key in ("val_curve", "test_curve"):
+                    curve = _nested(result, key)
+                    if curve:
+                        ot_trial.set_user_attr(key, curve)
                 self._tell(ot_trial, values, TrialState.COMPLETE)
             else:
                 self._tell(ot_trial, None, TrialState.FAIL, fail_reason=f"non-finite objectives {values}")
@@ -171,6 +175,15 @@ class SweepSearch(OptunaSearch):
             self._ot_study.tell(ot_trial, values, state=state)
         except Exception as e:  # already finished elsewhere (reconciled): keep the first record
             log.warning("optuna trial %s: %s", ot_trial.number, e)
+
+
+def _nested(result: dict, key: str) -> dict | None:
+    """``result[key]`` as a dict: Ray hands searchers flattened results ("val_curve/levels")."""
+    if isinstance(result.get(key), dict):
+        return result[key]
+    prefix = key + "/"
+    found = {k[len(prefix):]: v for k, v in result.items() if k.startswith(prefix)}
+    return found or None
 
 
 def reconcile_study(study: optuna.Study, live_ray_trial_ids: set[str]) -> list[int]:

@@ -68,16 +68,26 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, runtime_env=_cluster_runtime_env())
         nodes = [n for n in ray.nodes() if n.get("Alive")]
-        local = spec.stores.local_only()
-        if len(nodes) > 1 and local:
+        local, unshared = spec.stores.local_only(), spec.stores.unshared_paths()
+        if len(nodes) > 1 and (local or unshared):
             ray.shutdown()
-            raise SpecError(
-                f"{', '.join(local)}: a SQLite store is reachable from this machine only, but the cluster at "
-                f"{address} has {len(nodes)} nodes; set it to a server every node reaches "
-                f"(e.g. postgresql://... for optuna_storage, http://mlflow:5000 for mlflow_tracking_uri)"
-            )
+            problems = []
+            if local:
+                problems.append(
+                    f"{', '.join(local)}: a SQLite store is reachable from this machine only, but the cluster at "
+                    f"{address} has {len(nodes)} nodes; set it to a server every node reaches "
+                    f"(e.g. postgresql://... for optuna_storage, http://mlflow:5000 for mlflow_tracking_uri)"
+                )
+            if unshared:
+                problems.append(
+                    f"{', '.join(unshared)}: a folder on this machine's disk, but the cluster at {address} has "
+                    f"{len(nodes)} nodes; use s3://... or gs://... (for mlflow_artifact_location, or an MLflow "
+                    f"server started with --serve-artifacts), or set stores.shared_filesystem: true if the path "
+                    f"is a shared volume (NFS) mounted at the same path on every node"
+                )
+            raise SpecError("; ".join(problems))
         gpus = sum(n.get("Resources", {}).get("GPU", 0) for n in nodes)
     else:
         ray.init(num_cpus=max(spec.budget.max_concurrent, 1) * max(1, int(spec.resources.cpus)),
@@ -89,6 +99,18 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
             f"resources.gpus: {spec.resources.gpus} GPU per trial requested, but the Ray cluster has no GPU; "
             f"set resources.gpus: 0 or connect to a GPU cluster with --address"
         )
+
+
+# Cluster mode: trials on other nodes do not inherit the driver's environment, so the driver's
+# SPARSE_SWEEPS_* settings (data root, cache, ...) that are set go to every worker of the job.
+_FORWARDED_ENV_PREFIX = "SPARSE_SWEEPS_"
+_PATH_ENVS = ("SPARSE_SWEEPS_DATA", "SPARSE_SWEEPS_CACHE")
+
+
+def _cluster_runtime_env() -> dict[str, Any] | None:
+    env = {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else v)
+           for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIX) and v}
+    return {"env_vars": env} if env else None
 
 
 def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any, restore: bool):
@@ -234,14 +256,21 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any) ->
     reconcile(spec)
     study = search.load_study(spec.name, stores.optuna_storage)
     front = pareto_front(study)
-    _log_sweep_summary(client, parent, study, front, seconds)
+    _log_sweep_summary(client, parent, study, front, seconds, spec)
     client.set_terminated(parent, "FINISHED")
     return SweepOutcome(spec.name, study.get_trials(deepcopy=False), front, seconds, exp_id, parent)
 
 
-def _log_sweep_summary(client, parent: str, study: optuna.Study, front: list[FrozenTrial], seconds: float) -> None:
+def _log_sweep_summary(client, parent: str, study: optuna.Study, front: list[FrozenTrial], seconds: float,
+                       spec: SweepSpec) -> None:
+    from dashboards.report import sweep_figures, sweep_report
+
     rows = [trial_row(t) for t in front]
     client.log_dict(parent, {"pareto_front": rows}, "pareto_front.json")
+    trials = study.get_trials(deepcopy=False)
+    client.log_text(parent, sweep_report(spec, trials), "report.html")
+    for name, fig in sweep_figures(spec.name, trials, spec.noise.kind_for(spec.dataset.name)):
+        client.log_figure(parent, fig, f"plots/{name.split(':')[0].lower().replace(' ', '_')}.png")
     states = [t.state for t in study.get_trials(deepcopy=False)]
     tracking.log_metrics(
         client, parent,

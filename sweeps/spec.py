@@ -208,6 +208,13 @@ class Stores:
     mlflow_tracking_uri: str | None = None
     mlflow_artifact_location: str | None = None
     optuna_storage: str | None = None
+    # True: local paths here (ray_storage, a file: artifact location) are on a shared volume (NFS)
+    # mounted at the same path on every node, so a multi-node cluster may use them.
+    shared_filesystem: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shared_filesystem, bool):
+            _fail("stores.shared_filesystem", f"{self.shared_filesystem!r} must be true or false")
 
     def resolved(self) -> "Stores":
         root = Path(self.root).expanduser().resolve()
@@ -218,6 +225,7 @@ class Stores:
             mlflow_artifact_location=self.mlflow_artifact_location
             or (None if self.mlflow_tracking_uri else (root / "mlartifacts").as_uri()),
             optuna_storage=self.optuna_storage or f"sqlite:///{root / 'optuna.db'}",
+            shared_filesystem=self.shared_filesystem,
         )
 
     def local_only(self) -> list[str]:
@@ -228,6 +236,28 @@ class Stores:
             out.append("stores.mlflow_tracking_uri")
         if r.optuna_storage.startswith("sqlite:"):
             out.append("stores.optuna_storage")
+        return out
+
+    def unshared_paths(self) -> list[str]:
+        """Settings naming a folder on this machine's disk that other nodes do not see (refused on a
+        multi-node cluster unless ``shared_filesystem``). SQLite stores are `local_only` instead."""
+        if self.shared_filesystem:
+            return []
+        r = self.resolved()
+
+        def local(uri: str) -> bool:
+            return uri.startswith("file:") or "://" not in uri
+
+        out = []
+        if local(r.ray_storage):
+            out.append("stores.ray_storage")
+        if "stores.mlflow_tracking_uri" in self.local_only():
+            return out  # refused as local-only already, artifacts with it
+        http = r.mlflow_tracking_uri.startswith(("http://", "https://"))
+        art = r.mlflow_artifact_location
+        # A database tracking URI (no server) gives new experiments a local ./mlruns folder.
+        if (art is None and not http) or (art is not None and local(art)):
+            out.append("stores.mlflow_artifact_location")
         return out
 
 

@@ -48,11 +48,15 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
         ) from None
 
 
+# Makes the MLflow UI open the experiment on its runs table, not the GenAI overview.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location)
+    return client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS)
 
 
 def find_runs(client: MlflowClient, exp_id: str, tags: Mapping[str, str]) -> list:

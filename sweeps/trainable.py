@@ -22,6 +22,7 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
+import ray
 from ray import tune
 
 from sparsity.data import DataConfig, Dataset, load_dataset
@@ -90,6 +91,7 @@ def run_trial(
     ray_trial_id = tune.get_context().get_trial_id() or "local"
     client = MlflowClient(tracking_uri)
     run_id, resumed = tracking.trial_run(client, experiment_id, spec.name, parent_run_id, number, ray_trial_id, baseline)
+    client.set_tag(run_id, "sweeps.node_id", ray.get_runtime_context().get_node_id())  # this attempt's node
     if not resumed:
         tracking.log_params(
             client, run_id,
@@ -137,7 +139,16 @@ def run_trial(
         raise
     finals = _log_result(client, run_id, result, tracking_uri)
     client.set_terminated(run_id, "FINISHED")
-    tune.report({**finals, "final": True, **identity}, checkpoint=tune.Checkpoint.from_directory(workdir))
+    curves = {"val_curve": _curve_dict(result.validation_curve),
+              "noise_max": result.validation_curve.total * len(result.validation_curve.levels)}
+    if result.test_curve is not None:
+        curves["test_curve"] = _curve_dict(result.test_curve)
+    tune.report({**finals, **curves, "final": True, **identity}, checkpoint=tune.Checkpoint.from_directory(workdir))
+
+
+def _curve_dict(curve) -> dict[str, Any]:
+    # Only what plots need, JSON-clean (no inf levels): Optuna keeps it as a user attr.
+    return {"kind": curve.kind, "levels": [float(v) for v in curve.levels], "accuracies": list(curve.accuracies)}
 
 
 def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> dict[str, float]:
@@ -161,8 +172,20 @@ def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tra
         table["test_accuracy"] = list(result.test_curve.accuracies)
     client.log_table(run_id, data=table, artifact_file="noise_curve.json")
     client.log_dict(run_id, result.summary(), "summary.json")
+    client.log_figure(run_id, _curve_figure(result), "noise_curve.png")
     _log_model(run_id, result, tracking_uri)
     return finals
+
+
+def _curve_figure(result: ExperimentResult):
+    from dashboards.plotdata import curve_series
+    from dashboards.render import noise_curve_figure
+
+    series = [curve_series("validation", result.validation_curve.to_dict())]
+    if result.test_curve is not None:
+        series.append(curve_series("test", result.test_curve.to_dict()))
+    name = result.config.network.name
+    return noise_curve_figure(series, f"{name}: accuracy under noise", result.validation_curve.kind)
 
 
 def _log_model(run_id: str, result: ExperimentResult, tracking_uri: str) -> None:

@@ -18,3 +18,16 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"SPARSE_SWEEPS_DATA={value!r} is not a folder; point it at the data root")
     return path
+
+
+@pytest.fixture(scope="session")
+def finished_sweep(tmp_path_factory, data_dir):
+    """A real 2-trial sweep (the dense baseline and one searched config) on an MNIST subset,
+    run once through the CLI and shared by the e2e, dashboard and deployment tests."""
+    from sweep_helpers import run_cli, tiny_spec, write_spec
+
+    folder = tmp_path_factory.mktemp("sweep")
+    spec = write_spec(folder, tiny_spec("e2e"))
+    proc = run_cli(["run", str(spec), "--root", str(folder / "store")], cwd=folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return folder, folder / "store", proc.stdout

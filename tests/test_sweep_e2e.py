@@ -16,13 +16,9 @@ from sweeps import tracking
 from sweep_helpers import mlflow_client, run_cli, study, tiny_spec, trial_runs, write_spec
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, data_dir):
-    folder = tmp_path_factory.mktemp("sweep")
-    spec = write_spec(folder, tiny_spec("e2e"))
-    proc = run_cli(["run", str(spec), "--root", str(folder / "store")], cwd=folder)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return folder, folder / "store", proc.stdout
+@pytest.fixture
+def finished(finished_sweep):
+    return finished_sweep
 
 
 def test_optuna_holds_two_completed_trials_with_both_objectives(finished):

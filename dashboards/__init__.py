@@ -1,0 +1,1 @@
+"""dashboards: sweep reports, plots and the MLflow UI launcher."""

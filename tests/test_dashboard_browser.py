@@ -1,0 +1,113 @@
+"""A browser test: headless Chromium (Debian's package, installed here if missing) opens the MLflow
+UI that `sweeps dashboard` starts on a finished sweep, and the sweep's HTML report."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweeps import tracking
+
+from sweep_helpers import cli_env
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        steps = (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"])
+        for cmd in steps:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0:
+                pytest.fail(f"could not install Debian's chromium ({' '.join(cmd)}): {proc.stderr[-1000:]}; "
+                            f"install it (apt-get install chromium) and rerun")
+        path = shutil.which("chromium")
+    assert path, "chromium is not on PATH after installing it"
+    return path
+
+
+def _browse(chromium: str, url: str, *extra: str) -> str:
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000", *extra, url],
+        capture_output=True, text=True, timeout=180,
+    )
+    return proc.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard(finished_sweep):
+    folder, root, _ = finished_sweep
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweeps.cli", "dashboard", "e2e", "--root", str(root), "--port", str(port)],
+        cwd=folder, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    url, lines, deadline = None, [], time.time() + 120
+    while time.time() < deadline and url is None:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        m = re.search(r"MLflow UI: (http://\S+)", line)
+        url = m.group(1) if m else None
+    assert url, "no URL printed:\n" + "".join(lines)
+    yield url, proc, port
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_dashboard_shows_the_experiment_parent_and_nested_runs_and_report(finished_sweep, dashboard, chromium, tmp_path):
+    folder, root, _ = finished_sweep
+    url, _, port = dashboard
+    assert url.startswith(f"http://127.0.0.1:{port}/#/experiments/") and url.endswith("/runs")
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("e2e")
+    parent = tracking.find_runs(client, exp.experiment_id, {tracking.TAG_KIND: "sweep"})[0]
+    child = tracking.find_runs(client, exp.experiment_id, {tracking.TAG_KIND: "trial"})[0]
+
+    page = _browse(chromium, url, "--dump-dom")
+    assert "Training runs" in page and ">e2e<" in page  # the experiment and its parent run
+    shot = folder / "dashboard.png"
+    _browse(chromium, url, "--window-size=1400,900", f"--screenshot={shot}")
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+    base = url.split("#")[0].rstrip("/")
+    run_page = _browse(chromium, f"{base}/#/experiments/{exp.experiment_id}/runs/{child.info.run_id}", "--dump-dom")
+    assert child.info.run_name in run_page
+    assert parent.info.run_id in run_page  # the nested run links its parent
+
+    artifacts = _browse(chromium, f"{base}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}/artifacts",
+                        "--dump-dom")
+    assert "report.html" in artifacts and "pareto_front.json" in artifacts
+
+    report = Path(client.download_artifacts(parent.info.run_id, "report.html", str(tmp_path)))
+    shown = _browse(chromium, report.as_uri(), "--dump-dom")
+    assert "Sweep report: e2e" in shown and "Pareto configurations" in shown
+    assert shown.count("data:image/png;base64,") == 4
+
+
+def test_dashboard_stops_cleanly_on_ctrl_c(dashboard):
+    _, proc, port = dashboard
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "dashboard stopped" in out
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # the server is gone
