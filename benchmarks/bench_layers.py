@@ -1,21 +1,18 @@
-"""Cost of the k-winners and sparse-weight machinery on the CPU, at one thread.
+"""Cost of the library's k-winners and sparse-weight machinery on the CPU, at one thread by default.
 
-Prints a table of forward+backward times of KWinners / KWinners2d against ReLU on the same tensors,
-and one full training step of Sparse CNN-2 (batch 64: forward, cross-entropy, backward, SGD step,
-rezero_weights) against the same NetworkSpec made dense (every percent_on and weight_density 1.0).
-The target: k-winners + sparse weights add at most 15% to the Sparse CNN-2 step.
+Prints a table of forward+backward times (training mode, duty-cycle update included) of
+KWinners and KWinners2d (global and local) against ReLU on the same tensors, with the median of
+the paired k-WTA/ReLU ratios; then one full training step of Sparse CNN-2 (batch 64: forward,
+cross-entropy, backward, SGD step, rezero_weights) against the same NetworkSpec made dense (every
+percent_on and weight_density 1.0, so ReLU and dense weights), with the sparse step's overhead and
+whether it meets the target: k-winners + sparse weights add at most 15% to the Sparse CNN-2 step.
 
 Timing is interleaved (the variants alternate, in rotating order, inside one loop) and reported as
-medians, so a noisy neighbour slows every variant alike. ``--profile`` adds a torch.profiler table of
-the Sparse CNN-2 step.
+medians, so a noisy neighbour slows every variant alike. The script re-executes itself with glibc's
+malloc thresholds pinned (see ``pin_malloc``; ``--default-malloc`` keeps the default).
+``--profile`` adds a torch.profiler table of the Sparse CNN-2 step.
 
-The "proto" rows time a prototype of faster selection code defined in this file (not the library):
-the k-th largest value per row from ``numpy.partition`` instead of ``torch.topk``, masks written as
-floats directly (``torch.ge(..., out=float)``), activity counts the same way, and a cached float
-weight mask for ``rezero_weights``. The script checks the prototype gives the library's outputs
-before timing it.
-
-    python benchmarks/bench_layers.py [--repeats N] [--profile]
+    python benchmarks/bench_layers.py [--repeats N] [--step-repeats N] [--threads N] [--profile]
 """
 
 from __future__ import annotations
@@ -28,10 +25,8 @@ import platform
 import statistics
 import sys
 import time
-import types
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as TF
 from torch import Tensor, nn
@@ -39,99 +34,6 @@ from torch import Tensor, nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's sparsity
 
 import sparsity
-import sparsity.functional as LF
-import sparsity.kwinners as kwinners_module
-import sparsity.sparse_weights as sw_module
-
-# ----------------------------------------------------------------------------- prototype variant
-
-
-def _kth_largest(scores: Tensor, k: int) -> Tensor:
-    """(rows, 1): the k-th largest of each row. numpy's introselect on the CPU, topk elsewhere."""
-    n = scores.shape[1]
-    if scores.device.type == "cpu" and scores.dtype in (torch.float32, torch.float64):
-        a = scores.detach().contiguous().numpy()
-        return torch.from_numpy(np.partition(a, n - k, axis=1)[:, n - k : n - k + 1])
-    return scores.topk(k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
-
-
-def _winner_mask_float(boosted: Tensor, k: int, break_ties: bool) -> Tensor:
-    """Float (1.0 / 0.0) mask of the winners of each row; same winners as the library's bool mask."""
-    n = boosted.shape[1]
-    if k >= n:
-        return torch.ones_like(boosted)
-    if break_ties:
-        if boosted.device.type == "cpu" and boosted.dtype in (torch.float32, torch.float64):
-            idx = torch.from_numpy(np.argpartition(boosted.contiguous().numpy(), n - k, axis=1)[:, n - k :])
-        else:
-            idx = boosted.topk(k, dim=1, sorted=False).indices
-        return torch.zeros_like(boosted).scatter_(1, idx, 1.0)
-    return torch.ge(boosted, _kth_largest(boosted, k), out=torch.empty_like(boosted))
-
-
-def proto_kwinners(x: Tensor, duty_cycle: Tensor, k: int, boost_strength, break_ties: bool = False) -> Tensor:
-    with torch.no_grad():
-        boosted = x * LF.boost_factors(duty_cycle, k / x.shape[1], boost_strength)
-        mask = _winner_mask_float(boosted, k, break_ties)
-    return x * mask
-
-
-def proto_kwinners2d(x: Tensor, duty_cycle: Tensor, k: int, boost_strength, local: bool = False,
-                     break_ties: bool = False) -> Tensor:
-    b, c, h, w = x.shape
-    with torch.no_grad():
-        n = c if local else c * h * w
-        boosted = x * LF.boost_factors(duty_cycle, k / n, boost_strength).view(1, c, 1, 1)
-        if local:
-            flat = boosted.permute(0, 2, 3, 1).reshape(-1, c)
-            mask = _winner_mask_float(flat, k, break_ties).view(b, h, w, c).permute(0, 3, 1, 2)
-        else:
-            mask = _winner_mask_float(boosted.reshape(b, -1), k, break_ties).view_as(x)
-    return x * mask
-
-
-def proto_active_counts(y: Tensor) -> Tensor:
-    return torch.gt(y, 0, out=torch.empty_like(y)).sum(dim=0)
-
-
-def proto_active_counts2d(y: Tensor) -> Tensor:
-    return torch.gt(y, 0, out=torch.empty_like(y)).sum(dim=(0, 2, 3)) / float(y.shape[2] * y.shape[3])
-
-
-PROTO_F = types.SimpleNamespace(**{name: getattr(LF, name) for name in LF.__all__})
-PROTO_F.kwinners = proto_kwinners
-PROTO_F.kwinners2d = proto_kwinners2d
-PROTO_F.active_counts = proto_active_counts
-PROTO_F.active_counts2d = proto_active_counts2d
-
-
-@torch.no_grad()
-def proto_rezero_weights(self) -> None:
-    """mul_ by a cached float copy of the bool mask (a bool operand costs a conversion every call).
-    A library version must refresh the cache when load_state_dict replaces weight_mask."""
-    w = self.module.weight
-    m = self.__dict__.get("_bench_float_mask")
-    if m is None or m.dtype != w.dtype or m.device != w.device:
-        m = self.weight_mask.to(w.dtype)
-        self.__dict__["_bench_float_mask"] = m
-    w.mul_(m)
-
-
-@contextlib.contextmanager
-def variant(name: str):
-    """Run the library ("lib") or the prototype ("proto") inside the block."""
-    if name == "lib":
-        yield
-        return
-    saved_f, saved_rezero = kwinners_module.F, sw_module._SparseWeightsBase.rezero_weights
-    kwinners_module.F = PROTO_F
-    sw_module._SparseWeightsBase.rezero_weights = proto_rezero_weights
-    try:
-        yield
-    finally:
-        kwinners_module.F = saved_f
-        sw_module._SparseWeightsBase.rezero_weights = saved_rezero
-
 
 # ----------------------------------------------------------------------------- timing
 
@@ -172,15 +74,14 @@ def machine() -> str:
     )
 
 
-def fwd_bwd(layer: nn.Module, x: Tensor, grad: Tensor, var: str) -> Callable[[], None]:
+def fwd_bwd(layer: nn.Module, x: Tensor, grad: Tensor) -> Callable[[], None]:
     def run() -> None:
-        with variant(var):
-            xi = x.detach().requires_grad_()
-            layer(xi).backward(grad)
+        xi = x.detach().requires_grad_()
+        layer(xi).backward(grad)
     return run
 
 
-def layer_rows(repeats: int) -> list[tuple[str, dict[str, float]]]:
+def layer_rows(repeats: int) -> list[tuple[str, dict[str, list[float]]]]:
     g = torch.Generator().manual_seed(0)
     cases = [
         ("KWinners   B=64 n=700 k=100", lambda: sparsity.KWinners(700, 100 / 700, boost_strength=1.5), (64, 700)),
@@ -196,19 +97,8 @@ def layer_rows(repeats: int) -> list[tuple[str, dict[str, float]]]:
     for label, make, shape in cases:
         x = torch.randn(shape, generator=g)
         grad = torch.randn(shape, generator=g)
-        lib, proto, relu = make(), make(), nn.ReLU()
-        # the prototype must select exactly what the library selects
-        for _ in range(3):
-            with variant("proto"):
-                yp = proto(x)
-            yl = lib(x)
-            assert torch.equal(yl, yp), f"prototype differs from the library on {label}"
-            assert torch.equal(lib.duty_cycle, proto.duty_cycle), label
-        times = interleaved(
-            {"relu": fwd_bwd(relu, x, grad, "lib"), "lib": fwd_bwd(lib, x, grad, "lib"),
-             "proto": fwd_bwd(proto, x, grad, "proto")},
-            repeats,
-        )
+        kwta, relu = make(), nn.ReLU()
+        times = interleaved({"relu": fwd_bwd(relu, x, grad), "kwta": fwd_bwd(kwta, x, grad)}, repeats)
         rows.append((label, times))
     return rows
 
@@ -222,17 +112,16 @@ def dense_version(spec: sparsity.NetworkSpec) -> sparsity.NetworkSpec:
     )
 
 
-def train_step_fn(model: nn.Module, x: Tensor, y: Tensor, var: str) -> Callable[[], None]:
+def train_step_fn(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
     opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.0)
     model.train()
 
     def step() -> None:
-        with variant(var):
-            opt.zero_grad(set_to_none=True)
-            loss = TF.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            sparsity.rezero_weights(model)
+        opt.zero_grad(set_to_none=True)
+        loss = TF.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        sparsity.rezero_weights(model)
     return step
 
 
@@ -249,9 +138,8 @@ def step_setup(batch: int = 64):
 def step_rows(repeats: int) -> dict[str, list[float]]:
     spec, dense, x, y = step_setup()
     fns = {
-        "dense": train_step_fn(sparsity.build_network(dense, seed=0), x, y, "lib"),
-        "lib": train_step_fn(sparsity.build_network(spec, seed=0), x, y, "lib"),
-        "proto": train_step_fn(sparsity.build_network(spec, seed=0), x, y, "proto"),
+        "dense": train_step_fn(sparsity.build_network(dense, seed=0), x, y),
+        "sparse": train_step_fn(sparsity.build_network(spec, seed=0), x, y),
     }
     return interleaved(fns, repeats, warmup=10)
 
@@ -260,7 +148,7 @@ def profile_step(steps: int = 20) -> str:
     from torch.profiler import ProfilerActivity, profile
 
     spec, _, x, y = step_setup()
-    step = train_step_fn(sparsity.build_network(spec, seed=0), x, y, "lib")
+    step = train_step_fn(sparsity.build_network(spec, seed=0), x, y)
     for _ in range(5):
         step()
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
@@ -305,33 +193,28 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"forward+backward in training mode (duty-cycle update included): medians of {args.repeats} interleaved "
           "repeats; 'x ReLU' is the median of paired ratios")
-    hdr = (f"{'layer':40s} {'ReLU':>8s} {'k-WTA lib':>10s} {'x ReLU':>7s} "
-           f"{'k-WTA proto':>12s} {'x ReLU':>7s} {'lib/proto':>9s}")
+    hdr = f"{'layer':40s} {'ReLU':>8s} {'k-WTA':>8s} {'x ReLU':>7s}"
     print(hdr)
     print("-" * len(hdr))
     for label, t in layer_rows(args.repeats):
         med = {k: statistics.median(v) for k, v in t.items()}
-        print(
-            f"{label:40s} {med['relu'] * 1e6:6.0f}us {med['lib'] * 1e6:8.0f}us {paired_ratio(t['lib'], t['relu']):6.1f}x "
-            f"{med['proto'] * 1e6:10.0f}us {paired_ratio(t['proto'], t['relu']):6.1f}x "
-            f"{paired_ratio(t['lib'], t['proto']):8.2f}x"
-        )
+        print(f"{label:40s} {med['relu'] * 1e6:6.0f}us {med['kwta'] * 1e6:6.0f}us "
+              f"{paired_ratio(t['kwta'], t['relu']):6.1f}x")
     print()
     t = step_rows(args.step_repeats)
     med = {k: statistics.median(v) for k, v in t.items()}
     low = {k: min(v) for k, v in t.items()}
+    over = 100 * (paired_ratio(t["sparse"], t["dense"]) - 1)
     print(f"Sparse CNN-2 training step, batch 64 (forward, cross-entropy, backward, SGD, rezero_weights); "
           f"{args.step_repeats} interleaved repeats")
     print(f"{'variant':40s} {'median':>9s} {'min':>9s} {'overhead: paired':>17s} {'medians':>8s} {'mins':>7s}")
     print(f"{'dense (ReLU, dense weights, same spec)':40s} {med['dense'] * 1e3:7.2f}ms {low['dense'] * 1e3:7.2f}ms "
           f"{'-':>17s} {'-':>8s} {'-':>7s}")
-    for key, label in (("lib", "sparse, library"), ("proto", "sparse, prototype (this file)")):
-        print(
-            f"{label:40s} {med[key] * 1e3:7.2f}ms {low[key] * 1e3:7.2f}ms "
-            f"{100 * (paired_ratio(t[key], t['dense']) - 1):16.1f}% "
-            f"{100 * (med[key] / med['dense'] - 1):7.1f}% {100 * (low[key] / low['dense'] - 1):6.1f}%"
-        )
-    over = 100 * (paired_ratio(t["lib"], t["dense"]) - 1)
+    print(
+        f"{'sparse (k-winners, sparse weights)':40s} {med['sparse'] * 1e3:7.2f}ms {low['sparse'] * 1e3:7.2f}ms "
+        f"{over:16.1f}% {100 * (med['sparse'] / med['dense'] - 1):7.1f}% "
+        f"{100 * (low['sparse'] / low['dense'] - 1):6.1f}%"
+    )
     verdict = "MEETS" if over <= 15 else "MISSES"
     print(f"\nlibrary overhead (median paired ratio) {over:.1f}% -> {verdict} the 15% target "
           f"at {torch.get_num_threads()} thread(s)")

@@ -235,6 +235,9 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any) ->
 
     stores = spec.stores.resolved()
     t0 = time.perf_counter()
+    # Our own progress lines (sweeps.progress) replace Tune's tables and banners.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     _init_ray(address, spec)
     try:
         trainable = _trainable(spec, stores.mlflow_tracking_uri, exp_id, parent)
