@@ -1,0 +1,109 @@
+"""The training loop and one experiment on real MNIST subsets: accuracy, determinism, resume, NaN."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from sparsity import LinearLayer, preset
+from sparsity.data import DataConfig, load_dataset
+from sparsity.experiment import paper_experiment, run_experiment
+from sparsity.recipe import Recipe, paper_recipe
+from sparsity.train import NonFiniteLossError, train
+
+from sweep_helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def mnist(data_dir):
+    return load_dataset(DataConfig(name="mnist", train_limit=3000, eval_limit=1000))
+
+
+def _comparable(history):
+    return [{k: v for k, v in h.to_dict().items() if k not in ("seconds", "samples_per_second")} for h in history]
+
+
+def test_tiny_run_reaches_a_stated_accuracy(mnist):
+    recipe = paper_recipe("sparse-mlp").replace(epochs=2)
+    result = train(preset("sparse-mlp"), recipe, mnist, seed=0)
+    assert result.final.val_accuracy >= 0.75  # 3,000 images, 2 epochs (measured: 0.8)
+    assert result.history[1].boost_strength == pytest.approx(1.5 * 0.85**2)  # decayed once per epoch
+    assert result.history[1].lr == pytest.approx(0.01 * 0.8)  # StepLR, step 1 epoch
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(mnist):
+    recipe = Recipe(epochs=1, lr=0.02, batch_size=64, first_epoch_batch_size=32)
+    a = train(preset("sparse-mlp"), recipe, mnist, seed=3)
+    b = train(preset("sparse-mlp"), recipe, mnist, seed=3)
+    c = train(preset("sparse-mlp"), recipe, mnist, seed=4)
+    assert _comparable(a.history) == _comparable(b.history)
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert _comparable(a.history) != _comparable(c.history)
+
+
+def test_resumed_run_equals_an_uninterrupted_one(mnist, tmp_path):
+    spec = preset("sparse-mlp").replace(linear=(LinearLayer(units=200, percent_on=0.1, weight_density=0.3, dropout=0.25),))
+    recipe = Recipe(epochs=3, lr=0.02, momentum=0.5, batch_size=64, first_epoch_batch_size=16)
+    whole = train(spec, recipe, mnist, seed=1)
+
+    ckpt = tmp_path / "run.pt"
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(result, _model):
+        if result.epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(spec, recipe, mnist, seed=1, checkpoint_path=ckpt, on_epoch=stop_after_two)
+    resumed = train(spec, recipe, mnist, seed=1, checkpoint_path=ckpt)
+    assert resumed.resumed_from_epoch == 2
+    assert _comparable(resumed.history) == _comparable(whole.history)
+    for (k, va), vb in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(va, vb), k  # weights, duty cycles, boost strength, sample counters
+
+
+def test_checkpoint_of_another_config_is_refused(mnist, tmp_path):
+    ckpt = tmp_path / "run.pt"
+    recipe = Recipe(epochs=1, batch_size=128)
+    train(preset("dense-mlp"), recipe, mnist, seed=0, checkpoint_path=ckpt)
+    with pytest.raises(ValueError, match="different recipe"):
+        train(preset("dense-mlp"), recipe.replace(lr=0.5), mnist, seed=0, checkpoint_path=ckpt)
+
+
+def test_nan_loss_fails_with_the_epoch_and_the_fix(mnist):
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1.*lower recipe.lr"):
+        train(preset("dense-mlp"), Recipe(epochs=1, lr=1.0e6, momentum=0.9), mnist, seed=0)
+
+
+def test_network_and_dataset_must_match(mnist):
+    with pytest.raises(ValueError, match="use a preset built for 'mnist'"):
+        train(preset("sparse-cnn2", "gsc"), Recipe(epochs=1), mnist)
+
+
+def test_experiment_scores_validation_and_test_noise(data_dir):
+    config = paper_experiment("sparse-mlp", "mnist", epochs=1,
+                              data=DataConfig(name="mnist", train_limit=1000, eval_limit=300))
+    result = run_experiment(config)
+    summary = result.summary()
+    assert summary["val_noise_score"] == sum(result.validation_curve.correct)
+    assert result.validation_curve.accuracies[0] == pytest.approx(result.val_accuracy)
+    assert result.test_curve.accuracies[0] == pytest.approx(result.test_accuracy)
+    assert len(result.test_curve.levels) == 11 and result.test_curve.total == 300
+    json.dumps(summary)  # JSON-ready
+
+
+def test_sweeps_train_cli_prints_the_curve_and_writes_json(tmp_path, data_dir):
+    out = tmp_path / "result.json"
+    proc = run_cli(["train", "--preset", "sparse-mlp", "--dataset", "mnist", "--epochs", "1", "--train-limit", "800",
+                    "--eval-limit", "200", "--out", str(out)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "noise curve (mnist-pixels)" in proc.stdout and "noise score" in proc.stdout
+    summary = json.loads(out.read_text())
+    assert summary["network"] == "sparse-mlp" and len(summary["test_curve"]["accuracies"]) == 11
+    bad = run_cli(["train", "--preset", "sparse-cnn7"], cwd=tmp_path)
+    assert bad.returncode == 2 and "preset='sparse-cnn7'" in bad.stdout
