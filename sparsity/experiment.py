@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from .configs import check_known_keys
 from .data import DataConfig, Dataset, load_dataset
 from .network import NetworkSpec, SparseNet
 from .noise import NoiseCurve, get_noise, noise_curve
@@ -71,14 +72,11 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ExperimentConfig":
-        known = {"network", "recipe", "data", "noise", "seed", "evaluate_test"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"experiment: unknown key(s) {unknown}; known keys are {sorted(known)}")
+        check_known_keys("experiment", data, {"network", "recipe", "data", "noise", "seed", "evaluate_test"})
         return cls(
             network=NetworkSpec.from_dict(data["network"]),
             recipe=Recipe.from_dict(data["recipe"]),
-            data=DataConfig(**data["data"]),
+            data=DataConfig.from_dict(data["data"]),
             noise=NoiseConfig(**(data.get("noise") or {})),
             seed=int(data.get("seed", 0)),
             evaluate_test=bool(data.get("evaluate_test", True)),

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from . import functional as F
+from .configs import check_known_keys, field_names
 from .kwinners import KWinners, KWinners2d
 from .seeding import generator as make_generator
 from .sparse_weights import SparseWeights, SparseWeights2d, nonzero_per_unit
@@ -262,7 +263,7 @@ class NetworkSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> "NetworkSpec":
         """Strict inverse of `to_dict`: unknown keys raise ValueError naming the key."""
         data = dict(data)
-        _reject_unknown("network", data, cls)
+        check_known_keys("network", data, field_names(cls))
         conv = tuple(_make(ConvLayer, f"conv[{i}]", d) for i, d in enumerate(data.pop("conv", ()) or ()))
         linear = tuple(_make(LinearLayer, f"linear[{i}]", d) for i, d in enumerate(data.pop("linear", ()) or ()))
         kw = _make(KWinnersSettings, "kwinners", data.pop("kwinners", {}) or {})
@@ -271,19 +272,12 @@ class NetworkSpec:
         return cls(conv=conv, linear=linear, kwinners=kw, **data)
 
 
-def _reject_unknown(where: str, data: Mapping[str, Any], cls: type) -> None:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
-
-
 def _make(cls: type, where: str, data: Any) -> Any:
     if isinstance(data, cls):
         return data
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}={data!r}: must be a mapping of {cls.__name__} fields")
-    _reject_unknown(where, data, cls)
+    check_known_keys(where, data, field_names(cls))
     return cls(**data)
 
 

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .configs import check_known_keys, field_names
+
 __all__ = ["Recipe", "paper_recipe"]
 
 
@@ -57,10 +59,7 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Recipe":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"recipe: unknown key(s) {unknown}; known keys are {sorted(known)}")
+        check_known_keys("recipe", data, field_names(cls))
         return cls(**data)
 
 

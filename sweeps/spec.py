@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from sparsity.configs import check_known_keys
 from sparsity.data import DataConfig
 from sparsity.experiment import ExperimentConfig, NoiseConfig
 from sparsity.network import NetworkSpec
@@ -61,9 +62,10 @@ def _fail(key: str, msg: str) -> None:
 
 
 def _reject_unknown(where: str, data: Mapping[str, Any], known: set[str]) -> None:
-    unknown = sorted(set(data) - known)
-    if unknown:
-        _fail(where or "spec", f"unknown key(s) {unknown}; known keys are {sorted(known)}")
+    try:
+        check_known_keys(where or "spec", data, known)
+    except ValueError as e:
+        raise SpecError(str(e)) from None
 
 
 def _mapping(where: str, value: Any) -> Mapping[str, Any]:

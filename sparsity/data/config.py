@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from ..configs import check_known_keys, field_names
 from .base import Dataset
 from .gsc import CLASS_SETS, load_gsc
 from .mnist import MNIST_TRAIN_SIZE, load_mnist
@@ -62,10 +63,7 @@ class DataConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "DataConfig":
         """Build from a mapping (e.g. YAML); unknown keys raise ValueError naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown data option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        check_known_keys("data", values, field_names(cls))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
