@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import logging
 import sys
 from pathlib import Path
@@ -118,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .service import run_sweep
     from .spec import load_spec
 
-    spec = load_spec(args.spec, stores_root=args.root)
+    spec = load_spec(args.spec, stores_root=args.root or os.environ.get(ROOT_ENV))
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
     console.print(f"sweep [bold]{spec.name}[/]: {spec.budget.trials} searched trials + {len(spec.baselines)} baselines, "

@@ -89,6 +89,12 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
                 )
             raise SpecError("; ".join(problems))
         gpus = sum(n.get("Resources", {}).get("GPU", 0) for n in nodes)
+        if spec.resources.gpus > 0 and gpus == 0:
+            # GPU workers may autoscale from zero: count what the autoscaler can add.
+            gpus = _autoscaling_gpus()
+            if gpus is None:  # no autoscaler config to ask: do not refuse what may come
+                log.warning("resources.gpus: no GPU node is up in the cluster at %s; trials wait for one", address)
+                gpus = spec.resources.gpus
     else:
         ray.init(num_cpus=max(spec.budget.max_concurrent, 1) * max(1, int(spec.resources.cpus)),
                  include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -107,10 +113,27 @@ _FORWARDED_ENV_PREFIX = "SPARSE_SWEEPS_"
 _PATH_ENVS = ("SPARSE_SWEEPS_DATA", "SPARSE_SWEEPS_CACHE")
 
 
+def _autoscaling_gpus() -> float | None:
+    """GPUs the cluster's autoscaler can bring up (its node groups' maximum), None if unknown."""
+    try:
+        from ray._private.state import state
+
+        limits = state.get_max_resources_from_cluster_config()
+    except Exception:  # a private API: unknown rather than wrong
+        return None
+    return None if limits is None else float(limits.get("GPU", 0))
+
+
 def _cluster_runtime_env() -> dict[str, Any] | None:
     env = {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else v)
            for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIX) and v}
     return {"env_vars": env} if env else None
+
+
+def _experiment_path(spec: SweepSpec) -> str:
+    """Ray's experiment folder for the sweep: a local path, or a URI (s3://, gs://) kept as one."""
+    storage = spec.stores.resolved().ray_storage
+    return f"{storage.rstrip('/')}/{spec.name}" if "://" in storage else str(Path(storage) / spec.name)
 
 
 def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any, restore: bool):
@@ -119,7 +142,7 @@ def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any,
     from ray.tune.search import ConcurrencyLimiter
 
     stores = spec.stores.resolved()
-    path = str(Path(stores.ray_storage) / spec.name) if "://" not in stores.ray_storage else f"{stores.ray_storage}/{spec.name}"
+    path = _experiment_path(spec)
     if restore:
         return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False,
                                   restart_errored=False)
@@ -203,9 +226,10 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
     study.set_user_attr(search.ATTR_PARENT_RUN, parent)
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(spec.to_yaml())
-    client.log_dict(parent, spec.to_dict(), "spec.yaml")
+    shown = tracking.redact(spec.to_dict())  # what people browse never holds a store password
+    client.log_dict(parent, shown, "spec.yaml")
     tracking.log_params(
-        client, parent, {**tracking.flatten("", spec.to_dict()), "objectives": ",".join(OBJECTIVES)},
+        client, parent, {**tracking.flatten("", shown), "objectives": ",".join(OBJECTIVES)},
         tags={"mlflow.note.content": f"Sweep {spec.name}: Pareto front of {' vs '.join(OBJECTIVES)}"},
     )
     return _fit(spec, client, exp_id, parent, address, restore=False, progress=progress)
@@ -242,7 +266,7 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any) ->
     try:
         trainable = _trainable(spec, stores.mlflow_tracking_uri, exp_id, parent)
         searcher = None if restore else search.SweepSearch(spec, stores.optuna_storage)
-        can_restore = restore and tune.Tuner.can_restore(str(Path(stores.ray_storage) / spec.name))
+        can_restore = restore and tune.Tuner.can_restore(_experiment_path(spec))
         if restore and not can_restore:
             log.warning("no Ray experiment state for %s: starting the remaining trials afresh", spec.name)
             searcher = search.SweepSearch(spec, stores.optuna_storage)

@@ -7,6 +7,7 @@ YAML mapping is read; past `SweepSpec.from_dict` everything is typed.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -199,11 +200,22 @@ class EarlyStopping:
         return "min" if self.metric.endswith("loss") else "max"
 
 
+# Cluster mode: a node's environment can point every sweep at the shared stores. A field the spec
+# leaves empty takes its variable's value when set (the spec wins), so the saved spec records it.
+STORE_ENV = {
+    "ray_storage": "SPARSE_SWEEPS_RAY_STORAGE",
+    "mlflow_tracking_uri": "SPARSE_SWEEPS_MLFLOW_TRACKING_URI",
+    "mlflow_artifact_location": "SPARSE_SWEEPS_MLFLOW_ARTIFACT_LOCATION",
+    "optuna_storage": "SPARSE_SWEEPS_OPTUNA_STORAGE",
+    "shared_filesystem": "SPARSE_SWEEPS_SHARED_FILESYSTEM",  # 1/true/yes
+}
+
+
 @dataclass(frozen=True)
 class Stores:
-    """Where results go. Empty fields derive from ``root`` (the embedded default):
-    Ray storage at ROOT/ray, MLflow at sqlite:///ROOT/mlflow.db with artifacts in ROOT/mlartifacts,
-    Optuna at sqlite:///ROOT/optuna.db."""
+    """Where results go. Empty fields take $SPARSE_SWEEPS_<FIELD> (see `STORE_ENV`) when set, else
+    derive from ``root`` (the embedded default): Ray storage at ROOT/ray, MLflow at
+    sqlite:///ROOT/mlflow.db with artifacts in ROOT/mlartifacts, Optuna at sqlite:///ROOT/optuna.db."""
 
     root: str = "sweeps-data"
     ray_storage: str | None = None
@@ -217,6 +229,15 @@ class Stores:
     def __post_init__(self) -> None:
         if not isinstance(self.shared_filesystem, bool):
             _fail("stores.shared_filesystem", f"{self.shared_filesystem!r} must be true or false")
+        for name, var in STORE_ENV.items():
+            value = os.environ.get(var, "").strip()
+            if not value or getattr(self, name):
+                continue
+            if name == "shared_filesystem":
+                if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                    _fail("stores.shared_filesystem", f"${var}={value!r} must be 1/true/yes or 0/false/no")
+                value = value.lower() in ("1", "true", "yes")
+            object.__setattr__(self, name, value)
 
     def resolved(self) -> "Stores":
         root = Path(self.root).expanduser().resolve()

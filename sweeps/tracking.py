@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 import urllib.error
 import urllib.request
@@ -105,6 +106,20 @@ def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any], tag
     existing = client.get_run(run_id).data.params
     batch = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in existing]
     client.log_batch(run_id, params=batch, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+_CREDENTIALS = re.compile(r"(\w+://[^/:@\s]+):[^@/\s]+@")
+
+
+def redact(value: Any) -> Any:
+    """The same structure with passwords in URLs (``scheme://user:PASSWORD@host``) replaced by ***."""
+    if isinstance(value, str):
+        return _CREDENTIALS.sub(r"\1:***@", value)
+    if isinstance(value, Mapping):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:

@@ -99,51 +99,54 @@ def run_trial(
              "params_total": exp.network.num_params, "params_nonzero": exp.network.num_nonzero_params},
         )
 
-    workdir = Path(tempfile.mkdtemp(prefix=f"sweeps-trial-{number}-"))
-    ckpt_file = workdir / CHECKPOINT_FILE
-    restored = tune.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as d:
-            shutil.copy(Path(d) / CHECKPOINT_FILE, ckpt_file)
-    identity = {"optuna_trial_number": number, "baseline": baseline or ""}
-    last_epoch = 0
+    # Reported checkpoints are copied to Ray's storage before tune.report returns: the local
+    # folder goes when the trial ends (reused actors would otherwise fill /tmp).
+    with tempfile.TemporaryDirectory(prefix=f"sweeps-trial-{number}-") as tmp:
+        workdir = Path(tmp)
+        ckpt_file = workdir / CHECKPOINT_FILE
+        restored = tune.get_checkpoint()
+        if restored is not None:
+            with restored.as_directory() as d:
+                shutil.copy(Path(d) / CHECKPOINT_FILE, ckpt_file)
+        identity = {"optuna_trial_number": number, "baseline": baseline or ""}
+        last_epoch = 0
 
-    def on_epoch(r, _model) -> None:
-        nonlocal last_epoch
-        last_epoch = r.epoch
-        metrics = {k: v for k, v in r.to_dict().items() if v is not None}
-        tracking.log_metrics(client, run_id, metrics, step=r.epoch)
-        if r.epoch < epochs:  # the last epoch is reported with the noise score, below
-            tune.report(
-                {**metrics, "val_noise_score": NAN, "final": False, **identity},
-                checkpoint=tune.Checkpoint.from_directory(workdir),
+        def on_epoch(r, _model) -> None:
+            nonlocal last_epoch
+            last_epoch = r.epoch
+            metrics = {k: v for k, v in r.to_dict().items() if v is not None}
+            tracking.log_metrics(client, run_id, metrics, step=r.epoch)
+            if r.epoch < epochs:  # the last epoch is reported with the noise score, below
+                tune.report(
+                    {**metrics, "val_noise_score": NAN, "final": False, **identity},
+                    checkpoint=tune.Checkpoint.from_directory(workdir),
+                )
+
+        gpu = spec.resources.gpus > 0 and torch.cuda.is_available()
+        try:
+            if os.environ.get(FAULT_ENV) == str(number):
+                raise RuntimeError(f"injected fault in trial {number} (${FAULT_ENV})")
+            result = run_experiment(
+                exp, dataset=_dataset(exp.data), on_epoch=on_epoch, checkpoint_path=ckpt_file,
+                device="cuda" if gpu else "cpu", threads=max(1, int(spec.resources.cpus)),
             )
-
-    gpu = spec.resources.gpus > 0 and torch.cuda.is_available()
-    try:
-        if os.environ.get(FAULT_ENV) == str(number):
-            raise RuntimeError(f"injected fault in trial {number} (${FAULT_ENV})")
-        result = run_experiment(
-            exp, dataset=_dataset(exp.data), on_epoch=on_epoch, checkpoint_path=ckpt_file,
-            device="cuda" if gpu else "cpu", threads=max(1, int(spec.resources.cpus)),
-        )
-    except NonFiniteLossError as e:
-        client.set_tag(run_id, "sweeps.error", str(e))
-        client.set_terminated(run_id, "FAILED")
-        tune.report({"epoch": last_epoch, "val_accuracy": NAN, "val_noise_score": NAN, "final": True,
-                     "trial_error": str(e), **identity})
-        return
-    except Exception as e:
-        client.set_tag(run_id, "sweeps.error", "".join(traceback.format_exception_only(e)).strip()[:5000])
-        client.set_terminated(run_id, "FAILED")
-        raise
-    finals = _log_result(client, run_id, result, tracking_uri)
-    client.set_terminated(run_id, "FINISHED")
-    curves = {"val_curve": _curve_dict(result.validation_curve),
-              "noise_max": result.validation_curve.total * len(result.validation_curve.levels)}
-    if result.test_curve is not None:
-        curves["test_curve"] = _curve_dict(result.test_curve)
-    tune.report({**finals, **curves, "final": True, **identity}, checkpoint=tune.Checkpoint.from_directory(workdir))
+        except NonFiniteLossError as e:
+            client.set_tag(run_id, "sweeps.error", str(e))
+            client.set_terminated(run_id, "FAILED")
+            tune.report({"epoch": last_epoch, "val_accuracy": NAN, "val_noise_score": NAN, "final": True,
+                         "trial_error": str(e), **identity})
+            return
+        except Exception as e:
+            client.set_tag(run_id, "sweeps.error", "".join(traceback.format_exception_only(e)).strip()[:5000])
+            client.set_terminated(run_id, "FAILED")
+            raise
+        finals = _log_result(client, run_id, result, tracking_uri)
+        client.set_terminated(run_id, "FINISHED")
+        curves = {"val_curve": _curve_dict(result.validation_curve),
+                  "noise_max": result.validation_curve.total * len(result.validation_curve.levels)}
+        if result.test_curve is not None:
+            curves["test_curve"] = _curve_dict(result.test_curve)
+        tune.report({**finals, **curves, "final": True, **identity}, checkpoint=tune.Checkpoint.from_directory(workdir))
 
 
 def _curve_dict(curve) -> dict[str, Any]:
