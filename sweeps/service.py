@@ -201,6 +201,7 @@ def _mlflow(spec: SweepSpec, create: bool) -> tuple[Any, str, str]:
 
 def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None) -> SweepOutcome:
     """Launch a new sweep: refuses a name whose spec, study or Ray experiment already exists."""
+    t0 = time.perf_counter()
     stores = spec.stores.resolved()
     root = Path(stores.root)
     saved = spec_path(root, spec.name)
@@ -232,18 +233,19 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
         client, parent, {**tracking.flatten("", shown), "objectives": ",".join(OBJECTIVES)},
         tags={"mlflow.note.content": f"Sweep {spec.name}: Pareto front of {' vs '.join(OBJECTIVES)}"},
     )
-    return _fit(spec, client, exp_id, parent, address, restore=False, progress=progress)
+    return _fit(spec, client, exp_id, parent, address, restore=False, progress=progress, t0=t0)
 
 
 def resume_sweep(name: str, root: str | None = None, address: str | None = None, progress: Any = None) -> SweepOutcome:
     """Continue a stopped sweep without repeating finished trials or duplicating runs."""
+    t0 = time.perf_counter()
     spec = saved_spec(name, root)
     client, exp_id, parent = _mlflow(spec, create=False)
     study = search.load_study(spec.name, spec.stores.resolved().optuna_storage)
     if study is None:
         raise SpecError(f"sweep {name!r} has no Optuna study in {spec.stores.resolved().optuna_storage}")
     search.check_directions(study)
-    return _fit(spec, client, exp_id, parent, address, restore=True, progress=progress)
+    return _fit(spec, client, exp_id, parent, address, restore=True, progress=progress, t0=t0)
 
 
 def _check_data(spec: SweepSpec) -> None:
@@ -253,12 +255,13 @@ def _check_data(spec: SweepSpec) -> None:
     load_dataset(spec.dataset)
 
 
-def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any) -> SweepOutcome:
+def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0: float) -> SweepOutcome:
+    """Run (or restore) the Tuner, then reconcile the stores and log the sweep's summary.
+    ``t0`` is when the command started: the sweep's seconds include set-up and the summary."""
     import ray
     from ray import tune
 
     stores = spec.stores.resolved()
-    t0 = time.perf_counter()
     # Our own progress lines (sweeps.progress) replace Tune's tables and banners.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -285,7 +288,8 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any) ->
     front = pareto_front(study)
     _log_sweep_summary(client, parent, study, front, seconds, spec)
     client.set_terminated(parent, "FINISHED")
-    return SweepOutcome(spec.name, study.get_trials(deepcopy=False), front, seconds, exp_id, parent)
+    total = time.perf_counter() - t0  # the command's wall time, summary included
+    return SweepOutcome(spec.name, study.get_trials(deepcopy=False), front, total, exp_id, parent)
 
 
 def _log_sweep_summary(client, parent: str, study: optuna.Study, front: list[FrozenTrial], seconds: float,

@@ -433,7 +433,7 @@ class SweepSpec:
                 _fail("objectives.noise.kind", f"{noise.kind!r} applies to {applies} data, not {dataset.name}")
         es = data.get("early_stopping")
         stores = _typed(Stores, "stores", data.get("stores"))
-        if stores_root is not None and not data.get("stores", {}).get("root"):
+        if stores_root is not None and not (data.get("stores") or {}).get("root"):
             stores = dataclasses.replace(stores, root=stores_root)
         return cls(
             name=str(data["name"]),

@@ -102,6 +102,12 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
         client.log_batch(run_id, metrics=batch)
 
 
+def log_series(client: MlflowClient, run_id: str, points: list[tuple[str, float, int]]) -> None:
+    """(key, value, step) points in one REST call."""
+    ts = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), ts, step) for k, v, step in points])
+
+
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any], tags: Mapping[str, str] = {}) -> None:
     existing = client.get_run(run_id).data.params
     batch = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in existing]

@@ -166,10 +166,11 @@ def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tra
     }
     tracking.log_metrics(client, run_id, finals, step=last["epoch"])
     curves = [("val", result.validation_curve)] + ([("test", result.test_curve)] if result.test_curve else [])
-    for split, curve in curves:
-        for level, acc in zip(curve.levels, curve.accuracies):
-            # Steps are integers: the level in hundredths (0, 5, ..., 50 for the paper's levels).
-            tracking.log_metrics(client, run_id, {f"{split}_noise_accuracy": acc}, step=int(round(level * 100)))
+    # One stepped metric per split; steps are integers: the level in hundredths (0, 5, ..., 50).
+    tracking.log_series(client, run_id, [
+        (f"{split}_noise_accuracy", acc, int(round(level * 100)))
+        for split, curve in curves for level, acc in zip(curve.levels, curve.accuracies)
+    ])
     table = {"level": list(result.validation_curve.levels), "val_accuracy": list(result.validation_curve.accuracies)}
     if result.test_curve is not None:
         table["test_accuracy"] = list(result.test_curve.accuracies)
