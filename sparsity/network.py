@@ -302,12 +302,12 @@ class SparseNet(nn.Module):
 
 
 @torch.no_grad()
-def _init_(module: nn.Linear | nn.Conv2d, g: torch.Generator, fan_in: int | None = None) -> None:
-    """PyTorch's default init (kaiming-uniform, a=sqrt(5)), drawn from ``g``. Sparse layers pass
-    their nonzero count as ``fan_in`` (the reference code's `normalize_sparse_weights`), so a unit's
-    input variance does not shrink with its weight density."""
+def _init_(module: nn.Linear | nn.Conv2d, g: torch.Generator) -> None:
+    """PyTorch's default init (kaiming-uniform, a=sqrt(5)), drawn from ``g``. Sparse layers use the
+    full fan-in too, as the paper's configurations do (the reference's `normalize_sparse_weights`,
+    which rescales to the nonzero fan-in, is off there)."""
     w = module.weight
-    fan_in = fan_in or w[0].numel()
+    fan_in = w[0].numel()
     bound = 1.0 / math.sqrt(fan_in)  # = gain(leaky_relu, sqrt(5)) * sqrt(3 / fan_in)
     w.copy_(torch.empty(w.shape).uniform_(-bound, bound, generator=g))
     if module.bias is not None:
@@ -337,7 +337,7 @@ def build_network(
     c = spec.input_shape[0]
     for i, layer in enumerate(spec.conv):
         conv = nn.Conv2d(c, layer.channels, layer.kernel_size, stride=layer.stride, padding=layer.padding)
-        _init_(conv, g_init, nonzero_per_unit(layer.weight_density, conv.weight[0].numel()))
+        _init_(conv, g_init)
         block = nn.Sequential()
         block.add_module("conv", conv if layer.weight_density >= 1.0 else SparseWeights2d(conv, layer.weight_density, g_mask))
         if spec.batch_norm:
@@ -355,7 +355,7 @@ def build_network(
     hidden = nn.Sequential()
     for i, layer in enumerate(spec.linear):
         lin = nn.Linear(n_in, layer.units)
-        _init_(lin, g_init, nonzero_per_unit(layer.weight_density, n_in))
+        _init_(lin, g_init)
         block = nn.Sequential()
         block.add_module("linear", lin if layer.weight_density >= 1.0 else SparseWeights(lin, layer.weight_density, g_mask))
         if spec.batch_norm:
