@@ -132,13 +132,13 @@ TRIAL_FIXED_S = 10.0             # per trial: actor reuse, dataset to GPU, MLflo
 
 def paper_estimate(out: dict[str, Any]) -> None:
     import torch
-    import torch.nn.functional as nnf
     from torch.profiler import ProfilerActivity, profile
 
     from sparsity import build_network, preset
     from sparsity.data import DataConfig, load_dataset
     from sparsity.recipe import paper_recipe
     from sparsity.sparse_weights import sparse_weight_modules
+    from sparsity.train import train_step
 
     torch.set_num_threads(1)
     spec = preset("sparse-cnn2", "mnist")
@@ -150,15 +150,9 @@ def paper_estimate(out: dict[str, Any]) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
     acc = torch.zeros(())
 
-    def step(bs: int, i: int) -> None:  # what sparsity.train._train_epoch does per batch
+    def step(bs: int, i: int) -> None:  # sparsity.train's step, plus its loss/accuracy sums
         xb, yb = xs[i * bs:(i + 1) * bs], ys[i * bs:(i + 1) * bs]
-        logits = model(xb)
-        loss = nnf.cross_entropy(logits, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        for m in sparse:
-            m.rezero_weights()
+        logits, loss = train_step(model, opt, sparse, xb, yb)
         with torch.no_grad():
             acc.add_(loss.detach() * len(yb))
             acc.add_((logits.argmax(1) == yb).sum())

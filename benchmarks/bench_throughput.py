@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as nnf
 import torchvision
 from torchvision import transforms
 
@@ -37,7 +36,7 @@ from sparsity.data import DataConfig, cache_root, data_root, load_dataset
 from sparsity.data.mnist import MNIST_MEAN, MNIST_STD, _locate
 from sparsity.noise import get_noise, noise_curve
 from sparsity.recipe import paper_recipe
-from sparsity.train import _optimizer, _train_epoch, prepare_model
+from sparsity.train import _optimizer, _train_epoch, prepare_model, train_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_noise import clean_eval  # noqa: E402
@@ -85,13 +84,7 @@ def loader_epoch(model, opt, loader, batches: int) -> int:
     for step, (x, y) in enumerate(loader):
         if batches and step >= batches:
             break
-        logits = model(x)
-        loss = nnf.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        for m in sparse:
-            m.rezero_weights()
+        logits, loss = train_step(model, opt, sparse, x, y)
         with torch.no_grad():
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()

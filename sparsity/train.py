@@ -34,6 +34,7 @@ __all__ = [
     "TrainResult",
     "default_device",
     "prepare_model",
+    "train_step",
     "evaluate",
     "train",
 ]
@@ -124,6 +125,18 @@ def _save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, sparse: list, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """One SGD step, then re-zero of the sparse weights (``sparse``: `sparse_weight_modules(model)`)."""
+    logits = model(x)
+    loss = nnf.cross_entropy(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    for m in sparse:
+        m.rezero_weights()
+    return logits, loss
+
+
 def _train_epoch(
     model: SparseNet,
     opt: torch.optim.Optimizer,
@@ -142,13 +155,7 @@ def _train_epoch(
     for step, start in enumerate(range(0, n, batch_size)):
         idx = order[start : start + batch_size]
         x, y = inputs[idx], split.targets[idx]
-        logits = model(x)
-        loss = nnf.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        for m in sparse:
-            m.rezero_weights()
+        logits, loss = train_step(model, opt, sparse, x, y)
         with torch.no_grad():
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == y).sum()

@@ -12,7 +12,7 @@ import yaml
 from sparsity import NetworkSpec, build_network, sparse_weight_modules
 from sweeps.deploy import load_model
 
-from sweep_helpers import run_cli, study
+from sweep_helpers import run_cli
 
 
 def _checkpoint_model(root, doc):

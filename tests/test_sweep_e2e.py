@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from sparsity import NetworkSpec, build_network
 from sweeps import tracking
 
-from sweep_helpers import mlflow_client, run_cli, study, tiny_spec, trial_runs, write_spec
+from sweep_helpers import mlflow_client, run_cli, study, trial_runs
 
 
 @pytest.fixture
