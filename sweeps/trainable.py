@@ -177,7 +177,7 @@ def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tra
     client.log_table(run_id, data=table, artifact_file="noise_curve.json")
     client.log_dict(run_id, result.summary(), "summary.json")
     client.log_figure(run_id, _curve_figure(result), "noise_curve.png")
-    _log_model(run_id, result, tracking_uri)
+    _log_model(client, run_id, result, tracking_uri)
     return finals
 
 
@@ -192,9 +192,15 @@ def _curve_figure(result: ExperimentResult):
     return noise_curve_figure(series, f"{name}: accuracy under noise", result.validation_curve.kind)
 
 
-def _log_model(run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
+def _log_model(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
     import mlflow
     import mlflow.pytorch
+
+    run = client.get_run(run_id)
+    if run.outputs is not None and run.outputs.model_outputs:
+        # A retried attempt (a lost node, a resumed driver) resumed from the final checkpoint:
+        # the same weights are already logged, and a second copy would duplicate the model.
+        return
 
     model = result.model.to("cpu").eval()
     example = torch.zeros((2, *result.config.network.input_shape)).numpy()
