@@ -40,19 +40,10 @@ from sparsity.train import _optimizer, _train_epoch, prepare_model, train_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_noise import clean_eval  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 BATCH = 64
 PRESET = "sparse-cnn2"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def fresh_model(channels_last: bool = False):

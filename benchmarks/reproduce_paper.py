@@ -43,6 +43,9 @@ from sparsity.experiment import paper_experiment, run_experiment
 from sparsity.noise import noise_curve
 from sparsity.train import evaluate
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402
+
 log = logging.getLogger("reproduce_paper")
 
 NETWORKS = ("dense-cnn2", "sparse-cnn2")
@@ -158,16 +161,6 @@ def fmt_pm(mean: float, std: float, digits: int, thousands: bool = False) -> str
         return f"{v:,.{digits}f}" if thousands else f"{v:.{digits}f}"
 
     return f"{f(mean)} ± {f(std)}"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def report(dataset: str, runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
