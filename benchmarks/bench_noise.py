@@ -32,6 +32,23 @@ def clean_eval(model: torch.nn.Module, split: DataSplit, batch_size: int = 1000)
     return correct
 
 
+def time_noise_vs_clean(model: torch.nn.Module, split: DataSplit, featurize, kind: str, repeats: int):
+    """(clean times, curve times, last curve): eleven clean evaluations against one full noise
+    curve, alternating, ``repeats`` times, after a warm-up."""
+    levels = len(get_noise(kind).levels)
+    clean_eval(model, split.head(1000))  # warm-up
+    clean_times, curve_times, curve = [], [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(levels):
+            clean_eval(model, split)
+        clean_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        curve = noise_curve(model, split, featurize, kind)
+        curve_times.append(time.perf_counter() - t)
+    return clean_times, curve_times, curve
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -47,17 +64,7 @@ def main() -> None:
     split = DataSplit(raw, featurize(raw), torch.randint(0, 10, (args.n,), generator=g))
     model = build_network(preset(args.preset), seed=0).eval()
     levels = len(get_noise(args.kind).levels)
-    clean_eval(model, split.head(1000))  # warm-up
-
-    clean_times, curve_times = [], []
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        for _ in range(levels):
-            clean_eval(model, split)
-        clean_times.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        curve = noise_curve(model, split, featurize, args.kind)
-        curve_times.append(time.perf_counter() - t)
+    clean_times, curve_times, curve = time_noise_vs_clean(model, split, featurize, args.kind, args.repeats)
 
     clean, full = statistics.median(clean_times), statistics.median(curve_times)
     print(f"{args.preset}, {args.n} images, {args.threads} thread(s), median of {args.repeats}")

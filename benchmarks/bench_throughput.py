@@ -34,12 +34,12 @@ from torchvision import transforms
 from sparsity import build_network, preset, sparse_weight_modules
 from sparsity.data import DataConfig, cache_root, data_root, load_dataset
 from sparsity.data.mnist import MNIST_MEAN, MNIST_STD, _locate
-from sparsity.noise import get_noise, noise_curve
+from sparsity.noise import get_noise
 from sparsity.recipe import paper_recipe
 from sparsity.train import _optimizer, _train_epoch, prepare_model, train_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_noise import clean_eval  # noqa: E402
+from bench_noise import time_noise_vs_clean  # noqa: E402
 from machine import cpu_model  # noqa: E402
 
 BATCH = 64
@@ -167,16 +167,7 @@ def main() -> None:
     test = data.test
     print(f"\n(b) noise curve, {PRESET} (trained in (a)), {len(test):,} MNIST test images, mnist-pixels, "
           f"{levels} levels, batch 1000; median of {args.noise_repeats}, alternating")
-    clean_eval(model, test.head(1000))  # warm-up
-    clean_t, curve_t = [], []
-    for _ in range(args.noise_repeats):
-        t0 = time.perf_counter()
-        for _ in range(levels):
-            clean_eval(model, test)
-        clean_t.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        curve = noise_curve(model, test, data.featurize, "mnist-pixels")
-        curve_t.append(time.perf_counter() - t0)
+    clean_t, curve_t, curve = time_noise_vs_clean(model, test, data.featurize, "mnist-pixels", args.noise_repeats)
     c, f = statistics.median(clean_t), statistics.median(curve_t)
     print(f"clean eval x{levels}: {c:7.2f} s   (runs: {', '.join(f'{v:.2f}' for v in clean_t)})")
     print(f"noise curve:     {f:7.2f} s   (runs: {', '.join(f'{v:.2f}' for v in curve_t)})")

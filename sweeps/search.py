@@ -186,12 +186,11 @@ def _nested(result: dict, key: str) -> dict | None:
     return found or None
 
 
-def reconcile_study(study: optuna.Study, live_ray_trial_ids: set[str]) -> list[int]:
-    """Mark RUNNING trials no Ray trial will finish (a killed driver's) as FAIL; returns their numbers."""
+def reconcile_study(study: optuna.Study) -> list[int]:
+    """Mark trials still RUNNING after Ray finished (a killed driver's, never rerun) as FAIL;
+    returns their numbers. Call it only when no Ray trial of the sweep is running."""
     orphans = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        if t.user_attrs.get("ray_trial_id") in live_ray_trial_ids:
-            continue
         study._storage.set_trial_user_attr(t._trial_id, "fail_reason", "orphaned: the driver stopped before it was recorded")
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         orphans.append(t.number)

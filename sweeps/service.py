@@ -316,12 +316,12 @@ def _log_sweep_summary(client, parent: str, study: optuna.Study, front: list[Fro
 _RUN_STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.FAIL: "FAILED", TrialState.PRUNED: "KILLED"}
 
 
-def reconcile(spec: SweepSpec, live_ray_trial_ids: set[str] = frozenset()) -> dict[str, list[int]]:
-    """Bring Optuna and MLflow into agreement after a sweep (or a crash): orphaned RUNNING Optuna
-    trials become FAIL, and each trial's MLflow run takes the status of its Optuna trial."""
+def reconcile(spec: SweepSpec) -> dict[str, list[int]]:
+    """Bring Optuna and MLflow into agreement once Ray has finished the sweep: orphaned RUNNING
+    Optuna trials become FAIL, and each trial's MLflow run takes the status of its Optuna trial."""
     stores = spec.stores.resolved()
     study = search.load_study(spec.name, stores.optuna_storage)
-    orphans = search.reconcile_study(study, set(live_ray_trial_ids)) if study else []
+    orphans = search.reconcile_study(study) if study else []
     client, exp_id, _ = _mlflow(spec, create=False)
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)} if study else {}
     fixed = []
