@@ -42,7 +42,8 @@ def sweep_figures(name: str, trials: Sequence[Any], noise_kind: str = "") -> lis
     ]
 
 
-def sweep_report(spec: Any, trials: Sequence[Any]) -> str:
+def sweep_report(spec: Any, trials: Sequence[Any], figures: list[tuple[str, Any]] | None = None) -> str:
+    """The report's HTML; ``figures`` are `sweep_figures`' output when the caller already drew them."""
     states = [getattr(t.state, "name", str(t.state)) for t in trials]
     chosen = _chosen(trials)
     summary = {
@@ -55,5 +56,6 @@ def sweep_report(spec: Any, trials: Sequence[Any]) -> str:
         "searcher": f"{spec.searcher.algorithm} (seed {spec.searcher.seed})",
         "chosen config (knee)": "none yet" if chosen is None else f"trial #{chosen}",
     }
-    figures = sweep_figures(spec.name, trials, spec.noise.kind_for(spec.dataset.name))
+    if figures is None:
+        figures = sweep_figures(spec.name, trials, spec.noise.kind_for(spec.dataset.name))
     return render.report_html(f"Sweep report: {spec.name}", summary, figures, plotdata.pareto_table(trials))

@@ -11,9 +11,12 @@ A local copy of the spec (ROOT/specs/NAME.yaml) lets `resume`, `status` and `bes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +71,7 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, log_to_driver=False, runtime_env=_cluster_runtime_env())
+        ray.init(address=address, log_to_driver=False)
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         local, unshared = spec.stores.local_only(), spec.stores.unshared_paths()
         if len(nodes) > 1 and (local or unshared):
@@ -97,7 +100,8 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
                 gpus = spec.resources.gpus
     else:
         ray.init(num_cpus=max(spec.budget.max_concurrent, 1) * max(1, int(spec.resources.cpus)),
-                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+                 include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 _system_config=_local_system_config())
         gpus = ray.cluster_resources().get("GPU", 0)
     if spec.resources.gpus > 0 and gpus == 0:
         ray.shutdown()
@@ -107,8 +111,21 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
         )
 
 
-# Cluster mode: trials on other nodes do not inherit the driver's environment, so the driver's
-# SPARSE_SWEEPS_* settings (data root, cache, ...) that are set go to every worker of the job.
+# Ray starts one idle worker per CPU with `ray.init`, and Tune's trial actors take those workers:
+# they import what a trial needs as they start (sweeps.worker), while the driver sets up the sweep.
+# A cluster gets the same with RAY_preload_python_modules=sweeps.worker on `ray start` (cluster/).
+WORKER_PRELOAD = ("sweeps.worker",)
+_PRELOAD_ENV = "RAY_preload_python_modules"
+
+
+def _local_system_config() -> dict[str, Any]:
+    return {} if os.environ.get(_PRELOAD_ENV) else {"preload_python_modules": list(WORKER_PRELOAD)}
+
+
+# Trials on other nodes do not inherit the driver's environment, so the driver's SPARSE_SWEEPS_*
+# settings (data root, cache, ...) that are set go to every trial with its parameters. (Not as the
+# job's runtime_env: a worker only hosts actors of its own runtime environment, so that would keep
+# trials off the idle workers the nodes prestarted and preloaded.)
 _FORWARDED_ENV_PREFIX = "SPARSE_SWEEPS_"
 _PATH_ENVS = ("SPARSE_SWEEPS_DATA", "SPARSE_SWEEPS_CACHE")
 
@@ -124,10 +141,9 @@ def _autoscaling_gpus() -> float | None:
     return None if limits is None else float(limits.get("GPU", 0))
 
 
-def _cluster_runtime_env() -> dict[str, Any] | None:
-    env = {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else v)
-           for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIX) and v}
-    return {"env_vars": env} if env else None
+def _forwarded_env() -> dict[str, str]:
+    return {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else v)
+            for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIX) and v}
 
 
 def _experiment_path(spec: SweepSpec) -> str:
@@ -153,6 +169,8 @@ def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any,
             metric=es.metric, mode=es.mode, max_t=spec.epochs, grace_period=es.grace_period,
             reduction_factor=es.reduction_factor, time_attr="epoch",
         )
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -166,6 +184,9 @@ def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any,
             storage_path=stores.ray_storage,
             failure_config=tune.FailureConfig(max_failures=spec.budget.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Tune's JSON and CSV results; no TensorBoard files (MLflow has the metrics), which also
+            # spares the driver tensorboardX's import (about 2 s).
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback()],
             verbose=0,
         ),
     )
@@ -179,11 +200,39 @@ def _trainable(spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_ru
     fn = tune.with_parameters(
         run_trial, spec_yaml=spec.to_yaml(), tracking_uri=tracking_uri, experiment_id=experiment_id,
         parent_run_id=parent_run_id, optuna_url=spec.stores.resolved().optuna_storage,
+        worker_env=_forwarded_env(),
     )
     resources = {"cpu": spec.resources.cpus}
     if spec.resources.gpus:
         resources["gpu"] = spec.resources.gpus
     return tune.with_resources(fn, resources)
+
+
+@contextlib.contextmanager
+def _trial_actors_on_prestarted_workers():
+    """Let Tune's trial actors start on the idle workers Ray prestarted (and preloaded).
+
+    A worker only hosts an actor whose runtime environment hashes like its own, and Tune gives every
+    trial actor ``env_vars={"PL_DISABLE_FORK": "1"}`` (a PyTorch Lightning setting, meaningless
+    here): that alone makes Ray start a fresh worker, and pay its imports, for each actor. Without
+    it the actors take the prestarted workers. Ray's own list of variables to forward is kept.
+    """
+    try:
+        from ray.tune.execution import class_cache
+    except ImportError:  # a Ray without this module: trials start on fresh workers, as before
+        yield
+        return
+    defaults = getattr(class_cache, "DEFAULT_ENV_VARS", None)
+    if not isinstance(defaults, dict):
+        yield
+        return
+    saved = dict(defaults)
+    defaults.pop("PL_DISABLE_FORK", None)
+    try:
+        yield
+    finally:
+        defaults.clear()
+        defaults.update(saved)
 
 
 def _mlflow(spec: SweepSpec, create: bool) -> tuple[Any, str, str]:
@@ -214,8 +263,17 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
     # Everything that can be wrong is checked before any store is written.
     _check_data(spec)
     tracking.check_reachable(stores.mlflow_tracking_uri)
-    _init_ray(address, spec)
     root.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweeps-warm-up") as pool:
+        opened = pool.submit(_warm_up, stores)
+        _init_ray(address, spec)
+        try:
+            opened.result()
+        except BaseException:
+            import ray
+
+            ray.shutdown()
+            raise
     client, exp_id, parent = _mlflow(spec, create=True)
     try:
         study = search.create_study(spec, stores.optuna_storage)
@@ -248,6 +306,20 @@ def resume_sweep(name: str, root: str | None = None, address: str | None = None,
     return _fit(spec, client, exp_id, parent, address, restore=True, progress=progress, t0=t0)
 
 
+def _warm_up(stores: Any) -> None:
+    """Run beside `ray.init`, while the driver mostly waits: connect to the tracking and study
+    stores once, creating an embedded store's tables (nothing of the sweep is written), and import
+    what the sweep's summary draws with (matplotlib; scikit-learn for Optuna's fANOVA). Their
+    first-use costs then leave the sweep's start-up and its tail."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(stores.mlflow_tracking_uri).search_experiments(max_results=1)
+    search.storage(stores.optuna_storage)
+    import optuna.importance  # noqa: F401  (its fANOVA evaluator imports scikit-learn)
+
+    import dashboards.report  # noqa: F401
+
+
 def _check_data(spec: SweepSpec) -> None:
     """Load the dataset once in the driver so a missing one fails before anything is created."""
     from sparsity.data import load_dataset
@@ -265,7 +337,9 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
     # Our own progress lines (sweeps.progress) replace Tune's tables and banners.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     _init_ray(address, spec)
+    finished = False
     try:
         trainable = _trainable(spec, stores.mlflow_tracking_uri, exp_id, parent)
         searcher = None if restore else search.SweepSearch(spec, stores.optuna_storage)
@@ -276,18 +350,27 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
         tuner = _tuner(spec, searcher, trainable, restore=can_restore)
         if progress is not None:
             progress.attach(spec)
-        tuner.fit()
+        with _trial_actors_on_prestarted_workers():
+            tuner.fit()
+        finished = True
     finally:
         if progress is not None:
             progress.detach()
-        ray.shutdown()
+        if not finished:
+            ray.shutdown()
     seconds = time.perf_counter() - t0
-    # Ray has finished every trial it knows: whatever Optuna still holds as RUNNING was lost.
-    reconcile(spec)
-    study = search.load_study(spec.name, stores.optuna_storage)
-    front = pareto_front(study)
-    _log_sweep_summary(client, parent, study, front, seconds, spec)
-    client.set_terminated(parent, "FINISHED")
+    # Ray's processes stop while the summary is written: neither needs the other, both are the tail.
+    stopping = threading.Thread(target=ray.shutdown, name="sweeps-ray-shutdown")
+    stopping.start()
+    try:
+        # Ray has finished every trial it knows: whatever Optuna still holds as RUNNING was lost.
+        reconcile(spec)
+        study = search.load_study(spec.name, stores.optuna_storage)
+        front = pareto_front(study)
+        _log_sweep_summary(client, parent, study, front, seconds, spec)
+        client.set_terminated(parent, "FINISHED")
+    finally:
+        stopping.join()
     total = time.perf_counter() - t0  # the command's wall time, summary included
     return SweepOutcome(spec.name, study.get_trials(deepcopy=False), front, total, exp_id, parent)
 
@@ -299,8 +382,9 @@ def _log_sweep_summary(client, parent: str, study: optuna.Study, front: list[Fro
     rows = [trial_row(t) for t in front]
     client.log_dict(parent, {"pareto_front": rows}, "pareto_front.json")
     trials = study.get_trials(deepcopy=False)
-    client.log_text(parent, sweep_report(spec, trials), "report.html")
-    for name, fig in sweep_figures(spec.name, trials, spec.noise.kind_for(spec.dataset.name)):
+    figures = sweep_figures(spec.name, trials, spec.noise.kind_for(spec.dataset.name))
+    client.log_text(parent, sweep_report(spec, trials, figures), "report.html")
+    for name, fig in figures:
         client.log_figure(parent, fig, f"plots/{name.split(':')[0].lower().replace(' ', '_')}.png")
     states = [t.state for t in study.get_trials(deepcopy=False)]
     tracking.log_metrics(

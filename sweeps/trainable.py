@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 import yaml
 from mlflow.tracking import MlflowClient
+import optuna
 from optuna.trial import TrialState
 import ray
 from ray import tune
@@ -29,7 +31,7 @@ from sparsity.data import DataConfig, Dataset, load_dataset
 from sparsity.experiment import ExperimentResult, run_experiment
 from sparsity.train import NonFiniteLossError
 
-from . import tracking
+from . import search, tracking
 from .spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -63,13 +65,20 @@ def trial_experiment(spec: SweepSpec, config: dict[str, Any]):
     return spec.experiment(params, baseline=baseline), params, baseline_name
 
 
+@functools.lru_cache(maxsize=2)
+def _study_storage(url: str) -> optuna.storages.BaseStorage:
+    # One per worker process: a reused actor's later trials skip the connection and schema check.
+    return search.storage(url)
+
+
 def _recorded(optuna_url: str, sweep: str, number: int) -> dict[str, Any] | None:
     """The final report of a trial Optuna already holds as COMPLETE (a restored driver reruns trials
     its last snapshot showed running): it is reported again, not retrained."""
-    from .search import load_study
-
-    study = load_study(sweep, optuna_url)
-    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None) if study else None
+    try:
+        study = optuna.load_study(study_name=sweep, storage=_study_storage(optuna_url))
+    except KeyError:
+        return None
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if trial is None or trial.state != TrialState.COMPLETE:
         return None
     return {"val_accuracy": trial.values[0], "val_noise_score": trial.values[1], "final": True,
@@ -78,8 +87,10 @@ def _recorded(optuna_url: str, sweep: str, number: int) -> dict[str, Any] | None
 
 def run_trial(
     config: dict[str, Any], *, spec_yaml: str, tracking_uri: str, experiment_id: str, parent_run_id: str,
-    optuna_url: str,
+    optuna_url: str, worker_env: dict[str, str] | None = None,
 ) -> None:
+    started = time.perf_counter()
+    os.environ.update(worker_env or {})  # the driver's SPARSE_SWEEPS_* settings (data root, cache, ...)
     spec = _spec(spec_yaml)
     number = int(config["optuna_trial_number"])
     exp, params, baseline = trial_experiment(spec, config)
@@ -110,9 +121,12 @@ def run_trial(
                 shutil.copy(Path(d) / CHECKPOINT_FILE, ckpt_file)
         identity = {"optuna_trial_number": number, "baseline": baseline or ""}
         last_epoch = 0
+        # Where a trial's wall time goes besides training, logged with its final metrics.
+        timing = {"setup_seconds": 0.0, "report_seconds": 0.0, "logging_seconds": 0.0}
 
         def on_epoch(r, _model) -> None:
             nonlocal last_epoch
+            t = time.perf_counter()
             last_epoch = r.epoch
             metrics = {k: v for k, v in r.to_dict().items() if v is not None}
             tracking.log_metrics(client, run_id, metrics, step=r.epoch)
@@ -121,11 +135,13 @@ def run_trial(
                     {**metrics, "val_noise_score": NAN, "final": False, **identity},
                     checkpoint=tune.Checkpoint.from_directory(workdir),
                 )
+            timing["report_seconds"] += time.perf_counter() - t
 
         gpu = spec.resources.gpus > 0 and torch.cuda.is_available()
         try:
             if os.environ.get(FAULT_ENV) == str(number):
                 raise RuntimeError(f"injected fault in trial {number} (${FAULT_ENV})")
+            timing["setup_seconds"] = time.perf_counter() - started
             result = run_experiment(
                 exp, dataset=_dataset(exp.data), on_epoch=on_epoch, checkpoint_path=ckpt_file,
                 device="cuda" if gpu else "cpu", threads=max(1, int(spec.resources.cpus)),
@@ -140,7 +156,10 @@ def run_trial(
             client.set_tag(run_id, "sweeps.error", "".join(traceback.format_exception_only(e)).strip()[:5000])
             client.set_terminated(run_id, "FAILED")
             raise
+        logging_started = time.perf_counter()
         finals = _log_result(client, run_id, result, tracking_uri)
+        timing["logging_seconds"] = time.perf_counter() - logging_started
+        tracking.log_metrics(client, run_id, timing, step=last_epoch)
         client.set_terminated(run_id, "FINISHED")
         curves = {"val_curve": _curve_dict(result.validation_curve),
                   "noise_max": result.validation_curve.total * len(result.validation_curve.levels)}

@@ -316,6 +316,17 @@ def test_dockerfile_installs_the_project_from_the_lock_on_a_cuda_pytorch_image()
     assert ".venv" in ignored and "sweeps-data" in ignored
 
 
+def test_image_preloads_what_trials_import_on_every_ray_worker():
+    import importlib.util
+
+    from sweeps.service import WORKER_PRELOAD
+
+    text = (CLUSTER / "Dockerfile").read_text()
+    modules = re.search(r"RAY_preload_python_modules=(\S+)", text).group(1).split(",")
+    assert tuple(modules) == WORKER_PRELOAD
+    assert all(importlib.util.find_spec(m) is not None for m in modules)
+
+
 def test_lock_has_a_postgresql_driver_for_cluster_stores():
     lock = (REPO / "requirements.lock").read_text()
     assert re.search(r"^psycopg2(-binary)?==", lock, flags=re.M), (
@@ -367,14 +378,14 @@ def test_stores_come_from_the_environment_when_the_spec_leaves_them_empty(monkey
 
 
 def test_cluster_mode_passes_the_sweeps_environment_to_trials(monkeypatch, tmp_path):
-    from sweeps.service import _cluster_runtime_env
+    from sweeps.service import _forwarded_env
 
     for var in [v for v in __import__("os").environ if v.startswith("SPARSE_SWEEPS_")]:
         monkeypatch.delenv(var)
-    assert _cluster_runtime_env() is None
+    assert _forwarded_env() == {}
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SPARSE_SWEEPS_DATA", "data")
     monkeypatch.setenv("SPARSE_SWEEPS_FAIL_TRIAL", "3")
     monkeypatch.setenv("SPARSE_SWEEPS_CACHE", "")
-    env = _cluster_runtime_env()["env_vars"]
+    env = _forwarded_env()
     assert env == {"SPARSE_SWEEPS_DATA": str(tmp_path / "data"), "SPARSE_SWEEPS_FAIL_TRIAL": "3"}

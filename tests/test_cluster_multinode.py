@@ -10,7 +10,7 @@ and two Ray nodes started with `ray start` on this machine, 1 CPU each, all on 1
   trial exactly once, nothing finished is lost, and `sweeps best` works against the servers.
 
 The Ray nodes are started without SPARSE_SWEEPS_*: trials on them find the data only because the
-driver passes its data root on (cluster mode's runtime_env). The Ray storage path is a local folder
+driver passes its data root on (with each trial's parameters). The Ray storage path is a local folder
 declared `shared_filesystem: true`: both nodes are on this machine, so it is one filesystem.
 Everything is stopped through what the fixture started (process trees, `pg_ctl stop` on its own
 folder); nothing calls `ray stop`, which would stop other Ray instances on the machine. The tests

@@ -93,6 +93,34 @@ def test_mnist_extracts_into_the_cache_and_uses_an_extracted_root(
     assert not fresh_cache.exists()
 
 
+def test_mnist_reads_the_bytes_torchvision_reads(mnist_cache: Path, mnist: Dataset, tmp_path: Path) -> None:
+    import torchvision
+
+    from sparsity.data.mnist import read_idx
+
+    for train in (True, False):
+        reference = torchvision.datasets.MNIST(str(mnist_cache), train=train, download=False)
+        prefix = "train" if train else "t10k"
+        raw = mnist_cache / "MNIST" / "raw"
+        assert torch.equal(read_idx(raw / f"{prefix}-images-idx3-ubyte"), reference.data)
+        assert torch.equal(read_idx(raw / f"{prefix}-labels-idx1-ubyte"), reference.targets.to(torch.uint8))
+    truncated = tmp_path / "short"
+    truncated.write_bytes((raw / "t10k-labels-idx1-ubyte").read_bytes()[:-3])
+    with pytest.raises(DatasetNotFoundError, match="truncated"):
+        read_idx(truncated)
+
+
+def test_loading_extracted_mnist_does_not_import_torchvision(mnist_cache: Path, mnist: Dataset) -> None:
+    # torchvision's import costs seconds in every fresh sweep worker: it is for extraction only.
+    import subprocess
+    import sys
+
+    code = (f"import sys; from sparsity.data import load_mnist; load_mnist({str(mnist_cache)!r}, train_limit=5, "
+            f"eval_limit=5); print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
 def test_missing_datasets_name_the_folder(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -1,0 +1,21 @@
+"""What a trial worker imports before its first trial.
+
+Ray imports this module in every worker process as the process starts (Ray's
+``preload_python_modules``: set by `sweeps` for a local Ray, and by ``RAY_preload_python_modules``
+on ``ray start`` for a cluster). Ray starts one idle worker per CPU when it starts and Tune's trial
+actors take those workers, so these imports (about 5 s of CPU: torch, MLflow, Ray Tune, and the
+store drivers a trial's first MLflow and Optuna calls load) run while the driver sets up the sweep
+instead of delaying the first trials.
+"""
+
+from __future__ import annotations
+
+import alembic.command  # noqa: F401  Optuna's RDB storage checks its schema with alembic
+import alembic.migration  # noqa: F401
+import alembic.script  # noqa: F401
+import mlflow.pytorch  # noqa: F401  the trained model is logged with it
+import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  the embedded (SQLite) tracking store
+import optuna.storages  # noqa: F401
+
+import dashboards.render  # noqa: F401  the trial's noise-curve figure
+import sweeps.trainable  # noqa: F401  torch, sparsity, MLflow's client, Ray Tune
