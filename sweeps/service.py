@@ -111,9 +111,10 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
         )
 
 
-# Ray starts one idle worker per CPU with `ray.init`, and Tune's trial actors take those workers:
-# they import what a trial needs as they start (sweeps.worker), while the driver sets up the sweep.
-# A cluster gets the same with RAY_preload_python_modules=sweeps.worker on `ray start` (cluster/).
+# A local Ray starts one idle worker per CPU with `ray.init`, and Tune's trial actors take those
+# workers: they import what a trial needs as they start (sweeps.worker), while the driver sets up
+# the sweep. Not for cluster nodes: there a fresh worker would not be ready until its imports end,
+# and Tune gives the trial to an actor already up elsewhere, cancelling the slow one (cluster/).
 WORKER_PRELOAD = ("sweeps.worker",)
 _PRELOAD_ENV = "RAY_preload_python_modules"
 
@@ -263,17 +264,21 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
     # Everything that can be wrong is checked before any store is written.
     _check_data(spec)
     tracking.check_reachable(stores.mlflow_tracking_uri)
-    root.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweeps-warm-up") as pool:
-        opened = pool.submit(_warm_up, stores)
-        _init_ray(address, spec)
-        try:
-            opened.result()
-        except BaseException:
-            import ray
+    if address or os.environ.get("RAY_ADDRESS") or spec.resources.gpus > 0:
+        _init_ray(address, spec)  # may refuse the spec (stores a cluster cannot reach, no GPU) first
+        root.mkdir(parents=True, exist_ok=True)
+    else:  # nothing a local CPU Ray finds can refuse the spec: warm up while it starts
+        root.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweeps-warm-up") as pool:
+            warm = pool.submit(_warm_up, stores)
+            _init_ray(address, spec)
+            try:
+                warm.result()
+            except BaseException:
+                import ray
 
-            ray.shutdown()
-            raise
+                ray.shutdown()
+                raise
     client, exp_id, parent = _mlflow(spec, create=True)
     try:
         study = search.create_study(spec, stores.optuna_storage)

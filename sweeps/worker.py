@@ -1,11 +1,10 @@
 """What a trial worker imports before its first trial.
 
-Ray imports this module in every worker process as the process starts (Ray's
-``preload_python_modules``: set by `sweeps` for a local Ray, and by ``RAY_preload_python_modules``
-on ``ray start`` for a cluster). Ray starts one idle worker per CPU when it starts and Tune's trial
-actors take those workers, so these imports (about 5 s of CPU: torch, MLflow, Ray Tune, and the
-store drivers a trial's first MLflow and Optuna calls load) run while the driver sets up the sweep
-instead of delaying the first trials.
+A local Ray started by `sweeps` imports this module in every worker process as the process starts
+(Ray's ``preload_python_modules``). Ray starts one idle worker per CPU when it starts and Tune's
+trial actors take those workers, so these imports (about 8 s of CPU: torch, MLflow, Ray Tune, and
+the store drivers a trial's first MLflow and Optuna calls load) run while the driver sets up the
+sweep instead of delaying the first trials.
 """
 
 from __future__ import annotations

@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweeps.service import WORKER_PRELOAD
-
 LOOPBACK = "127.0.0.1"
 BIN = Path(sys.executable).parent  # the venv's bin: ray, mlflow, sweeps
 # No telemetry from any piece (the network rule: loopback only).
@@ -456,15 +454,13 @@ class LoopbackCluster:
 
     def start(self, timeout: float = 180) -> "LoopbackCluster":
         # A quick verdict on a lost node (default: about 15-30 s of missed health checks).
-        # Nodes preload what trials import, as the cluster image sets (cluster/Dockerfile).
-        node_env = dict(self.env, RAY_preload_python_modules=",".join(WORKER_PRELOAD))
-        head_env = dict(node_env, RAY_health_check_initial_delay_ms="1000", RAY_health_check_period_ms="1000",
+        head_env = dict(self.env, RAY_health_check_initial_delay_ms="1000", RAY_health_check_period_ms="1000",
                         RAY_health_check_timeout_ms="1000", RAY_health_check_failure_threshold="3")
         self.head = RayNode(self.cpus_per_node, self.base / "ray-tmp", self.base / "ray-head.log", env=head_env).start()
         _wait("ray head (GCS port)", lambda: _listening(self.head.address), timeout, proc=self.head.proc,
               log=self.head.log)
         self.worker = RayNode(self.cpus_per_node, self.base / "ray-tmp", self.base / "ray-worker.log",
-                              head_address=self.head.address, env=node_env).start()
+                              head_address=self.head.address, env=self.env).start()
         nodes = _wait("ray worker node", lambda: (lambda n: n if len(n) >= 2 else None)(
             alive_nodes(self.head.address, self.env)), timeout, interval=2, proc=self.worker.proc, log=self.worker.log)
         for n in nodes:

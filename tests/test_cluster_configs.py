@@ -316,17 +316,6 @@ def test_dockerfile_installs_the_project_from_the_lock_on_a_cuda_pytorch_image()
     assert ".venv" in ignored and "sweeps-data" in ignored
 
 
-def test_image_preloads_what_trials_import_on_every_ray_worker():
-    import importlib.util
-
-    from sweeps.service import WORKER_PRELOAD
-
-    text = (CLUSTER / "Dockerfile").read_text()
-    modules = re.search(r"RAY_preload_python_modules=(\S+)", text).group(1).split(",")
-    assert tuple(modules) == WORKER_PRELOAD
-    assert all(importlib.util.find_spec(m) is not None for m in modules)
-
-
 def test_lock_has_a_postgresql_driver_for_cluster_stores():
     lock = (REPO / "requirements.lock").read_text()
     assert re.search(r"^psycopg2(-binary)?==", lock, flags=re.M), (

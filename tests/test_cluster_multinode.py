@@ -135,6 +135,17 @@ def _diagnostics(stack, proc: subprocess.CompletedProcess | None = None) -> str:
     for err in sorted(stack.ray_storage.glob("*/*/error.txt")):
         out += f"\n--- {err} ---\n{err.read_text(errors='replace')[-2000:]}"
     c = stack.cluster
+    try:
+        nodes = {v: k for k, v in c.node_ids.items()}
+        out += "\n--- trial runs (number, status, node) ---\n" + "\n".join(
+            f"{r.data.tags.get(tracking.TAG_OPTUNA)} {r.info.status} {nodes.get(r.data.tags.get(NODE_TAG), '?')}"
+            for r in runs_of(stack, SWEEP))
+    except Exception as e:  # diagnostics must not hide the failure they describe
+        out += f"\n(no trial runs: {e})"
+    for err in sorted(stack.base.glob("ray-tmp/session_*/logs/worker-*.err")):
+        text = err.read_text(errors="replace")
+        if "Traceback" in text or "Error" in text:
+            out += f"\n--- {err.name} ---\n{text[-1500:]}"
     return out + logs_tail(c.head.log, c.worker.log, stack.server.log)
 
 
