@@ -370,6 +370,7 @@ def main() -> int:
         "post_training_s_median": statistics.median(fin(post)) if fin(post) else None,
         "post_training_s_sum": sum(fin(post)),
         "eval_in_training_s_sum": sum_trial - sum_epoch,
+        "steady_overhead_share": 1 - sum_trial / ((last_end - first_start) * concurrency),
     }
     print()
     print(f"wall time (run_sweep)            {wall:8.1f} s   (target < {TARGET_WALL_S:.0f} s: "
@@ -382,6 +383,8 @@ def main() -> int:
     print(f"overhead share                   {overhead:8.1%}   (target < {TARGET_OVERHEAD:.0%}: "
           f"{'met' if overhead < TARGET_OVERHEAD else 'MISSED'}); on Ray fit time only: {overhead_fit:.1%}")
     print(f"per-trial overhead               {per_trial_overhead:8.1f} s")
+    print(f"between first trial start and last trial end: overhead share {figures['steady_overhead_share']:.1%} "
+          f"(per-trial machinery, scheduling, uneven ends; no start-up or tail)")
     print("where the overhead goes (slot-seconds):")
     print(f"  driver start-up before first trial   {startup:7.1f} s wall x {concurrency} = {startup * concurrency:7.1f}")
     print(f"  driver tail after last trial         {tail:7.1f} s wall x {concurrency} = {tail * concurrency:7.1f}")
