@@ -126,7 +126,7 @@ def _local_system_config() -> dict[str, Any]:
 # Trials on other nodes do not inherit the driver's environment, so the driver's SPARSE_SWEEPS_*
 # settings (data root, cache, ...) that are set go to every trial with its parameters. (Not as the
 # job's runtime_env: a worker only hosts actors of its own runtime environment, so that would keep
-# trials off the idle workers the nodes prestarted and preloaded.)
+# trials off the idle workers Ray prestarts.)
 _FORWARDED_ENV_PREFIX = "SPARSE_SWEEPS_"
 _PATH_ENVS = ("SPARSE_SWEEPS_DATA", "SPARSE_SWEEPS_CACHE")
 
