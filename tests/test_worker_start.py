@@ -23,7 +23,6 @@ spec = SweepSpec.from_dict(json.loads(sys.argv[1]))
 service._init_ray(None, spec)
 ray_started = time.time()
 time.sleep(1.0)
-fit_started = time.time()
 
 def probe(config):
     def born():  # this process's start, as psutil computes it (Linux)
@@ -39,7 +38,7 @@ with service._trial_actors_on_prestarted_workers():
         tune_config=tune.TuneConfig(num_samples=2, reuse_actors=True),
         run_config=tune.RunConfig(storage_path=sys.argv[2], verbose=0),
     ).fit()
-print("PROBE " + json.dumps({"ray_started": ray_started, "fit_started": fit_started, "trials": [r.metrics for r in grid]}, default=str))
+print("PROBE " + json.dumps({"ray_started": ray_started, "trials": [r.metrics for r in grid]}, default=str))
 """
 
 
