@@ -85,7 +85,8 @@ def trial_records(spec: Any, outcome: Any) -> list[dict[str, Any]]:
             "trial_seconds": run.data.metrics.get("trial_seconds"),
             # the trainable's own account of its non-training time (absent in runs of older code)
             **{k: run.data.metrics.get(k) for k in ("setup_seconds", "report_seconds", "logging_seconds")},
-            "epoch_seconds": sum(m.value for m in epochs),
+            # one value per epoch (the final metrics log the last epoch's `seconds` again)
+            "epoch_seconds": sum({m.step: m.value for m in epochs}.values()),
             "final_ts": hist[-1].timestamp / 1000 if hist else None,
             "values": list(t.values) if t and t.values else None,
             "params": t.user_attrs.get("config", {}) if t else {},
