@@ -141,9 +141,10 @@ def run_trial(
         try:
             if os.environ.get(FAULT_ENV) == str(number):
                 raise RuntimeError(f"injected fault in trial {number} (${FAULT_ENV})")
+            dataset = _dataset(exp.data)
             timing["setup_seconds"] = time.perf_counter() - started
             result = run_experiment(
-                exp, dataset=_dataset(exp.data), on_epoch=on_epoch, checkpoint_path=ckpt_file,
+                exp, dataset=dataset, on_epoch=on_epoch, checkpoint_path=ckpt_file,
                 device="cuda" if gpu else "cpu", threads=max(1, int(spec.resources.cpus)),
             )
         except NonFiniteLossError as e:
