@@ -113,8 +113,8 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
 
 # A local Ray starts one idle worker per CPU with `ray.init`, and Tune's trial actors take those
 # workers: they import what a trial needs as they start (sweeps.worker), while the driver sets up
-# the sweep. Not for cluster nodes: there a fresh worker would not be ready until its imports end,
-# and Tune gives the trial to an actor already up elsewhere, cancelling the slow one (cluster/).
+# the sweep. Not for cluster nodes: there a fresh worker is not ready until its imports end, and in
+# the two-node test Ray stopped such workers while the head's actor took every trial (cluster/).
 WORKER_PRELOAD = ("sweeps.worker",)
 _PRELOAD_ENV = "RAY_preload_python_modules"
 
