@@ -28,8 +28,8 @@ dense baseline on validation noise score. Targets: overhead share < 5%; total wa
         python benchmarks/bench_sweep_overhead.py [--name bench-overhead] [--root DIR] [--json out.json]
 
 Without --root the stores go to a fresh temporary folder (kept, and printed, for inspection).
-With --address the sweep runs on a Ray cluster that is already up (start it first, with the
-workers' preload as the cluster image sets it, and give its workers time to import):
+With --address the sweep runs on a Ray cluster that is already up (start it first; the figures in
+docs/benchmarks.md had one node, started with the workers' preload, given time to import):
 
     RAY_AUTH_MODE=disabled RAY_preload_python_modules=sweeps.worker \
         ray start --head --num-cpus 2 --include-dashboard false --disable-usage-stats

@@ -54,9 +54,10 @@ def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, spec.budget.trials // 3)))
 
 
-def load_study(spec_name: str, url: str) -> optuna.Study | None:
+def load_study(spec_name: str, store: str | optuna.storages.BaseStorage) -> optuna.Study | None:
+    """The sweep's study, None if the storage (a URL, or a storage already open) has none."""
     try:
-        return optuna.load_study(study_name=spec_name, storage=storage(url))
+        return optuna.load_study(study_name=spec_name, storage=storage(store) if isinstance(store, str) else store)
     except KeyError:
         return None
 

@@ -221,19 +221,16 @@ def _trial_actors_on_prestarted_workers():
     try:
         from ray.tune.execution import class_cache
     except ImportError:  # a Ray without this module: trials start on fresh workers, as before
-        yield
-        return
+        class_cache = None
     defaults = getattr(class_cache, "DEFAULT_ENV_VARS", None)
-    if not isinstance(defaults, dict):
+    if not isinstance(defaults, dict) or "PL_DISABLE_FORK" not in defaults:
         yield
         return
-    saved = dict(defaults)
-    defaults.pop("PL_DISABLE_FORK", None)
+    value = defaults.pop("PL_DISABLE_FORK")
     try:
         yield
     finally:
-        defaults.clear()
-        defaults.update(saved)
+        defaults["PL_DISABLE_FORK"] = value
 
 
 def _mlflow(spec: SweepSpec, create: bool) -> tuple[Any, str, str]:

@@ -74,11 +74,8 @@ def _study_storage(url: str) -> optuna.storages.BaseStorage:
 def _recorded(optuna_url: str, sweep: str, number: int) -> dict[str, Any] | None:
     """The final report of a trial Optuna already holds as COMPLETE (a restored driver reruns trials
     its last snapshot showed running): it is reported again, not retrained."""
-    try:
-        study = optuna.load_study(study_name=sweep, storage=_study_storage(optuna_url))
-    except KeyError:
-        return None
-    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    study = search.load_study(sweep, _study_storage(optuna_url))
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None) if study else None
     if trial is None or trial.state != TrialState.COMPLETE:
         return None
     return {"val_accuracy": trial.values[0], "val_noise_score": trial.values[1], "final": True,

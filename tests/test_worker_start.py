@@ -22,7 +22,6 @@ from sweeps.spec import SweepSpec
 spec = SweepSpec.from_dict(json.loads(sys.argv[1]))
 service._init_ray(None, spec)
 ray_started = time.time()
-time.sleep(1.0)
 
 def probe(config):
     def born():  # this process's start, as psutil computes it (Linux)
