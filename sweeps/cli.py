@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from sparsity.errors import UserError
+
 from .console import configure_logging, console, table
 from .service_paths import ROOT_ENV, default_root
 
@@ -325,8 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        console.print(f"[bold red]error:[/] {e}")
+    except (UserError, ValueError, FileNotFoundError) as e:
+        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -24,6 +24,7 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from .errors import SweepExistsError
 from .spec import OBJECTIVES, Param, SweepSpec
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 DIRECTIONS = ["maximize", "maximize"]
 ATTR_SPEC = "spec_yaml"
 ATTR_PARENT_RUN = "mlflow_parent_run_id"
-
-
-class SweepExistsError(ValueError):
-    pass
 
 
 def storage(url: str) -> optuna.storages.BaseStorage:

@@ -23,6 +23,8 @@ from sparsity.network import NetworkSpec
 from sparsity.presets import preset as network_preset
 from sparsity.recipe import Recipe, paper_recipe
 
+from .errors import SpecError
+
 __all__ = [
     "SpecError",
     "Param",
@@ -52,10 +54,6 @@ OBJECTIVES = ("val_accuracy", "val_noise_score")
 _LAYER_PARAM = re.compile(r"^(percent_on|weight_density|dropout)(?:\.(conv|linear)\[(\d+)\])?$")
 _KWINNERS_PARAMS = ("boost_strength", "boost_strength_factor", "k_inference_factor")
 _RECIPE_PARAMS = ("lr", "momentum", "weight_decay", "lr_gamma")
-
-
-class SpecError(ValueError):
-    """A sweep spec is invalid; the message names the key and the fix."""
 
 
 def _fail(key: str, msg: str) -> None:
