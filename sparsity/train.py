@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ import torch.nn.functional as nnf
 from torch import Tensor, nn
 
 from .data.base import DataSplit, Dataset
+from .errors import UserError
 from .kwinners import update_boost_strength
 from .network import NetworkSpec, SparseNet, build_network
 from .recipe import Recipe
@@ -47,6 +50,27 @@ _NAN_CHECK_EVERY = 50  # steps between finiteness checks (each check is a host s
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message says where and what to change."""
+
+
+class UnsafeCheckpointError(UserError):
+    """A checkpoint or weights file holds more than tensors, numbers, strings, lists and dicts:
+    loading it could run code, so it is refused unread."""
+
+
+def load_tensors(path: str | Path, map_location: Any = None) -> Any:
+    """Load a checkpoint or weights file written by `torch.save` with ``weights_only=True``: only
+    tensors, numbers, strings, lists, tuples and dicts are rebuilt, nothing else is unpickled (a
+    checkpoint restored from shared Ray storage, S3 or GCS is not trusted to run code)."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL (\S+)", str(e))  # torch names the refused global
+        reason = f"it names {found.group(1)}" if found else "not a tensors-only file"
+        raise UnsafeCheckpointError(
+            f"{path}: refused to load it: it holds objects other than tensors, numbers, strings, lists and "
+            f"dicts ({reason}), which could run code when unpickled; delete the file (a trial then starts "
+            f"afresh) or restore a checkpoint written by this project"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -209,7 +233,7 @@ def train(
     start_epoch = 0
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = load_tensors(ckpt, map_location=device)
         _check_checkpoint(state, spec, recipe, seed, ckpt)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])

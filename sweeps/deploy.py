@@ -19,6 +19,7 @@ import yaml
 
 from sparsity import NetworkSpec, build_network, sparse_weight_modules
 from sparsity.network import SparseNet
+from sparsity.train import load_tensors
 
 from . import tracking
 from .spec import SpecError, SweepSpec
@@ -143,7 +144,7 @@ def load_model(ref: str | Path, map_location: str = "cpu") -> SparseNet:
     if path.is_dir():
         doc = yaml.safe_load((path / "config.yaml").read_text())
         model = build_network(NetworkSpec.from_dict(doc["network"]), seed=int(doc.get("seed", 0)))
-        state = torch.load(path / "weights.pt", map_location=map_location, weights_only=True)
+        state = load_tensors(path / "weights.pt", map_location=map_location)
         model.load_state_dict(state)  # masks come from the file too: exactly the trained network
     else:
         import mlflow.pytorch

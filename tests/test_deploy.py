@@ -20,7 +20,7 @@ def _checkpoint_model(root, doc):
     ray_id = doc["source"]["ray_trial_id"]
     [path] = glob.glob(str(root / "ray" / "e2e" / f"*{ray_id}*" / "checkpoint_*" / "train.pt"))
     model = build_network(NetworkSpec.from_dict(doc["network"]), seed=doc["seed"])
-    model.load_state_dict(torch.load(path, weights_only=False)["model"])
+    model.load_state_dict(torch.load(path, weights_only=True)["model"])
     return model.eval()
 
 

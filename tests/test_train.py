@@ -112,3 +112,46 @@ def test_sweeps_train_cli_prints_the_curve_and_writes_json(tmp_path, data_dir):
     assert summary["network"] == "sparse-mlp" and len(summary["test_curve"]["accuracies"]) == 11
     bad = run_cli(["train", "--preset", "sparse-cnn7"], cwd=tmp_path)
     assert bad.returncode == 2 and "preset='sparse-cnn7'" in bad.stdout
+
+
+class _Payload:
+    """Unpickling this creates a file: proof that code from a checkpoint ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_checkpoint_carrying_a_pickle_payload_is_refused_not_run(mnist, tmp_path):
+    from sparsity.train import UnsafeCheckpointError
+
+    ckpt, marker = tmp_path / "run.pt", tmp_path / "payload-ran"
+    recipe = Recipe(epochs=1, batch_size=128)
+    train(preset("dense-mlp"), recipe, mnist, seed=0, checkpoint_path=ckpt)
+    state = torch.load(ckpt, weights_only=True)  # a genuine checkpoint is tensors, numbers, lists, dicts
+    state["history"].append(_Payload(marker))  # what a tampered checkpoint in shared storage could hold
+    torch.save(state, ckpt)
+    with pytest.raises(UnsafeCheckpointError, match=r"run\.pt: refused to load it.*could run code"):
+        train(preset("dense-mlp"), recipe.replace(epochs=2), mnist, seed=0, checkpoint_path=ckpt)
+    assert not marker.exists(), "the checkpoint's pickle payload was executed"
+
+
+def test_exported_weights_carrying_a_pickle_payload_are_refused(tmp_path):
+    import yaml
+
+    from sparsity import build_network
+    from sparsity.train import UnsafeCheckpointError
+    from sweeps.deploy import load_model
+
+    spec, marker = preset("sparse-mlp"), tmp_path / "payload-ran"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"network": spec.to_dict(), "seed": 0}))
+    weights = build_network(spec, seed=0).state_dict()
+    weights["extra"] = _Payload(marker)
+    torch.save(weights, tmp_path / "weights.pt")
+    with pytest.raises(UnsafeCheckpointError, match="weights.pt: refused to load it"):
+        load_model(tmp_path)
+    assert not marker.exists()
