@@ -124,6 +124,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, stores_root=args.root or os.environ.get(ROOT_ENV))
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
+    from .stores import preflight
+
+    preflight(spec.stores)  # every store reachable and usable, before anything is written
     console.print(f"sweep [bold]{spec.name}[/]: {spec.budget.trials} searched trials + {len(spec.baselines)} baselines, "
                   f"{spec.epochs} epochs each, {spec.budget.max_concurrent} at a time")
     outcome = run_sweep(spec, address=args.address, progress=StudyProgress())
@@ -323,12 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .stores import install_log_scrubber, scrub
+
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
+    install_log_scrubber()  # no store password in any log line
     try:
         return args.func(args)
     except (UserError, ValueError, FileNotFoundError) as e:
-        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {scrub(str(e))}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import search, tracking
 from .spec import OBJECTIVES, SpecError, SweepSpec, load_spec
+from .stores import preflight, secret_env
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,7 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
                 log.warning("resources.gpus: no GPU node is up in the cluster at %s; trials wait for one", address)
                 gpus = spec.resources.gpus
     else:
-        ray.init(num_cpus=max(spec.budget.max_concurrent, 1) * max(1, int(spec.resources.cpus)),
-                 include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 _system_config=_local_system_config())
+        _init_local_ray(num_cpus=max(spec.budget.max_concurrent, 1) * max(1, int(spec.resources.cpus)))
         gpus = ray.cluster_resources().get("GPU", 0)
     if spec.resources.gpus > 0 and gpus == 0:
         ray.shutdown()
@@ -109,6 +108,35 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
             f"resources.gpus: {spec.resources.gpus} GPU per trial requested, but the Ray cluster has no GPU; "
             f"set resources.gpus: 0 or connect to a GPU cluster with --address"
         )
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def _init_local_ray(num_cpus: int) -> None:
+    """Start a local Ray whose every server (GCS, raylet, workers, agents) listens on 127.0.0.1 only.
+
+    Ray turns a node IP of 127.0.0.1 into the machine's outward address when it may form a cluster
+    (Linux), and its gRPC servers then listen on every interface; with clusters off for the start it
+    keeps 127.0.0.1 and binds there. Ray's token authentication (on by default) stays as it is.
+    Refuses to run if Ray did not take the loopback address (nothing open by default).
+    """
+    import ray
+    from ray._private import ray_constants  # private: where Ray decides how a node's IP resolves
+
+    clusters = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 _node_ip_address=LOOPBACK, _system_config=_local_system_config())
+    finally:
+        if clusters is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = clusters
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip != LOOPBACK:
+        ray.shutdown()
+        raise RuntimeError(f"the local Ray took node address {node_ip}, not {LOOPBACK}: it would listen beyond "
+                           f"this machine; refusing to run (this Ray version binds differently: report it)")
 
 
 # A local Ray starts one idle worker per CPU with `ray.init`, and Tune's trial actors take those
@@ -201,7 +229,7 @@ def _trainable(spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_ru
     fn = tune.with_parameters(
         run_trial, spec_yaml=spec.to_yaml(), tracking_uri=tracking_uri, experiment_id=experiment_id,
         parent_run_id=parent_run_id, optuna_url=spec.stores.resolved().optuna_storage,
-        worker_env=_forwarded_env(),
+        worker_env={**_forwarded_env(), **secret_env()},  # store passwords go in memory, never on disk
     )
     resources = {"cpu": spec.resources.cpus}
     if spec.resources.gpus:
@@ -259,8 +287,8 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
             f"or give the spec another name"
         )
     # Everything that can be wrong is checked before any store is written.
+    preflight(spec.stores)  # each store reachable and usable, else one line per store (StoreError)
     _check_data(spec)
-    tracking.check_reachable(stores.mlflow_tracking_uri)
     if address or os.environ.get("RAY_ADDRESS") or spec.resources.gpus > 0:
         _init_ray(address, spec)  # may refuse the spec (stores a cluster cannot reach, no GPU) first
         root.mkdir(parents=True, exist_ok=True)
@@ -300,6 +328,7 @@ def resume_sweep(name: str, root: str | None = None, address: str | None = None,
     """Continue a stopped sweep without repeating finished trials or duplicating runs."""
     t0 = time.perf_counter()
     spec = saved_spec(name, root)
+    preflight(spec.stores)
     client, exp_id, parent = _mlflow(spec, create=False)
     study = search.load_study(spec.name, spec.stores.resolved().optuna_storage)
     if study is None:

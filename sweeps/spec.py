@@ -24,6 +24,7 @@ from sparsity.presets import preset as network_preset
 from sparsity.recipe import Recipe, paper_recipe
 
 from .errors import SpecError
+from .stores import STORE_ENV, Stores  # noqa: F401  (the stores' home; re-exported here)
 
 __all__ = [
     "SpecError",
@@ -196,90 +197,6 @@ class EarlyStopping:
     @property
     def mode(self) -> str:
         return "min" if self.metric.endswith("loss") else "max"
-
-
-# Cluster mode: a node's environment can point every sweep at the shared stores. A field the spec
-# leaves empty takes its variable's value when set (the spec wins), so the saved spec records it.
-STORE_ENV = {
-    "ray_storage": "SPARSE_SWEEPS_RAY_STORAGE",
-    "mlflow_tracking_uri": "SPARSE_SWEEPS_MLFLOW_TRACKING_URI",
-    "mlflow_artifact_location": "SPARSE_SWEEPS_MLFLOW_ARTIFACT_LOCATION",
-    "optuna_storage": "SPARSE_SWEEPS_OPTUNA_STORAGE",
-    "shared_filesystem": "SPARSE_SWEEPS_SHARED_FILESYSTEM",  # 1/true/yes
-}
-
-
-@dataclass(frozen=True)
-class Stores:
-    """Where results go. Empty fields take $SPARSE_SWEEPS_<FIELD> (see `STORE_ENV`) when set, else
-    derive from ``root`` (the embedded default): Ray storage at ROOT/ray, MLflow at
-    sqlite:///ROOT/mlflow.db with artifacts in ROOT/mlartifacts, Optuna at sqlite:///ROOT/optuna.db."""
-
-    root: str = "sweeps-data"
-    ray_storage: str | None = None
-    mlflow_tracking_uri: str | None = None
-    mlflow_artifact_location: str | None = None
-    optuna_storage: str | None = None
-    # True: local paths here (ray_storage, a file: artifact location) are on a shared volume (NFS)
-    # mounted at the same path on every node, so a multi-node cluster may use them.
-    shared_filesystem: bool = False
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.shared_filesystem, bool):
-            _fail("stores.shared_filesystem", f"{self.shared_filesystem!r} must be true or false")
-        for name, var in STORE_ENV.items():
-            value = os.environ.get(var, "").strip()
-            if not value or getattr(self, name):
-                continue
-            if name == "shared_filesystem":
-                if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
-                    _fail("stores.shared_filesystem", f"${var}={value!r} must be 1/true/yes or 0/false/no")
-                value = value.lower() in ("1", "true", "yes")
-            object.__setattr__(self, name, value)
-
-    def resolved(self) -> "Stores":
-        root = Path(self.root).expanduser().resolve()
-        return Stores(
-            root=str(root),
-            ray_storage=self.ray_storage or str(root / "ray"),
-            mlflow_tracking_uri=self.mlflow_tracking_uri or f"sqlite:///{root / 'mlflow.db'}",
-            mlflow_artifact_location=self.mlflow_artifact_location
-            or (None if self.mlflow_tracking_uri else (root / "mlartifacts").as_uri()),
-            optuna_storage=self.optuna_storage or f"sqlite:///{root / 'optuna.db'}",
-            shared_filesystem=self.shared_filesystem,
-        )
-
-    def local_only(self) -> list[str]:
-        """Settings that only this machine can reach (refused on a multi-node cluster)."""
-        r = self.resolved()
-        out = []
-        if r.mlflow_tracking_uri.startswith(("sqlite:", "file:")) or "://" not in r.mlflow_tracking_uri:
-            out.append("stores.mlflow_tracking_uri")
-        if r.optuna_storage.startswith("sqlite:"):
-            out.append("stores.optuna_storage")
-        return out
-
-    def unshared_paths(self) -> list[str]:
-        """Settings naming a folder on this machine's disk that other nodes do not see (refused on a
-        multi-node cluster unless ``shared_filesystem``). SQLite stores are `local_only` instead."""
-        if self.shared_filesystem:
-            return []
-        r = self.resolved()
-
-        def local(uri: str) -> bool:
-            return uri.startswith("file:") or "://" not in uri
-
-        out = []
-        if local(r.ray_storage):
-            out.append("stores.ray_storage")
-        if "stores.mlflow_tracking_uri" in self.local_only():
-            return out  # refused as local-only already, artifacts with it
-        http = r.mlflow_tracking_uri.startswith(("http://", "https://"))
-        art = r.mlflow_artifact_location
-        # A database tracking URI (no server) gives new experiments a local ./mlruns folder.
-        if (art is None and not http) or (art is not None and local(art)):
-            out.append("stores.mlflow_artifact_location")
-        return out
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
 import urllib.error
 import urllib.request
@@ -114,18 +113,12 @@ def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any], tag
     client.log_batch(run_id, params=batch, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
-_CREDENTIALS = re.compile(r"(\w+://[^/:@\s]+):[^@/\s]+@")
-
-
 def redact(value: Any) -> Any:
-    """The same structure with passwords in URLs (``scheme://user:PASSWORD@host``) replaced by ***."""
-    if isinstance(value, str):
-        return _CREDENTIALS.sub(r"\1:***@", value)
-    if isinstance(value, Mapping):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
+    """The same structure with passwords in URLs (``scheme://user:PASSWORD@host``), and any store
+    password this process knows, replaced by *** (`sweeps.stores.redact`)."""
+    from .stores import redact as redact_secrets
+
+    return redact_secrets(value)
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:

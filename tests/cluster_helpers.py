@@ -165,17 +165,28 @@ def stop_tree(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:
 # -- PostgreSQL ------------------------------------------------------------------------------------
 
 PG_INSTALL_HINT = (
-    "PostgreSQL is needed for the multi-node test (Optuna and MLflow on a real server). Install "
-    "Debian's package as root: `apt-get update && apt-get install -y postgresql` (the test does this "
-    "itself when run as root with apt-get available)."
+    "PostgreSQL is needed for the store and multi-node tests (Optuna and MLflow on a real server). "
+    "The test set-up installs it: `bash scripts/setup.sh --test` (the `pgserver` wheel from "
+    "requirements.lock, which ships initdb, pg_ctl and postgres). Tests never install anything."
 )
 
 
+def _pgserver_bin() -> Path | None:
+    """The PostgreSQL binaries inside the `pgserver` wheel (requirements.lock), if installed."""
+    from importlib.util import find_spec
+
+    spec = find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+
+
 def find_pg_bin() -> Path | None:
-    """The folder holding initdb, pg_ctl and postgres: Debian keeps them in
-    /usr/lib/postgresql/VERSION/bin (not on PATH); elsewhere they are usually on PATH."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
-                        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)
+    """The folder holding initdb, pg_ctl and postgres: the `pgserver` wheel's first, then a system
+    install (Debian keeps them in /usr/lib/postgresql/VERSION/bin, not on PATH; elsewhere on PATH)."""
+    candidates = [p for p in [_pgserver_bin()] if p is not None]
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)
     which = shutil.which("initdb")
     if which:
         candidates.append(Path(which).resolve().parent)
@@ -185,38 +196,33 @@ def find_pg_bin() -> Path | None:
     return None
 
 
-def ensure_postgres(install: bool = True, timeout: float = 600) -> Path:
-    """The PostgreSQL bin folder, installing Debian's `postgresql` package first when it is missing
-    (root and apt-get required). Raises RuntimeError with what to do when it cannot."""
+def ensure_postgres() -> Path:
+    """The PostgreSQL bin folder; RuntimeError naming the set-up step when there is none (tests
+    never install system packages)."""
     found = find_pg_bin()
-    if found or not install:
-        if found:
-            return found
+    if found is None:
         raise RuntimeError(PG_INSTALL_HINT)
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise RuntimeError(f"PostgreSQL is not installed and this process cannot install it "
-                           f"(needs root and apt-get). {PG_INSTALL_HINT}")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    # The package would create (and try to start) a default cluster on port 5432: not wanted here.
-    conf = Path("/etc/postgresql-common/createcluster.conf")
-    if not conf.exists():
-        conf.parent.mkdir(parents=True, exist_ok=True)
-        conf.write_text("create_main_cluster = false\n")
-    for cmd in (["apt-get", "update"],
-                ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stderr[-2000:]}\n{PG_INSTALL_HINT}")
-    found = find_pg_bin()
-    if not found:
-        raise RuntimeError(f"installed the postgresql package but found no initdb/pg_ctl. {PG_INSTALL_HINT}")
     return found
+
+
+def _pg_owner() -> str:
+    """The unprivileged user a root process runs PostgreSQL as (it refuses to run as root): Debian's
+    `postgres` when its package is installed, else `nobody` (there on every Debian system)."""
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    raise RuntimeError("running as root, but there is no `postgres` or `nobody` user to run PostgreSQL as")
 
 
 @dataclass
 class Postgres:
     """A throwaway PostgreSQL cluster in a fresh folder, on 127.0.0.1:port, password auth.
-    As root it runs as the `postgres` system user (PostgreSQL refuses to run as root)."""
+    As root it runs as an unprivileged user (`_pg_owner`: PostgreSQL refuses to run as root)."""
 
     bin_dir: Path
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sweeps-pg-")))
@@ -237,7 +243,7 @@ class Postgres:
     def _as_owner(self, cmd: list[str]) -> list[str]:
         if os.geteuid() != 0:
             return cmd
-        return ["runuser", "-u", "postgres", "--", *cmd]
+        return ["runuser", "-u", _pg_owner(), "--", *cmd]
 
     def _run(self, cmd: list[str], timeout: float = 120) -> None:
         proc = subprocess.run(self._as_owner(cmd), capture_output=True, text=True, timeout=timeout,
@@ -253,10 +259,7 @@ class Postgres:
         if os.geteuid() == 0:
             import pwd
 
-            try:
-                pw = pwd.getpwnam("postgres")
-            except KeyError:
-                raise RuntimeError(f"no `postgres` system user to run PostgreSQL as. {PG_INSTALL_HINT}") from None
+            pw = pwd.getpwnam(_pg_owner())
             for p in (self.base, pwfile):
                 os.chown(p, pw.pw_uid, pw.pw_gid)
         os.chmod(self.base, 0o700)

@@ -31,3 +31,20 @@ def finished_sweep(tmp_path_factory, data_dir):
     proc = run_cli(["run", str(spec), "--root", str(folder / "store")], cwd=folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return folder, folder / "store", proc.stdout
+
+
+@pytest.fixture(scope="session")
+def test_postgres():
+    """A throwaway PostgreSQL on 127.0.0.1 with password auth (the `pgserver` wheel's binaries, or a
+    system install), shared by the store tests. Fails, never installs, when there is none."""
+    from cluster_helpers import Postgres, ensure_postgres
+
+    try:
+        pg_bin = ensure_postgres()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    pg = Postgres(pg_bin).start()
+    try:
+        yield pg
+    finally:
+        pg.stop()
