@@ -6,81 +6,25 @@ noise curve is what a search optimizes; the test split's is for reporting only.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
-from .configs import check_known_keys
 from .data import DataConfig, Dataset, load_dataset
-from .network import NetworkSpec, SparseNet
-from .noise import NoiseCurve, get_noise, noise_curve
+from .experiment_config import ExperimentConfig, NoiseConfig
+from .network import SparseNet
+from .noise import NoiseCurve, noise_curve
 from .presets import preset
-from .recipe import Recipe, paper_recipe
+from .recipe import paper_recipe
 from .train import EpochResult, default_device, evaluate, train
 
 __all__ = ["NoiseConfig", "ExperimentConfig", "ExperimentResult", "run_experiment", "paper_experiment"]
 
 log = logging.getLogger(__name__)
-
-PAPER_NOISE = {"mnist": "mnist-pixels", "gsc": "gsc-white"}
-
-
-@dataclass(frozen=True)
-class NoiseConfig:
-    """Which noise the network is scored on. ``seed`` is shared by every network compared (every
-    trial of a sweep), so all of them see identical noisy inputs."""
-
-    kind: str | None = None  # None: the paper's protocol for the dataset
-    levels: tuple[float, ...] | None = None  # None: the kind's default levels (the paper's 11)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.kind is not None:
-            get_noise(self.kind)  # raises ValueError listing the kinds
-        if self.levels is not None:
-            object.__setattr__(self, "levels", tuple(float(v) for v in self.levels))
-            if not self.levels:
-                raise ValueError("noise.levels: give at least one level, or null for the kind's defaults")
-
-    def kind_for(self, dataset: str) -> str:
-        return self.kind or PAPER_NOISE[dataset]
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    network: NetworkSpec
-    recipe: Recipe
-    data: DataConfig
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
-    seed: int = 0
-    evaluate_test: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "network": self.network.to_dict(),
-            "recipe": self.recipe.to_dict(),
-            "data": dataclasses.asdict(self.data),
-            "noise": dataclasses.asdict(self.noise),
-            "seed": self.seed,
-            "evaluate_test": self.evaluate_test,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ExperimentConfig":
-        check_known_keys("experiment", data, {"network", "recipe", "data", "noise", "seed", "evaluate_test"})
-        return cls(
-            network=NetworkSpec.from_dict(data["network"]),
-            recipe=Recipe.from_dict(data["recipe"]),
-            data=DataConfig.from_dict(data["data"]),
-            noise=NoiseConfig(**(data.get("noise") or {})),
-            seed=int(data.get("seed", 0)),
-            evaluate_test=bool(data.get("evaluate_test", True)),
-        )
 
 
 @dataclass

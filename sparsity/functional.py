@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .counts import k_for, k_inference_for  # re-exported: the rules live in counts (no torch)
+
 __all__ = [
     "k_for",
     "k_inference_for",
@@ -26,30 +28,6 @@ __all__ = [
     "active_counts2d",
     "update_duty_cycle",
 ]
-
-
-def k_for(n: int, percent_on: float) -> int:
-    """Number of winners among ``n`` units at ``percent_on``; raises if it rounds to 0 or exceeds n."""
-    if not 0.0 < percent_on <= 1.0:
-        raise ValueError(f"percent_on={percent_on!r} must be in (0, 1]")
-    k = int(round(n * percent_on))
-    if k < 1:
-        raise ValueError(
-            f"percent_on={percent_on!r} of n={n} units rounds to k=0 winners; "
-            f"use percent_on >= {0.5 / n:.3g}"
-        )
-    return min(k, n)
-
-
-def k_inference_for(n: int, percent_on: float, k_inference_factor: float, *, one_d: bool) -> int:
-    """Winners in eval mode: the reference library rounds differently in 1-D and 2-D."""
-    if k_inference_factor <= 0:
-        raise ValueError(f"k_inference_factor={k_inference_factor!r} must be > 0")
-    if one_d:
-        k = int(k_for(n, percent_on) * k_inference_factor)
-    else:
-        k = int(round(n * (percent_on * k_inference_factor)))  # the reference multiplies p * factor first
-    return max(1, min(k, n))
 
 
 def boost_factors(duty_cycle: Tensor, target_density: float, boost_strength: float | Tensor) -> Tensor:

@@ -18,12 +18,13 @@ import math
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from .data.base import DataSplit
+from .facts import NOISE_FACTS, PAPER_LEVELS, SNR_LEVELS, DataKind, NoiseFacts, noise_facts  # noqa: F401 (SNR_LEVELS re-exported)
 from .seeding import generator as make_generator
 
 __all__ = [
@@ -34,16 +35,12 @@ __all__ = [
     "MNIST_NOISE_VALUE",
     "get_noise",
     "noise_curve",
-    "noise_score",
 ]
 
 log = logging.getLogger(__name__)
 
-DataKind = Literal["image", "audio"]
 Sampler = Callable[[float], Tensor]  # level -> noisy copy of the raw batch
 
-PAPER_LEVELS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(11))  # 0.00, 0.05, ..., 0.50
-SNR_LEVELS: tuple[float, ...] = (math.inf, 30.0, 25.0, 20.0, 15.0, 10.0, 5.0, 0.0, -5.0, -10.0, -15.0)
 MNIST_NOISE_VALUE = 0.1307 + 2 * 0.3081  # MNIST mean + 2 std, in [0, 1] pixel units
 
 
@@ -120,27 +117,37 @@ def _audio_snr(raw: Tensor, g: torch.Generator) -> Sampler:
     return at
 
 
-def _unit_fraction(level: float) -> bool:
-    return 0.0 <= level <= 1.0
-
-
 @dataclass(frozen=True)
 class NoiseKind:
-    """A named noise protocol on raw signal.
+    """A named noise protocol on raw signal: its fixed facts (`sparsity.facts.NoiseFacts`: the data
+    it applies to, default levels, clean level, level rule) and how its noise is drawn.
 
     ``apply(raw, level, generator)`` returns a noisy copy (never in place) of a batch of ``data``
     ("image": (N, C, H, W) or (N, H, W) pixels in [0, 1]; "audio": (N, T) waveforms in [-1, 1]).
-    ``levels`` are the default levels; ``clean_level`` is the level that leaves the signal as is.
     """
 
-    name: str
-    data: DataKind
-    levels: tuple[float, ...]
-    description: str
+    facts: NoiseFacts
     prepare: Callable[[Tensor, torch.Generator], Sampler]
-    clean_level: float = 0.0
-    level_ok: Callable[[float], bool] = _unit_fraction
-    level_rule: str = "must be a fraction in [0, 1]"
+
+    @property
+    def name(self) -> str:
+        return self.facts.name
+
+    @property
+    def data(self) -> DataKind:
+        return self.facts.data
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        return self.facts.levels
+
+    @property
+    def description(self) -> str:
+        return self.facts.description
+
+    @property
+    def clean_level(self) -> float:
+        return self.facts.clean_level
 
     def apply(self, raw: Tensor, level: float, generator: torch.Generator) -> Tensor:
         """A noisy copy of ``raw`` at ``level``."""
@@ -154,11 +161,10 @@ class NoiseKind:
         return self.prepare(raw, generator)
 
     def is_clean(self, level: float) -> bool:
-        return level == self.clean_level
+        return self.facts.is_clean(level)
 
     def check_level(self, level: float) -> None:
-        if not isinstance(level, (int, float)) or math.isnan(level) or not self.level_ok(float(level)):
-            raise ValueError(f"level={level!r}: {self.level_rule} for noise kind {self.name!r}")
+        self.facts.check_level(level)
 
     def check_data(self, raw: Tensor) -> None:
         """Raise ValueError when ``raw`` is not the kind of data this noise applies to."""
@@ -174,50 +180,21 @@ class NoiseKind:
             )
 
 
-def _snr_ok(level: float) -> bool:
-    return level == math.inf or math.isfinite(level)
-
-
+_PREPARE: Mapping[str, Callable[[Tensor, torch.Generator], Sampler]] = {
+    "mnist-pixels": _mnist_pixels,
+    "gsc-white": _gsc_white,
+    "gaussian": _gaussian,
+    "salt-pepper": _salt_pepper,
+    "audio-snr": _audio_snr,
+}
 NOISE_KINDS: Mapping[str, NoiseKind] = MappingProxyType(
-    {
-        "mnist-pixels": NoiseKind(
-            "mnist-pixels", "image", PAPER_LEVELS,
-            "paper MNIST: int(H*W*level) distinct random pixels per image set to mean + 2 std (0.7469)",
-            _mnist_pixels,
-        ),
-        "gsc-white": NoiseKind(
-            "gsc-white", "audio", PAPER_LEVELS,
-            "paper GSC: (1 - level) * waveform + level * U(-1, 1)",
-            _gsc_white,
-        ),
-        "gaussian": NoiseKind(
-            "gaussian", "image", PAPER_LEVELS,
-            "pixels + N(0, level^2) clipped to [0, 1]; level is the std in pixel units",
-            _gaussian,
-            level_ok=lambda v: v >= 0 and math.isfinite(v), level_rule="must be a std >= 0",
-        ),
-        "salt-pepper": NoiseKind(
-            "salt-pepper", "image", PAPER_LEVELS,
-            "int(H*W*level) random pixels per image set to 0 or 1 with equal probability",
-            _salt_pepper,
-        ),
-        "audio-snr": NoiseKind(
-            "audio-snr", "audio", SNR_LEVELS,
-            "white U(-1, 1) noise added at an SNR of `level` dB (torchaudio add_noise); "
-            "lower is noisier, inf is clean",
-            _audio_snr,
-            clean_level=math.inf, level_ok=_snr_ok, level_rule="must be an SNR in dB (a number, or inf for clean)",
-        ),
-    }
+    {name: NoiseKind(facts, _PREPARE[name]) for name, facts in NOISE_FACTS.items()}
 )
 
 
 def get_noise(name: str) -> NoiseKind:
     """The noise kind called ``name``; ValueError naming the choices if there is none."""
-    try:
-        return NOISE_KINDS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"noise kind {name!r} is unknown; choose one of {sorted(NOISE_KINDS)}") from None
+    return NOISE_KINDS[noise_facts(name).name]
 
 
 # -- curves and scores -----------------------------------------------------------------------------
@@ -293,11 +270,6 @@ class NoiseCurve:
         if score is not None and int(score) != curve.noise_score:
             raise ValueError(f"noise_score={score!r} does not match the sum of correct ({curve.noise_score})")
         return curve
-
-
-def noise_score(curve: NoiseCurve) -> int:
-    """Total correct classifications summed over the curve's levels (the paper's noise score)."""
-    return curve.noise_score
 
 
 def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .network import ConvLayer, KWinnersSettings, LinearLayer, NetworkSpec
+from .facts import dataset_facts
+from .network_spec import ConvLayer, KWinnersSettings, LinearLayer, NetworkSpec
 
-__all__ = ["DATASET_SHAPES", "preset", "preset_names"]
+__all__ = ["preset", "preset_names"]
 
-# dataset -> (input shape, classes)
-DATASET_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
-    "mnist": ((1, 28, 28), 10),
-    "gsc": ((1, 32, 32), 12),
-}
+
+def _shape(dataset: str) -> tuple[tuple[int, int, int], int]:
+    """(input shape, classes) of ``dataset`` under its default class set (`sparsity.facts`)."""
+    facts = dataset_facts(dataset)
+    return facts.input_shape, facts.num_classes()
+
 
 MNIST_KW = KWinnersSettings(k_inference_factor=1.5, boost_strength=1.5, boost_strength_factor=0.85)
 GSC_KW = KWinnersSettings(k_inference_factor=1.5, boost_strength=1.5, boost_strength_factor=0.9)
@@ -33,17 +35,17 @@ def _hidden(units: int, k: int | None = None, density: float = 1.0, dropout: flo
 
 
 def _mnist(name: str, conv: tuple[ConvLayer, ...], hidden: LinearLayer) -> NetworkSpec:
-    shape, classes = DATASET_SHAPES["mnist"]
+    shape, classes = _shape("mnist")
     return NetworkSpec(shape, classes, conv=conv, linear=(hidden,), batch_norm=False, kwinners=MNIST_KW, name=name)
 
 
 def _gsc(name: str, conv: tuple[ConvLayer, ...], hidden: LinearLayer) -> NetworkSpec:
-    shape, classes = DATASET_SHAPES["gsc"]
+    shape, classes = _shape("gsc")
     return NetworkSpec(shape, classes, conv=conv, linear=(hidden,), batch_norm=True, kwinners=GSC_KW, name=name)
 
 
 def _mlp(dataset: str, sparse: bool) -> NetworkSpec:
-    shape, classes = DATASET_SHAPES[dataset]
+    shape, classes = _shape(dataset)
     if sparse:
         layers = (_hidden(500, k=50, density=0.3), _hidden(500, k=50, density=0.3))
     else:

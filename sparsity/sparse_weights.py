@@ -13,20 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .counts import nonzero_per_unit  # re-exported: the rule lives in counts (no torch)
+
 __all__ = ["SparseWeights", "SparseWeights2d", "nonzero_per_unit", "random_mask", "rezero_weights"]
-
-
-def nonzero_per_unit(weight_density: float, fan_in: int) -> int:
-    """Weights kept per output unit; raises if the density is outside (0, 1] or keeps none."""
-    if not 0.0 < weight_density <= 1.0:
-        raise ValueError(f"weight_density={weight_density!r} must be in (0, 1] (1.0 means dense)")
-    nnz = int(round(weight_density * fan_in))
-    if nnz < 1:
-        raise ValueError(
-            f"weight_density={weight_density!r} of fan_in={fan_in} keeps no weight per unit; "
-            f"use weight_density >= {0.5 / fan_in:.3g}"
-        )
-    return nnz
 
 
 def random_mask(out_units: int, fan_in: int, nnz: int, generator: torch.Generator | None = None) -> Tensor:

@@ -178,11 +178,11 @@ def test_gsc_without_silence_folder_crops_background_noise(data_dir: Path, tmp_p
         (folder / name).symlink_to(source / name)
     loaded = [load_gsc(tmp_path / "root", cache_dir=tmp_path / "cache", split_seed=s) for s in (0, 0)]
     for split in ("train", "validation", "test"):
-        targets = loaded[0].split(split).targets
+        targets = getattr(loaded[0], split).targets
         silence = int((targets == 11).sum())
         assert silence == round(0.1 * int((targets != 11).sum())) and silence > 0
         assert set(targets.tolist()) == {8, 10, 11}  # stop, unknown (cat), silence
-        assert torch.equal(loaded[0].split(split).raw, loaded[1].split(split).raw)
+        assert torch.equal(getattr(loaded[0], split).raw, getattr(loaded[1], split).raw)
     assert loaded[0].train.raw[loaded[0].train.targets == 11].abs().amax(dim=1).min() > 0
 
 

@@ -88,11 +88,6 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def split(self, name: str) -> DataSplit:
-        if name not in ("train", "validation", "test"):
-            raise ValueError(f"split={name!r}: choose one of 'train', 'validation', 'test'")
-        return getattr(self, name)
-
     def to(self, device: torch.device | str) -> "Dataset":
         return dataclasses.replace(
             self, train=self.train.to(device), validation=self.validation.to(device), test=self.test.to(device)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 import torchaudio
 from torch import Tensor
 
+from ..facts import DATASETS
 from ..seeding import generator
 from .base import Dataset, DatasetNotFoundError, DataSplit, cache_root, data_root
 
@@ -38,21 +39,18 @@ SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000
 UNKNOWN, SILENCE = "unknown", "silence"
 NOISE_FOLDER, SILENCE_FOLDER = "_background_noise_", "_silence_"
-CLASS_SETS: dict[str, tuple[str, ...]] = {
-    "keywords": ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", UNKNOWN, SILENCE),
-    "digits": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", UNKNOWN, SILENCE),
-}
+CLASS_SETS: dict[str, tuple[str, ...]] = dict(DATASETS["gsc"].class_sets)  # ten words + unknown + silence
 # The paper's features. Slaney mel scale and norm match librosa's melspectrogram, which the
 # reference code used; top_db 80 matches librosa.power_to_db(ref=np.max).
 FEATURES: dict[str, object] = {
     "sample_rate": SAMPLE_RATE,
     "n_fft": 2048,
     "hop_length": 512,
-    "n_mels": 32,
+    "n_mels": DATASETS["gsc"].input_shape[1],
     "mel_scale": "slaney",
     "norm": "slaney",
     "top_db": 80.0,
-    "frames": 32,
+    "frames": DATASETS["gsc"].input_shape[2],
 }
 _SPLITS = ("train", "validation", "test")
 _SILENCE_FRACTION = 0.1

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..facts import DATASETS
 from ..seeding import generator
 from .base import Dataset, DatasetNotFoundError, DataSplit, cache_root, data_root
 
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
-MNIST_TRAIN_SIZE = 60_000
+MNIST_TRAIN_SIZE = DATASETS["mnist"].train_size
 _FILES = {  # split -> (images, labels), the official names (torchvision.datasets.MNIST.resources)
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -161,8 +162,8 @@ def load_mnist(
 
     return Dataset(
         name="mnist",
-        classes=tuple(str(d) for d in range(10)),
-        input_shape=(1, 28, 28),
+        classes=DATASETS["mnist"].classes(),
+        input_shape=DATASETS["mnist"].input_shape,
         train=_split(train_images, train_targets, train_index),
         validation=_split(train_images, train_targets, validation_index),
         test=_split(test_images, test_targets, test_index),
