@@ -15,9 +15,10 @@ from typing import Any, Sequence
 
 import yaml
 
-from sparsity.network import NetworkSpec
+from sparsity.network_spec import NetworkSpec
 
-from .spec import SpecError, SweepSpec
+from .errors import SpecError
+from .spec import SweepSpec
 
 __all__ = ["NoFinishedTrialsError", "choose", "knee_index", "best_config", "dense_reference", "write_best"]
 
@@ -72,10 +73,8 @@ def choose(front: Sequence[Any], min_accuracy: float | None = None, rule: str = 
 def best_config(spec: SweepSpec, trial: Any, rule: str) -> dict[str, Any]:
     """A YAML-ready document: the network (rebuildable with `NetworkSpec.from_dict`), the recipe,
     data, noise and seed of the experiment, plus where it came from and its scores."""
-    from .trainable import trial_experiment
-
     config = dict(trial.user_attrs.get("config", trial.params))
-    exp, params, baseline = trial_experiment(spec, {**config, "optuna_trial_number": trial.number})
+    exp, params, baseline = spec.trial(config)
     doc = exp.to_dict()
     doc["source"] = {
         "sweep": spec.name,

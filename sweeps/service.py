@@ -227,7 +227,7 @@ def _trainable(spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_ru
     from .trainable import run_trial
 
     fn = tune.with_parameters(
-        run_trial, spec_yaml=spec.to_yaml(), tracking_uri=tracking_uri, experiment_id=experiment_id,
+        run_trial, spec=spec, tracking_uri=tracking_uri, experiment_id=experiment_id,
         parent_run_id=parent_run_id, optuna_url=spec.stores.resolved().optuna_storage,
         worker_env={**_forwarded_env(), **secret_env()},  # store passwords go in memory, never on disk
     )

@@ -17,12 +17,14 @@ from typing import Any, Mapping
 import yaml
 
 from sparsity.configs import check_known_keys
-from sparsity.data import DataConfig
-from sparsity.experiment import ExperimentConfig, NoiseConfig
-from sparsity.network import NetworkSpec
+from sparsity.data.config import DataConfig
+from sparsity.experiment_config import ExperimentConfig, NoiseConfig
+from sparsity.facts import dataset_facts
+from sparsity.network_spec import NetworkSpec
 from sparsity.presets import preset as network_preset
 from sparsity.recipe import Recipe, paper_recipe
 
+from . import space as grammar
 from .errors import SpecError
 from .stores import STORE_ENV, Stores  # noqa: F401  (the stores' home; re-exported here)
 
@@ -44,17 +46,10 @@ __all__ = [
 # Both maximized, on the validation split. The test split is only for reporting.
 OBJECTIVES = ("val_accuracy", "val_noise_score")
 
-# Parameters a space may search, and where each lands in the trial's network or recipe.
-#   percent_on            every k-winners-capable layer (conv and hidden linear)
-#   percent_on.conv[i]    one conv layer;  percent_on.linear[i]   one hidden layer
-#   weight_density        every hidden linear layer (conv weights stay dense, as in the paper)
-#   weight_density.linear[i] / weight_density.conv[i]
-#   dropout               every hidden linear layer; dropout.linear[i]
-#   boost_strength, boost_strength_factor, k_inference_factor   the network's k-winners settings
-#   lr, momentum, weight_decay, lr_gamma                         the recipe
-_LAYER_PARAM = re.compile(r"^(percent_on|weight_density|dropout)(?:\.(conv|linear)\[(\d+)\])?$")
-_KWINNERS_PARAMS = ("boost_strength", "boost_strength_factor", "k_inference_factor")
-_RECIPE_PARAMS = ("lr", "momentum", "weight_decay", "lr_gamma")
+# What a parameter name means and how a trial's values apply: `sweeps.space` (the grammar).
+apply_params = grammar.apply_params
+# A baseline without a preset is the dense point of the same network.
+_DENSE_POINT = ((grammar.parse("percent_on"), 1.0), (grammar.parse("weight_density"), 1.0))
 
 
 def _fail(key: str, msg: str) -> None:
@@ -98,9 +93,15 @@ class Param:
     log: bool = False
     choices: tuple[Any, ...] | None = None
     integer: bool = False
+    # Where the value lands, parsed once from ``name`` (`sweeps.space`).
+    target: grammar.Target = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         key = f"space.{self.name}"
+        try:
+            object.__setattr__(self, "target", grammar.parse(self.name))
+        except ValueError as e:
+            _fail(key, str(e))
         if self.choices is not None:
             object.__setattr__(self, "choices", tuple(self.choices))
             if self.low is not None or self.high is not None:
@@ -130,6 +131,11 @@ class Baseline:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
     preset: str | None = None
+    # ``params`` with each name parsed once into its target (`sweeps.space`).
+    values: tuple[tuple[grammar.Target, Any], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple((grammar.parse(k), v) for k, v in self.params.items()))
 
 
 @dataclass(frozen=True)
@@ -223,7 +229,10 @@ class SweepSpec:
         if len(set(names)) != len(names):
             _fail("space", f"a parameter appears twice: {names}")
         for p in self.space:
-            self._check_param(p)
+            try:
+                p.target.check(self.network)
+            except ValueError as e:
+                raise SpecError(f"space.{p.name}: {e}") from None
         seen = set()
         for i, b in enumerate(self.baselines):
             if b.name in seen:
@@ -241,27 +250,6 @@ class SweepSpec:
                 except ValueError as e:
                     raise SpecError(f"space.{p.name}: value {v!r} gives an invalid network: {e}") from None
 
-    def _check_param(self, p: Param) -> None:
-        key = f"space.{p.name}"
-        m = _LAYER_PARAM.match(p.name)
-        if m:
-            kind, idx = m.group(2), m.group(3)
-            if kind is not None:
-                layers = self.network.conv if kind == "conv" else self.network.linear
-                if int(idx) >= len(layers):
-                    _fail(key, f"network {self.network.name!r} has {len(layers)} {kind} layer(s)")
-                if m.group(1) == "dropout" and kind == "conv":
-                    _fail(key, "dropout applies to linear layers only; use dropout or dropout.linear[i]")
-            is_dropout = m.group(1) == "dropout"
-            for v in p.values():
-                ok = isinstance(v, (int, float)) and ((0 <= v < 1) if is_dropout else (0 < v <= 1))
-                if not ok:
-                    _fail(key, f"value {v!r} must be in {'[0, 1)' if is_dropout else '(0, 1]'}")
-        elif p.name not in _KWINNERS_PARAMS + _RECIPE_PARAMS:
-            known = ["percent_on[.conv[i]|.linear[i]]", "weight_density[...]", "dropout[.linear[i]]",
-                     *_KWINNERS_PARAMS, *_RECIPE_PARAMS]
-            _fail(key, f"unknown parameter; searchable parameters are {known}")
-
     # -- trials ------------------------------------------------------------------------------
 
     @property
@@ -275,20 +263,34 @@ class SweepSpec:
     def experiment(self, params: Mapping[str, Any], baseline: Baseline | None = None, seed: int | None = None) -> ExperimentConfig:
         """The experiment one trial runs: the base network and recipe with ``params`` applied."""
         network = network_preset(baseline.preset, self.dataset.name) if baseline and baseline.preset else self.network
+        values: list[tuple[grammar.Target, Any]] = []
         if baseline is not None:
             # The dense point of the same space (or the baseline's preset), with the baseline's values.
-            dense = {"percent_on": 1.0, "weight_density": 1.0} if baseline.preset is None else {}
-            params = {**dense, **baseline.params, **params}
+            values += (_DENSE_POINT if baseline.preset is None else ()) + baseline.values
+        targets = {p.name: p.target for p in self.space}  # parsed once, with the spec
+        values += [(targets[n] if n in targets else grammar.parse(n), v) for n, v in params.items()]
         recipe = self.recipe.replace(epochs=self.epochs)
         if baseline is not None and baseline.preset:
             recipe = paper_recipe(baseline.preset, self.dataset.name).replace(epochs=self.epochs)
-        network, recipe = apply_params(network, recipe, params)
+        network, recipe = grammar.apply(network, recipe, values)
         if baseline is not None:
             network = network.replace(name=f"{network.name}@{baseline.name}")
         return ExperimentConfig(
             network=network, recipe=recipe, data=self.dataset, noise=self.noise,
             seed=self.seed if seed is None else seed, evaluate_test=True,
         )
+
+    def trial(self, config: Mapping[str, Any]) -> tuple[ExperimentConfig, dict[str, Any], str | None]:
+        """(experiment, searched params, baseline name) of one trial's config as the searcher made
+        it: a baseline's name, or a value for every parameter of the space."""
+        baseline_name = config.get("baseline")
+        if baseline_name:
+            baseline = next(b for b in self.baselines if b.name == baseline_name)
+            params = dict(baseline.params)
+        else:
+            baseline = None
+            params = {p.name: config[p.name] for p in self.space}
+        return self.experiment(params, baseline=baseline), params, baseline_name
 
     # -- YAML -----------------------------------------------------------------------------------
 
@@ -335,17 +337,20 @@ class SweepSpec:
             _reject_unknown(f"baselines[{i}]", b, {"name", "params", "preset"})
             if "name" not in b:
                 _fail(f"baselines[{i}].name", "missing")
-            baselines.append(Baseline(name=b["name"], params=dict(b.get("params") or {}), preset=b.get("preset")))
+            try:
+                baselines.append(Baseline(name=b["name"], params=dict(b.get("params") or {}), preset=b.get("preset")))
+            except SpecError:
+                raise
+            except (TypeError, ValueError) as e:
+                raise SpecError(f"baselines[{i}] ({b['name']}): {e}") from None
         objectives = dict(_mapping("objectives", data.get("objectives")))
         _reject_unknown("objectives", objectives, {"noise"})
         noise = _typed(NoiseConfig, "objectives.noise", objectives.get("noise"))
         if noise.kind is not None:
-            from sparsity.noise import get_noise
-
-            applies = get_noise(noise.kind).data
-            want = "image" if dataset.name == "mnist" else "audio"
-            if applies != want:
-                _fail("objectives.noise.kind", f"{noise.kind!r} applies to {applies} data, not {dataset.name}")
+            try:
+                dataset_facts(dataset.name).check_noise(noise.kind)
+            except ValueError as e:
+                _fail("objectives.noise.kind", str(e))
         es = data.get("early_stopping")
         stores = _typed(Stores, "stores", data.get("stores"))
         if stores_root is not None and not (data.get("stores") or {}).get("root"):
@@ -371,11 +376,12 @@ class SweepSpec:
         """A YAML-ready mapping that `from_dict` reads back to an equal spec."""
         out: dict[str, Any] = {
             "name": self.name,
-            "dataset": dataclasses.asdict(self.dataset),
+            "dataset": self.dataset.to_dict(),
             "network": self.network_preset or self.network.to_dict(),
             "recipe": self.recipe.to_dict(),
             "space": {
-                p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name" and v is not None and v is not False}
+                p.name: {k: v for k, v in dataclasses.asdict(p).items()
+                         if k not in ("name", "target") and v is not None and v is not False}
                 for p in self.space
             },
             "baselines": [
@@ -399,36 +405,6 @@ class SweepSpec:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-
-def apply_params(network: NetworkSpec, recipe: Recipe, params: Mapping[str, Any]) -> tuple[NetworkSpec, Recipe]:
-    """Apply a trial's parameter values to a network and recipe (shared values first, then per layer)."""
-    conv, linear = list(network.conv), list(network.linear)
-    kw = network.kwinners
-    recipe_changes: dict[str, Any] = {}
-    # Shared values before per-layer ones, so `percent_on.linear[0]` overrides `percent_on`.
-    for name in sorted(params, key=lambda n: ("[" in n, n)):
-        value = params[name]
-        m = _LAYER_PARAM.match(name)
-        if m:
-            attr, kind, idx = m.group(1), m.group(2), m.group(3)
-            if kind is not None:
-                targets = [(kind, int(idx))]
-            elif attr == "percent_on":
-                targets = [("conv", i) for i in range(len(conv))] + [("linear", i) for i in range(len(linear))]
-            else:  # weight_density and dropout shared: hidden linear layers (conv weights stay dense)
-                targets = [("linear", i) for i in range(len(linear))]
-            for which, i in targets:
-                layers = conv if which == "conv" else linear
-                layers[i] = dataclasses.replace(layers[i], **{attr: float(value)})
-        elif name in _KWINNERS_PARAMS:
-            kw = dataclasses.replace(kw, **{name: float(value)})
-        elif name in _RECIPE_PARAMS:
-            recipe_changes[name] = float(value)
-        else:
-            raise ValueError(f"unknown parameter {name!r}")
-    network = dataclasses.replace(network, conv=tuple(conv), linear=tuple(linear), kwinners=kw)
-    return network, recipe.replace(**recipe_changes)
 
 
 def spec_preset_names() -> list[str]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from mlflow.tracking import MlflowClient
 import optuna
 from optuna.trial import TrialState
@@ -42,11 +41,6 @@ FAULT_ENV = "SPARSE_SWEEPS_FAIL_TRIAL"
 NAN = float("nan")
 
 
-@functools.lru_cache(maxsize=4)
-def _spec(spec_yaml: str) -> SweepSpec:
-    return SweepSpec.from_dict(yaml.safe_load(spec_yaml))
-
-
 @functools.lru_cache(maxsize=2)
 def _dataset(config: DataConfig) -> Dataset:
     # Reused actors keep this: a worker loads its dataset once for all the trials it runs.
@@ -54,15 +48,8 @@ def _dataset(config: DataConfig) -> Dataset:
 
 
 def trial_experiment(spec: SweepSpec, config: dict[str, Any]):
-    """(ExperimentConfig, searched params, baseline name) for one Ray trial config."""
-    baseline_name = config.get("baseline")
-    if baseline_name:
-        baseline = next(b for b in spec.baselines if b.name == baseline_name)
-        params = dict(baseline.params)
-    else:
-        baseline = None
-        params = {p.name: config[p.name] for p in spec.space}
-    return spec.experiment(params, baseline=baseline), params, baseline_name
+    """(ExperimentConfig, searched params, baseline name) for one Ray trial config (`SweepSpec.trial`)."""
+    return spec.trial(config)
 
 
 @functools.lru_cache(maxsize=2)
@@ -83,12 +70,11 @@ def _recorded(optuna_url: str, sweep: str, number: int) -> dict[str, Any] | None
 
 
 def run_trial(
-    config: dict[str, Any], *, spec_yaml: str, tracking_uri: str, experiment_id: str, parent_run_id: str,
+    config: dict[str, Any], *, spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_run_id: str,
     optuna_url: str, worker_env: dict[str, str] | None = None,
 ) -> None:
     started = time.perf_counter()
     os.environ.update(worker_env or {})  # the driver's SPARSE_SWEEPS_* settings (data root, cache, ...)
-    spec = _spec(spec_yaml)
     number = int(config["optuna_trial_number"])
     exp, params, baseline = trial_experiment(spec, config)
     epochs = exp.recipe.epochs
