@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
-
-from optuna.trial import TrialState
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 from .console import console
+
+ORPHANED = "orphaned"  # how a trial lost by a stopped driver's fail_reason starts (sweeps.study)
+
+
+@dataclass(frozen=True)
+class ProgressCounts:
+    done: int
+    running: int
+    failed: int
+    pruned: int
+    orphaned: int  # lost by a stopped driver: never to finish (reconciled to FAIL when Ray ends)
+
+
+def progress_counts(trials: Sequence[Any], num_samples: int, max_concurrent: int) -> ProgressCounts:
+    """What a sweep's trials say about its progress. Ray runs ``num_samples`` trials; a trial Optuna
+    holds as RUNNING beyond what can still be running (the samples not yet ended, at most
+    ``max_concurrent``) was lost by an earlier, stopped driver and is counted as orphaned, not
+    running. Trials already reconciled as orphaned count as orphaned, not failed."""
+    states = [getattr(t.state, "name", str(t.state)) for t in trials]
+    orphans = sum(
+        s == "FAIL" and str(t.user_attrs.get("fail_reason", "")).startswith(ORPHANED) for t, s in zip(trials, states)
+    )
+    done, failed, pruned = states.count("COMPLETE"), states.count("FAIL") - orphans, states.count("PRUNED")
+    pending = states.count("RUNNING") + states.count("WAITING")
+    can_run = max(0, min(max_concurrent, num_samples - done - failed - pruned))
+    running = min(pending, can_run)
+    return ProgressCounts(done, running, failed, pruned, orphans + pending - running)
 
 
 class StudyProgress:
@@ -46,19 +72,24 @@ class StudyProgress:
         if study is None:
             return
         trials = study.get_trials(deepcopy=False)
-        done = [t for t in trials if t.state == TrialState.COMPLETE]
-        counts = (len(done), sum(t.state == TrialState.RUNNING for t in trials),
-                  sum(t.state == TrialState.FAIL for t in trials), sum(t.state == TrialState.PRUNED for t in trials))
+        counts = progress_counts(trials, self._spec.num_samples, self._spec.budget.max_concurrent)
         if counts == getattr(self, "_last", None) and not force:
             return
         self._last = counts
-        best = ""
-        if done:
-            acc = max(done, key=lambda t: t.values[0])
-            noise = max(done, key=lambda t: t.values[1])
-            best = (f"; best val acc {acc.values[0]:.4f} (#{acc.number}), "
-                    f"best noise score {noise.values[1]:,.0f} (#{noise.number})")
-        console.print(
-            f"[{self._spec.name}] {counts[0]}/{self._spec.num_samples} done, {counts[1]} running, "
-            f"{counts[2]} failed, {counts[3]} stopped early{best}"
-        )
+        console.print(progress_line(self._spec.name, self._spec.num_samples, counts, trials))
+
+
+def progress_line(name: str, num_samples: int, counts: ProgressCounts, trials: Sequence[Any]) -> str:
+    """One progress line: counts, and the best of each objective so far."""
+    done = [t for t in trials if getattr(t.state, "name", "") == "COMPLETE" and t.values]
+    best = ""
+    if done:
+        acc = max(done, key=lambda t: t.values[0])
+        noise = max(done, key=lambda t: t.values[1])
+        best = (f"; best val acc {acc.values[0]:.4f} (#{acc.number}), "
+                f"best noise score {noise.values[1]:,.0f} (#{noise.number})")
+    orphaned = f", {counts.orphaned} orphaned by a stopped driver" if counts.orphaned else ""
+    return (
+        f"[{name}] {counts.done}/{num_samples} done, {counts.running} running, "
+        f"{counts.failed} failed, {counts.pruned} stopped early{orphaned}{best}"
+    )

@@ -18,6 +18,8 @@ from typing import Any, Mapping
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from .errors import StoreError
+
 log = logging.getLogger(__name__)
 
 TAG_SWEEP = "sweeps.sweep"
@@ -28,8 +30,9 @@ TAG_BASELINE = "sweeps.baseline"
 TAG_PARENT = "mlflow.parentRunId"
 
 
-class TrackingUnreachableError(ConnectionError):
-    """The MLflow tracking server does not answer; the message names the URI and the fix."""
+class TrackingUnreachableError(StoreError, ConnectionError):
+    """The MLflow tracking server does not answer; the message names the URI and the fix (a
+    `UserError`, so the CLI prints it as one line)."""
 
 
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
@@ -59,9 +62,18 @@ def experiment_id(client: MlflowClient, name: str, artifact_location: str | None
     return client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS)
 
 
-def find_runs(client: MlflowClient, exp_id: str, tags: Mapping[str, str]) -> list:
+def find_runs(client: MlflowClient, exp_id: str, tags: Mapping[str, str], page_size: int = 1000) -> list:
+    """Every run of the experiment with these tags, page after page (MLflow returns at most
+    ``page_size`` per call)."""
     flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-    return client.search_runs([exp_id], filter_string=flt, max_results=1000)
+    runs: list = []
+    token = None
+    while True:
+        page = client.search_runs([exp_id], filter_string=flt, max_results=page_size, page_token=token)
+        runs.extend(page)
+        token = getattr(page, "token", None)
+        if not token:
+            return runs
 
 
 def parent_run(client: MlflowClient, exp_id: str, sweep: str, create: bool) -> str | None:
@@ -107,10 +119,10 @@ def log_series(client: MlflowClient, run_id: str, points: list[tuple[str, float,
     client.log_batch(run_id, metrics=[Metric(k, float(v), ts, step) for k, v, step in points])
 
 
-def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any], tags: Mapping[str, str] = {}) -> None:
+def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> None:
     existing = client.get_run(run_id).data.params
     batch = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in existing]
-    client.log_batch(run_id, params=batch, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    client.log_batch(run_id, params=batch, tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])
 
 
 def redact(value: Any) -> Any:

@@ -170,10 +170,7 @@ def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tra
     tracking.log_metrics(client, run_id, finals, step=last["epoch"])
     curves = [("val", result.validation_curve)] + ([("test", result.test_curve)] if result.test_curve else [])
     # One stepped metric per split; steps are integers: the level in hundredths (0, 5, ..., 50).
-    tracking.log_series(client, run_id, [
-        (f"{split}_noise_accuracy", acc, int(round(level * 100)))
-        for split, curve in curves for level, acc in zip(curve.levels, curve.accuracies)
-    ])
+    tracking.log_series(client, run_id, noise_series(curves))
     table = {"level": list(result.validation_curve.levels), "val_accuracy": list(result.validation_curve.accuracies)}
     if result.test_curve is not None:
         table["test_accuracy"] = list(result.test_curve.accuracies)
@@ -182,6 +179,23 @@ def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tra
     client.log_figure(run_id, _curve_figure(result), "noise_curve.png")
     _log_model(client, run_id, result, tracking_uri)
     return finals
+
+
+def noise_steps(levels) -> list[int]:
+    """MLflow steps (integers) for a curve's levels: the level in hundredths (0, 5, ..., 50) when
+    every level is a fraction in [0, 1], else the level's position (an SNR curve has inf and dB)."""
+    levels = [float(v) for v in levels]
+    if all(0.0 <= v <= 1.0 for v in levels):
+        return [int(round(v * 100)) for v in levels]
+    return list(range(len(levels)))
+
+
+def noise_series(curves) -> list[tuple[str, float, int]]:
+    """(metric, accuracy, step) points of ``(split, NoiseCurve)`` pairs: one stepped metric per split."""
+    return [
+        (f"{split}_noise_accuracy", acc, step)
+        for split, curve in curves for acc, step in zip(curve.accuracies, noise_steps(curve.levels))
+    ]
 
 
 def _curve_figure(result: ExperimentResult):
