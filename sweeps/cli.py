@@ -331,8 +331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     install_log_scrubber()  # no store password in any log line
+    from .shutdown import stop_on_signals
+
     try:
-        return args.func(args)
+        with stop_on_signals():  # SIGTERM and SIGHUP stop a command as Ctrl-C does: what it started, it stops
+            return args.func(args)
     except (UserError, ValueError, FileNotFoundError) as e:
         console.print(f"[bold red]error:[/] {scrub(str(e))}", soft_wrap=True)
         return 2

@@ -1,11 +1,16 @@
 """`sweeps dashboard`: the MLflow UI on a sweep's tracking store, with light settings.
 
-A local store (SQLite) gets its own `mlflow server` bound to 127.0.0.1 (no job runner, one
-worker: 0.5 GB and a few seconds instead of 3 GB); a remote tracking server is only linked to.
+A local store (SQLite, or a database) gets its own `mlflow server` bound to loopback (no job
+runner, one worker: 0.5 GB and a few seconds instead of 3 GB); a remote tracking server is only
+linked to. The MLflow UI has no login, so it never listens beyond this machine: reach it from
+elsewhere through an SSH tunnel. A database password reaches the server as $PGPASSWORD, never on
+its command line. `Dashboard.stop` ends the server and every process under it.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -14,6 +19,10 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+
+from .errors import UserError
+from .shutdown import alive, descendants
+from .stores import password_env
 
 __all__ = ["Dashboard", "start_dashboard", "experiment_url"]
 
@@ -28,41 +37,69 @@ def experiment_url(base: str, experiment_id: str | None) -> str:
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs" if experiment_id else base
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _signal_all(pgid: int, pids: set[int], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(p, sig)
+
+
 @dataclass
 class Dashboard:
     url: str
     process: subprocess.Popen | None
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop the server, its uvicorn worker and anything else under it: SIGTERM, then SIGKILL
+        for what is left after ``grace`` seconds (uvicorn waits on open browser connections)."""
+        if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)  # the server and its worker
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        pids = descendants(self.process.pid)  # before anything exits and is reparented
+        if self.process.poll() is None or pids:
+            _signal_all(self.process.pid, pids, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and (self.process.poll() is None or alive(pids)):
+                time.sleep(0.1)
+            _signal_all(self.process.pid, alive(pids), signal.SIGKILL)
+            if self.process.poll() is None:
+                _signal_all(self.process.pid, set(), signal.SIGKILL)
+        self.process.wait()
 
 
 def start_dashboard(tracking_uri: str, host: str = "127.0.0.1", port: int | None = None, timeout: float = 90) -> Dashboard:
     """Start the MLflow UI on ``tracking_uri`` (or just link to it when it is a server)."""
     if tracking_uri.startswith(("http://", "https://")):
         return Dashboard(tracking_uri, None)
+    if host not in LOOPBACK_HOSTS:
+        raise UserError(
+            f"--host {host}: the MLflow UI has no login, so it listens on this machine only (127.0.0.1); "
+            f"from another machine use an SSH tunnel: ssh -L 5000:127.0.0.1:5000 THIS_HOST"
+        )
     port = port or _free_port()
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **password_env(tracking_uri))
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
            "--host", host, "--port", str(port), "--workers", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://{host}:{port}"
+    dash = Dashboard(base, proc)
+    atexit.register(dash.stop)  # whatever ends this process normally (an exception, a signal) stops it
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as r:  # noqa: S310 (loopback)
-                if r.status == 200:
-                    return Dashboard(base, proc)
-        except OSError:
-            time.sleep(0.5)
-    Dashboard(base, proc).stop()
+    try:
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2) as r:  # noqa: S310 (loopback)
+                    if r.status == 200:
+                        return dash
+            except OSError:
+                time.sleep(0.5)
+    except BaseException:
+        dash.stop()
+        raise
+    dash.stop()
     raise RuntimeError(f"mlflow server did not answer on {base} within {timeout:.0f}s")

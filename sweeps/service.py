@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from . import search, tracking
+from . import search, shutdown, tracking
 from .spec import OBJECTIVES, SpecError, SweepSpec, load_spec
 from .stores import preflight, secret_env
 
@@ -73,6 +73,7 @@ def _init_ray(address: str | None, spec: SweepSpec) -> None:
         return
     if address:
         ray.init(address=address, log_to_driver=False)
+        shutdown.rearm()  # ray.init took SIGTERM over: a signal stops the command as Ctrl-C does
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         local, unshared = spec.stores.local_only(), spec.stores.unshared_paths()
         if len(nodes) > 1 and (local or unshared):
@@ -132,6 +133,7 @@ def _init_local_ray(num_cpus: int) -> None:
     finally:
         if clusters is not None:
             ray_constants.ENABLE_RAY_CLUSTER = clusters
+    shutdown.rearm()  # ray.init took SIGTERM over: a signal stops the command as Ctrl-C does
     node_ip = ray.util.get_node_ip_address()
     if node_ip != LOOPBACK:
         ray.shutdown()
@@ -369,6 +371,10 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # Ctrl-C, SIGTERM and SIGHUP stop the command at once (sweeps.shutdown) and Ray with it, leaving
+    # what a killed driver leaves, which `resume` continues; Tune's own SIGINT handler would instead
+    # end the run as if it were complete.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     _init_ray(address, spec)
     finished = False
     try:

@@ -484,3 +484,61 @@ class LoopbackCluster:
 
 def logs_tail(*paths: Path, n: int = 2000) -> str:
     return "".join(_tail(p, n) for p in paths)
+
+
+# -- what listens ----------------------------------------------------------------------------------
+
+def _socket_inodes(pid: int) -> set[str]:
+    out = set()
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(target[8:-1])
+    return out
+
+
+def _hex_address(text: str) -> str:
+    """/proc/net/tcp's address field as an IP: 0100007F -> 127.0.0.1; the v6 form too."""
+    import ipaddress
+
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return str(ipaddress.IPv4Address(raw[::-1]))
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    addr = ipaddress.IPv6Address(words)
+    return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
+
+
+def listeners(pids: set[int]) -> set[tuple[str, int, int, str]]:
+    """(address, port, pid, command) of every TCP socket in LISTEN state held by these processes."""
+    owner: dict[str, int] = {}
+    for pid in pids:
+        for inode in _socket_inodes(pid):
+            owner[inode] = pid
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 10 or fields[3] != "0A" or fields[9] not in owner:  # 0A: LISTEN
+                continue
+            host, port = fields[1].rsplit(":", 1)
+            pid = owner[fields[9]]
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                comm = "?"
+            out.add((_hex_address(host), int(port, 16), pid, comm))
+    return out
+
+
+def is_loopback(address: str) -> bool:
+    import ipaddress
+
+    return ipaddress.ip_address(address).is_loopback
