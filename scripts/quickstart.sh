@@ -7,7 +7,6 @@ bash scripts/setup.sh
 if [ -z "${SPARSE_SWEEPS_DATA:-}" ] && [ -d ../shared/data ]; then
     export SPARSE_SWEEPS_DATA=$(cd ../shared/data && pwd)
 fi
-export RAY_AUTH_MODE=${RAY_AUTH_MODE:-disabled}  # a local Ray started by this command only
 if [ -f "${SPARSE_SWEEPS_ROOT:-sweeps-data}/specs/mnist-quick.yaml" ]; then
     echo "mnist-quick already ran here: its trials and Pareto front (remove ${SPARSE_SWEEPS_ROOT:-sweeps-data}/ to run it again)"
     exec .venv/bin/sweeps status mnist-quick

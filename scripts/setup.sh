@@ -1,8 +1,47 @@
 #!/usr/bin/env bash
 # Create (if missing) the virtual environment at .venv and install the project into it,
 # editable, with the locked dependency set. A second run skips what is already installed.
+# --test (scripts/test.sh passes it): also the system packages the tests need, once, visibly:
+# Chromium (the dashboard's browser test). PostgreSQL comes as a wheel (pgserver, in the lock).
+# The tests themselves never install anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TEST=0
+for arg in "$@"; do
+    case "$arg" in
+        --test) TEST=1 ;;
+        *) echo "setup: unknown option $arg (only --test)" >&2; exit 2 ;;
+    esac
+done
+
+system_packages() {
+    local missing=()
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "setup: test system packages present (chromium)"
+        return 0
+    fi
+    local why=""
+    if [ "$(id -u)" -ne 0 ]; then
+        why="not root"
+    elif ! command -v apt-get >/dev/null 2>&1; then
+        why="no apt-get on this system"
+    fi
+    if [ -z "$why" ]; then
+        echo "setup: installing ${missing[*]} with apt-get (once; the browser test needs it)"
+        if ! DEBIAN_FRONTEND=noninteractive apt-get update -qq; then
+            why="apt-get update failed: no reachable package index"
+        elif ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+            why="apt-get install ${missing[*]} failed"
+        fi
+    fi
+    if [ -n "$why" ]; then
+        echo "setup: cannot install ${missing[*]} ($why): tests/test_dashboard_browser.py will fail;" \
+             "install it as root: apt-get update && apt-get install -y chromium" >&2
+        return 0
+    fi
+    echo "setup: installed ${missing[*]}"
+}
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.installed
@@ -14,6 +53,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     echo "setup: $VENV is up to date"
+    [ "$TEST" = 1 ] && system_packages
     exit 0
 fi
 if [ ! -x "$VENV/bin/uv" ]; then
@@ -24,4 +64,5 @@ echo "setup: installing locked dependencies (requirements.lock)"
 "$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet -r requirements.lock
 "$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --no-deps -e .
 echo "$want" > "$STAMP"
+[ "$TEST" = 1 ] && system_packages
 echo "setup: done"

@@ -40,8 +40,7 @@ def write_spec(folder: Path, spec: dict[str, Any]) -> Path:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("RAY_AUTH_MODE", "disabled")
+    env = dict(os.environ)  # Ray's token authentication stays on (its default)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
