@@ -44,6 +44,10 @@ from sweep_helpers import tiny_spec, write_spec
 NODE_TAG = "sweeps.node_id"
 
 
+# End to end (a PostgreSQL, an MLflow server and a two-node Ray cluster): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
+pytestmark = pytest.mark.slow
+
+
 def _kill_leftovers(marker: str) -> None:
     """Last resort: SIGKILL any process whose command line names this test's own temp folder
     (Ray workers started under its --temp-dir), never anything else."""

@@ -21,6 +21,10 @@ from sweeps import tracking
 from sweep_helpers import cli_env
 
 
+# End to end (a real sweep, an mlflow server and a headless browser): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """Debian's chromium, installed by the test set-up (`bash scripts/setup.sh --test`, which

@@ -15,6 +15,10 @@ from sweeps.deploy import load_model
 from sweep_helpers import run_cli
 
 
+# End to end (reads the real sweep of conftest's finished_sweep): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
+pytestmark = pytest.mark.slow
+
+
 def _checkpoint_model(root, doc):
     """The trial's own model, rebuilt from its last Ray checkpoint (independent of MLflow)."""
     ray_id = doc["source"]["ray_trial_id"]

@@ -16,6 +16,10 @@ from sweeps import tracking
 from sweep_helpers import mlflow_client, run_cli, study, trial_runs
 
 
+# End to end (a real sweep through the CLI (a local Ray)): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def finished(finished_sweep):
     return finished_sweep

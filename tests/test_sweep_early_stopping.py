@@ -3,11 +3,15 @@ attrs, off the Pareto front) and KILLED in MLflow, and the sweep completes."""
 
 from __future__ import annotations
 
+import pytest
 from optuna.trial import TrialState
 
 from sweeps import tracking
 
 from sweep_helpers import run_cli, study, tiny_spec, trial_runs, write_spec
+
+# End to end (a real sweep with early stopping): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
+pytestmark = pytest.mark.slow
 
 
 def test_asha_stops_a_hopeless_trial(tmp_path, data_dir):

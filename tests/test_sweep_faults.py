@@ -9,11 +9,16 @@ import subprocess
 import sys
 import time
 
+import pytest
 from optuna.trial import TrialState
 
 from sweeps import tracking
 
 from sweep_helpers import cli_env, run_cli, study, tiny_spec, trial_runs, write_spec
+
+
+# End to end (real sweeps, a killed driver and a resume): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
+pytestmark = pytest.mark.slow
 
 
 def test_raising_and_nan_trials_are_recorded_as_failed_and_the_sweep_completes(tmp_path, data_dir):

@@ -11,7 +11,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from sweep_helpers import cli_env, tiny_spec
+
+# End to end (a real sweep on a local Ray): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
+pytestmark = pytest.mark.slow
 
 _PROBE = r"""
 import json, os, sys, time
