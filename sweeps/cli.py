@@ -239,6 +239,68 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- sweeps submit / jobs / logs / stop: sweeps as Ray jobs --------------------------------------
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .jobs import job_name, logs, submit
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.name:
+        spec = dataclasses.replace(spec, name=args.name)
+    submit(spec, args.address, root=args.root)
+    console.print(f"submitted sweep [bold]{spec.name}[/] as Ray job {job_name(spec.name)}; it runs on the cluster "
+                  f"whatever happens to this shell")
+    if not args.follow:
+        console.print(f"follow it: [bold]sweeps logs {spec.name} --follow[/]; stop it: [bold]sweeps stop {spec.name}[/]")
+        return 0
+    try:
+        state = logs(args.address, spec.name, follow=True, write=_write)
+    except KeyboardInterrupt:  # stops following only: the job goes on
+        console.print(f"stopped following; the sweep goes on: sweeps logs {spec.name} --follow")
+        return 130
+    console.print(f"job {job_name(spec.name)}: {state}")
+    return 0 if state == "SUCCEEDED" else 1
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    import datetime
+
+    from .jobs import jobs
+
+    def when(ms):
+        return "" if not ms else datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+    rows = [[j["sweep"], j["status"], when(j["start"]), when(j["end"]), j["message"][:60]] for j in jobs(args.address)]
+    console.print(table("sweep jobs", ["name", "state", "started", "ended", "message"], rows))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from .jobs import logs
+
+    try:
+        state = logs(args.address, args.name, follow=args.follow, write=_write)
+    except KeyboardInterrupt:
+        return 130
+    if args.follow:
+        console.print(f"job state: {state}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from .jobs import job_name, stop
+
+    state = stop(args.address, args.name)
+    console.print(f"job {job_name(args.name)}: {state}; continue it with `sweeps resume {args.name}` on the head")
+    return 0 if state in ("STOPPED", "SUCCEEDED", "FAILED") else 1
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,6 +384,32 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=5000)
     stores(d)
     d.set_defaults(func=cmd_dashboard)
+    def job_address(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--address", help="the head's Ray dashboard, e.g. http://127.0.0.1:8265 "
+                        "(default: $RAY_API_SERVER_ADDRESS, else $RAY_ADDRESS)")
+
+    sb = sub.add_parser("submit", help="run a sweep on a Ray cluster as a Ray job (it outlives this shell)")
+    sb.add_argument("spec", help="spec YAML file or preset name")
+    sb.add_argument("--name", help="override the spec's name")
+    sb.add_argument("--root", help="sweeps folder on the head (default: its $SPARSE_SWEEPS_ROOT or ./sweeps-data)")
+    sb.add_argument("--follow", action="store_true", help="print the job's output until it ends")
+    job_address(sb)
+    sb.set_defaults(func=cmd_submit)
+
+    jb = sub.add_parser("jobs", help="the sweeps submitted to a Ray cluster and their state")
+    job_address(jb)
+    jb.set_defaults(func=cmd_jobs)
+
+    lg = sub.add_parser("logs", help="a submitted sweep's output")
+    lg.add_argument("name")
+    lg.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+    job_address(lg)
+    lg.set_defaults(func=cmd_logs)
+
+    sp_ = sub.add_parser("stop", help="stop a submitted sweep cleanly (its running trials marked; resume continues)")
+    sp_.add_argument("name")
+    job_address(sp_)
+    sp_.set_defaults(func=cmd_stop)
     return p
 
 

@@ -371,9 +371,9 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    # Ctrl-C, SIGTERM and SIGHUP stop the command at once (sweeps.shutdown) and Ray with it, leaving
-    # what a killed driver leaves, which `resume` continues; Tune's own SIGINT handler would instead
-    # end the run as if it were complete.
+    # Ctrl-C, SIGTERM and SIGHUP (`sweeps stop` sends SIGTERM to a submitted job) stop the command at
+    # once (sweeps.shutdown): Ray is shut down, then the trials it was running are marked (`_stopped`)
+    # and `resume` continues the rest. Tune's own SIGINT handler would end the run as if complete.
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     _init_ray(address, spec)
     finished = False
@@ -390,6 +390,10 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
         with _trial_actors_on_prestarted_workers():
             tuner.fit()
         finished = True
+    except KeyboardInterrupt:
+        ray.shutdown()  # no trial runs any more: what the stores hold as running was stopped
+        _stopped(spec, client, parent)
+        raise
     finally:
         if progress is not None:
             progress.detach()
@@ -410,6 +414,18 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
         stopping.join()
     total = time.perf_counter() - t0  # the command's wall time, summary included
     return SweepOutcome(spec.name, study.get_trials(deepcopy=False), front, total, exp_id, parent)
+
+
+def _stopped(spec: SweepSpec, client: Any, parent: str) -> None:
+    """A stopped sweep leaves nothing RUNNING: its interrupted trials become FAIL ("orphaned") in
+    Optuna and their MLflow runs FAILED, the parent run KILLED; `sweeps resume` runs what is left."""
+    try:
+        fixed = reconcile(spec)
+        client.set_terminated(parent, "KILLED")
+        log.warning("stopped %s: trials %s recorded as stopped; `sweeps resume %s` continues the sweep",
+                    spec.name, fixed["orphaned"] or "none", spec.name)
+    except Exception as e:  # the stop itself must not fail: the stores are marked by `resume` then
+        log.warning("stopped %s, but could not mark its stores (%s); `sweeps resume %s` will", spec.name, e, spec.name)
 
 
 def _log_sweep_summary(client, parent: str, study: optuna.Study, front: list[FrozenTrial], seconds: float,

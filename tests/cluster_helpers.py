@@ -28,10 +28,15 @@ from typing import Any
 
 LOOPBACK = "127.0.0.1"
 BIN = Path(sys.executable).parent  # the venv's bin: ray, mlflow, sweeps
-# No telemetry from any piece (the network rule: loopback only).
+# No telemetry from any piece (the network rule: loopback only). Ray's token authentication is on,
+# as on a real cluster: every node, driver and client of this test process shares one token.
 QUIET_ENV = {
-    "RAY_AUTH_MODE": "disabled",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(32),
     "RAY_USAGE_STATS_ENABLED": "0",
+    # A node's raylet gives its agents 30 s to come up, then aborts: on 2 busy cores the dashboard
+    # agent (the job server's) can take longer.
+    "RAY_agent_register_timeout_ms": "180000",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
     "PYTHONUNBUFFERED": "1",
@@ -61,6 +66,7 @@ def free_ports(n: int) -> list[int]:
 def base_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(QUIET_ENV)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # `python` on a node (a job's entrypoint): the venv's
     env.update(extra)
     return env
 
@@ -363,6 +369,7 @@ class RayNode:
     proc: subprocess.Popen | None = None
     node_manager_port: int = 0
     gcs_port: int = 0
+    dashboard_port: int = 0  # the head only: > 0 starts Ray's dashboard (the job server) on 127.0.0.1
 
     @property
     def is_head(self) -> bool:
@@ -383,8 +390,9 @@ class RayNode:
                "--runtime-env-agent-port", str(ports[6]), "--object-store-memory", str(200 * 1024**2),
                "--disable-usage-stats", "--log-style", "record"]
         if self.is_head:
-            cmd += ["--head", "--port", str(self.gcs_port), "--include-dashboard", "false",
-                    "--temp-dir", str(self.temp_dir)]
+            cmd += ["--head", "--port", str(self.gcs_port), "--temp-dir", str(self.temp_dir)]
+            cmd += (["--include-dashboard", "true", "--dashboard-host", LOOPBACK, "--dashboard-port",
+                     str(self.dashboard_port)] if self.dashboard_port else ["--include-dashboard", "false"])
         else:
             cmd += ["--address", str(self.head_address)]
         self.temp_dir.mkdir(parents=True, exist_ok=True)

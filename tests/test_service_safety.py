@@ -232,6 +232,17 @@ def test_a_local_sweep_stops_its_ray_on_sigterm(tmp_path, data_dir, phase):
         assert proc.returncode != 0
         if phase == "training":
             assert proc.returncode == 130 and "interrupted" in log.read_text(), log.read_text()[-3000:]
+            # Stopped cleanly: nothing left RUNNING in either store, and `resume` continues the sweep.
+            from optuna.trial import TrialState
+
+            from sweep_helpers import run_cli, study, trial_runs
+
+            assert not [t.number for t in study(root, "stopped").get_trials() if t.state == TrialState.RUNNING]
+            assert not [r for r in trial_runs(root, "stopped") if r.info.status == "RUNNING"]
+            resumed = run_cli(["resume", "stopped", "--root", str(root)], cwd=tmp_path, timeout=400)
+            assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+            trials = study(root, "stopped").get_trials()
+            assert len(trials) >= 4 and all(t.state.is_finished() for t in trials)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
