@@ -64,8 +64,22 @@ class ParetoData:
     front: tuple[ParetoPoint, ...] = field(default=())  # on-front points, by accuracy (the step line)
 
 
-def _dominated(p: tuple[float, float], others: Sequence[tuple[float, float]]) -> bool:
-    return any(o[0] >= p[0] and o[1] >= p[1] and o != p for o in others)
+def front_flags(values: Sequence[tuple[float, float]]) -> list[bool]:
+    """For each point (both objectives maximized), whether no other point dominates it (is >= in
+    both and differs); equal points are all kept. One sort and one pass: O(n log n)."""
+    order = sorted(range(len(values)), key=lambda i: (-values[i][0], -values[i][1]))
+    flags = [False] * len(values)
+    best_y, i = -math.inf, 0
+    while i < len(order):
+        p, j = values[order[i]], i
+        while j < len(order) and values[order[j]] == p:  # a run of equal points
+            j += 1
+        if p[1] > best_y:  # every earlier point has a larger x (or the same x and a larger y)
+            for k in order[i:j]:
+                flags[k] = True
+        best_y = max(best_y, p[1])
+        i = j
+    return flags
 
 
 def pareto_data(trials: Sequence[Any], chosen: int | None = None) -> ParetoData:
@@ -76,10 +90,10 @@ def pareto_data(trials: Sequence[Any], chosen: int | None = None) -> ParetoData:
     points = tuple(
         ParetoPoint(
             number=t.number, accuracy_percent=100.0 * t.values[0], noise_score=float(t.values[1]),
-            on_front=not _dominated(v, values), baseline=t.user_attrs.get("baseline", "") or "",
+            on_front=on_front, baseline=t.user_attrs.get("baseline", "") or "",
             chosen=t.number == chosen,
         )
-        for t, v in zip(done, values)
+        for t, on_front in zip(done, front_flags(values))
     )
     front = tuple(sorted((p for p in points if p.on_front), key=lambda p: p.accuracy_percent))
     return ParetoData(points, front)
@@ -91,8 +105,8 @@ def overlay_curves(trials: Sequence[Any], best: int = 3) -> list[CurveSeries]:
     done = [t for t in _complete(trials) if "val_curve" in t.user_attrs]
     baselines = [t for t in done if t.user_attrs.get("baseline")]
     searched = [t for t in done if not t.user_attrs.get("baseline")]
-    values = [(t.values[0], t.values[1]) for t in done]
-    front = [t for t in searched if not _dominated((t.values[0], t.values[1]), values)] or searched
+    on_front = {t.number for t, f in zip(done, front_flags([(t.values[0], t.values[1]) for t in done])) if f}
+    front = [t for t in searched if t.number in on_front] or searched
     top = sorted(front, key=lambda t: -t.values[1])[:best]
     return [curve_series(_label(t), t.user_attrs["val_curve"], baseline=True) for t in baselines] + [
         curve_series(_label(t), t.user_attrs["val_curve"]) for t in top
@@ -118,11 +132,15 @@ def hypervolume_over_time(trials: Sequence[Any]) -> list[tuple[float, float]]:
     if not done:
         return []
     start = min(t.datetime_start for t in trials if t.datetime_start is not None)
-    out, seen = [], []
+    fallback = max(x.values[1] for x in done) or 1.0
+    out, front, hv = [], [], 0.0
     for t in sorted(done, key=lambda t: t.datetime_complete):
-        noise_max = float(t.user_attrs.get("noise_max") or 0) or max(x.values[1] for x in done) or 1.0
-        seen.append((t.values[0], t.values[1] / noise_max))
-        out.append(((t.datetime_complete - start).total_seconds(), hypervolume_2d(seen)))
+        noise_max = float(t.user_attrs.get("noise_max") or 0) or fallback
+        p = (t.values[0], t.values[1] / noise_max)
+        if not any(f[0] >= p[0] and f[1] >= p[1] for f in front):  # else the area is unchanged
+            front = [f for f in front if not (p[0] >= f[0] and p[1] >= f[1])] + [p]
+            hv = hypervolume_2d(front)  # the front so far: a handful of points
+        out.append(((t.datetime_complete - start).total_seconds(), hv))
     return out
 
 
@@ -146,29 +164,40 @@ def pareto_table(trials: Sequence[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+# fANOVA's forest: Optuna's default (64 trees, depth 64) costs about 4 minutes per objective at
+# 2,000 trials; 16 trees of depth <= 8 (at most 256 leaves each) keep it near a second at any size
+# (benchmarks/bench_cli.py, docs/benchmarks.md).
+FANOVA_TREES = 16
+FANOVA_DEPTH = 8
+
+
 def importances(trials: Sequence[Any], objectives: Sequence[str] = ("val_accuracy", "val_noise_score"),
                 seed: int = 0) -> dict[str, dict[str, float]]:
-    """Parameter importances (Optuna's fANOVA evaluator) for each objective, over the searched
-    trials (baselines have no sampled params). Empty when fewer than two trials vary a parameter."""
+    """Parameter importances (Optuna's fANOVA evaluator, a bounded forest: `FANOVA_TREES` trees of
+    depth <= `FANOVA_DEPTH`) for each objective, over the searched trials (baselines have no sampled
+    params). Empty when fewer than two trials vary a parameter."""
     import optuna
 
     searched = [t for t in _complete(trials) if t.params and not t.user_attrs.get("baseline")]
     if len(searched) < 2:
         return {}
     names = set.intersection(*(set(t.params) for t in searched))
+    # One in-memory study holds every searched trial with all objectives; each is scored as a target.
+    study = optuna.create_study(directions=["maximize"] * len(objectives))
+    study.add_trials([
+        optuna.trial.create_trial(
+            params={k: t.params[k] for k in names}, distributions={k: t.distributions[k] for k in names},
+            values=[float(v) for v in t.values[: len(objectives)]],
+        )
+        for t in searched
+    ])
     out: dict[str, dict[str, float]] = {}
     for i, name in enumerate(objectives):
-        study = optuna.create_study(direction="maximize")
-        study.add_trials([
-            optuna.trial.create_trial(
-                params={k: t.params[k] for k in names}, distributions={k: t.distributions[k] for k in names},
-                value=float(t.values[i]),
-            )
-            for t in searched
-        ])
         try:
             out[name] = dict(optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)))
+                study, target=lambda t, i=i: t.values[i],
+                evaluator=optuna.importance.FanovaImportanceEvaluator(
+                    n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH, seed=seed)))
         except (RuntimeError, ValueError):  # every trial identical in some way fANOVA cannot split
             out[name] = {}
     return out

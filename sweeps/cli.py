@@ -15,9 +15,14 @@ from pathlib import Path
 from typing import Sequence
 
 from sparsity.errors import UserError
+from sparsity.facts import DATASET_NAMES
 
-from .console import configure_logging, console, table
+from .console import configure_logging, console, quiet_optuna, table
 from .service_paths import ROOT_ENV, default_root
+
+# Commands import what they use inside their bodies: `sweeps run BAD.yaml`, `status`, `list` and
+# `best` import neither Ray, MLflow nor torch (tests/test_cli_imports.py); Ray and MLflow load
+# only once a sweep is launched, resumed, exported, registered or browsed.
 
 log = logging.getLogger("sweeps")
 
@@ -93,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 # -- sweeps run / resume / status / list / best -------------------------------------------------
 
 def _front_table(title: str, trials) -> object:
-    from .service import trial_row
+    from .results import trial_row
 
     rows = []
     for t in trials:
@@ -108,7 +113,7 @@ def _front_table(title: str, trials) -> object:
 
 
 def _print_outcome(outcome, root: str) -> None:
-    from .service import saved_spec
+    from .results import saved_spec
 
     console.print(_front_table(f"Pareto front of {outcome.name} ({outcome.seconds:.0f}s)", outcome.front))
     uri = saved_spec(outcome.name, root).stores.resolved().mlflow_tracking_uri
@@ -117,16 +122,19 @@ def _print_outcome(outcome, root: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .progress import StudyProgress
-    from .service import run_sweep
     from .spec import load_spec
 
+    # The spec is read and validated before anything heavy loads: a bad one answers in a moment.
     spec = load_spec(args.spec, stores_root=args.root or os.environ.get(ROOT_ENV))
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
     from .stores import preflight
 
     preflight(spec.stores)  # every store reachable and usable, before anything is written
+    quiet_optuna()
+    from .progress import StudyProgress
+    from .service import run_sweep
+
     console.print(f"sweep [bold]{spec.name}[/]: {spec.budget.trials} searched trials + {len(spec.baselines)} baselines, "
                   f"{spec.epochs} epochs each, {spec.budget.max_concurrent} at a time")
     outcome = run_sweep(spec, address=args.address, progress=StudyProgress())
@@ -135,6 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    quiet_optuna()
     from .progress import StudyProgress
     from .service import resume_sweep
 
@@ -144,29 +153,40 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .service import sweep_status
+    from .results import sweep_status
+
+    quiet_optuna()
 
     spec, trials, front = sweep_status(args.name, args.root)
-    console.print(_front_table(f"trials of {spec.name} ({len(trials)}/{spec.num_samples})", trials))
+    shown = trials if args.all or len(trials) <= args.last else trials[-args.last:]
+    title = f"trials of {spec.name} ({len(trials)}/{spec.num_samples})"
+    if len(shown) < len(trials):
+        title += f", the last {len(shown)} (--all for every one)"
+    console.print(_front_table(title, shown))
+    states = [t.state.name for t in trials]
+    console.print(", ".join(f"{states.count(s)} {s.lower()}" for s in ("COMPLETE", "RUNNING", "PRUNED", "FAIL")))
     console.print(_front_table("Pareto front (validation accuracy vs noise score)", front))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .service import list_sweeps, sweep_status
+    from .results import list_sweeps, saved_spec, sweep_counts
 
     rows = []
     for name in list_sweeps(args.root):
-        spec, trials, front = sweep_status(name, args.root)
-        done = sum(t.state.name == "COMPLETE" for t in trials)
-        rows.append([name, spec.dataset.name, spec.network.name, f"{done}/{spec.num_samples}", len(front)])
+        spec = saved_spec(name, args.root)
+        quiet_optuna()
+        done, front = sweep_counts(spec)
+        rows.append([name, spec.dataset.name, spec.network.name, f"{done}/{spec.num_samples}", front])
     console.print(table("sweeps", ["name", "dataset", "network", "complete", "pareto"], rows))
     return 0
 
 
 def cmd_best(args: argparse.Namespace) -> int:
     from .best import best_config, choose, write_best
-    from .service import sweep_status
+    from .results import sweep_status
+
+    quiet_optuna()
 
     spec, _, front = sweep_status(args.name, args.root)
     trial = choose(front, min_accuracy=args.min_accuracy, rule=args.rule)
@@ -188,7 +208,9 @@ def cmd_best(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .best import best_config, choose, dense_reference
     from .deploy import export
-    from .service import sweep_status
+    from .results import sweep_status
+
+    quiet_optuna()
 
     spec, trials, front = sweep_status(args.name, args.root)
     trial = choose(front, min_accuracy=args.min_accuracy)
@@ -199,13 +221,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from dashboards.report import sweep_report
+    from .results import report_html, sweep_status
 
-    from .service import sweep_status
-
+    quiet_optuna()
     spec, trials, _ = sweep_status(args.name, args.root)
     out = Path(args.out or f"{spec.name}-report.html")
-    out.write_text(sweep_report(spec, trials))
+    out.write_text(report_html(spec, trials))
     console.print(f"wrote {out} ({len(trials)} trials)")
     return 0
 
@@ -216,7 +237,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from mlflow.tracking import MlflowClient
 
     from .dashboard import experiment_url, start_dashboard
-    from .service import list_sweeps, saved_spec
+    from .results import list_sweeps, saved_spec
 
     names = [args.name] if args.name else list_sweeps(args.root)
     if not names:
@@ -309,13 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     n = sub.add_parser("networks", help="show the paper's networks: layers, k values, nonzero weights")
-    n.add_argument("--dataset", default="mnist", choices=["mnist", "gsc"])
+    n.add_argument("--dataset", default="mnist", choices=DATASET_NAMES)
     n.add_argument("--preset", help="one preset (default: all for the dataset)")
     n.set_defaults(func=cmd_networks)
 
     t = sub.add_parser("train", help="train one network with the paper's recipe and score it under noise")
     t.add_argument("--preset", required=True, help="network preset, e.g. sparse-cnn2 (see `sweeps networks`)")
-    t.add_argument("--dataset", default="mnist", choices=["mnist", "gsc"])
+    t.add_argument("--dataset", default="mnist", choices=DATASET_NAMES)
     t.add_argument("--epochs", type=int, help="override the recipe's epochs")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data-dir", help="data root (default: $SPARSE_SWEEPS_DATA, else ./data)")
@@ -347,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="trials and the current Pareto front (works while a sweep runs)")
     st.add_argument("name")
+    st.add_argument("--last", type=int, default=100, help="trials listed when there are more (default 100)")
+    st.add_argument("--all", action="store_true", help="list every trial")
     stores(st)
     st.set_defaults(func=cmd_status)
 

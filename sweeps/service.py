@@ -31,26 +31,8 @@ from .stores import preflight, secret_env
 log = logging.getLogger(__name__)
 
 from .service_paths import ROOT_ENV, default_root
-
-
-def spec_path(root: str | Path, name: str) -> Path:
-    return Path(root).expanduser() / "specs" / f"{name}.yaml"
-
-
-def saved_spec(name: str, root: str | None = None) -> SweepSpec:
-    """The spec a sweep was launched with (its stores included)."""
-    root = root or default_root()
-    path = spec_path(root, name)
-    if not path.exists():
-        known = list_sweeps(root)
-        raise SpecError(f"no sweep named {name!r} under {Path(root).resolve()}; known sweeps: {known or 'none'} "
-                        f"(use --root or ${ROOT_ENV} for another folder)")
-    return load_spec(path)
-
-
-def list_sweeps(root: str | None = None) -> list[str]:
-    folder = Path(root or default_root()).expanduser() / "specs"
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.exists() else []
+# Reading results (saved spec, trials, front) lives in sweeps.results, which imports no Ray.
+from .results import list_sweeps, pareto_front, saved_spec, spec_path, sweep_status, trial_row  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -432,11 +414,14 @@ def _log_sweep_summary(client, parent: str, study: optuna.Study, front: list[Fro
                        spec: SweepSpec) -> None:
     from dashboards.report import sweep_figures, sweep_report
 
+    from .results import report_input
+
     rows = [trial_row(t) for t in front]
     client.log_dict(parent, {"pareto_front": rows}, "pareto_front.json")
     trials = study.get_trials(deepcopy=False)
-    figures = sweep_figures(spec.name, trials, spec.noise.kind_for(spec.dataset.name))
-    client.log_text(parent, sweep_report(spec, trials, figures), "report.html")
+    report = report_input(spec, trials)
+    figures = sweep_figures(report, trials)
+    client.log_text(parent, sweep_report(report, trials, figures), "report.html")
     for name, fig in figures:
         client.log_figure(parent, fig, f"plots/{name.split(':')[0].lower().replace(' ', '_')}.png")
     states = [t.state for t in study.get_trials(deepcopy=False)]
@@ -477,35 +462,3 @@ def reconcile(spec: SweepSpec) -> dict[str, list[int]]:
         log.info("reconciled %s: orphaned optuna trials %s, mlflow runs updated %s", spec.name, orphans, fixed)
     return {"orphaned": orphans, "runs_updated": fixed}
 
-
-# -- reading results -------------------------------------------------------------------------------
-
-def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if not complete:
-        return []
-    return sorted(study.best_trials, key=lambda t: -t.values[0])
-
-
-def trial_row(t: FrozenTrial) -> dict[str, Any]:
-    return {
-        "number": t.number,
-        "state": t.state.name,
-        "baseline": t.user_attrs.get("baseline", ""),
-        "val_accuracy": t.values[0] if t.values else None,
-        "val_noise_score": t.values[1] if t.values else None,
-        "test_accuracy": t.user_attrs.get("test_accuracy"),
-        "test_noise_score": t.user_attrs.get("test_noise_score"),
-        "params": t.user_attrs.get("config", t.params),
-        "fail_reason": t.user_attrs.get("fail_reason", ""),
-        "ray_trial_id": t.user_attrs.get("ray_trial_id", ""),
-    }
-
-
-def sweep_status(name: str, root: str | None = None) -> tuple[SweepSpec, list[FrozenTrial], list[FrozenTrial]]:
-    """(spec, all trials, Pareto front), read from Optuna alone: works while a sweep runs."""
-    spec = saved_spec(name, root)
-    study = search.load_study(spec.name, spec.stores.resolved().optuna_storage)
-    if study is None:
-        return spec, [], []
-    return spec, study.get_trials(deepcopy=False), pareto_front(study)

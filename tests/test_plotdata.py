@@ -9,7 +9,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from dashboards import plotdata, render
-from dashboards.report import sweep_report
+from dashboards.report import ReportInput, sweep_report
+from sweeps.results import chosen_trial, report_input
 from sweeps.spec import load_spec
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
@@ -91,10 +92,17 @@ def test_pareto_table_rows(trials):
 
 
 def test_report_is_one_self_contained_page(trials):
-    html = sweep_report(load_spec("mnist-quick"), trials)
+    html = sweep_report(report_input(load_spec("mnist-quick"), trials), trials)
     assert html.count("data:image/png;base64,") == 4
     assert "Pareto configurations" in html and "<td>200</td>" in html
     assert "trial #" in html and "src=\"http" not in html  # nothing fetched from elsewhere
+
+
+def test_report_takes_plain_data(trials):
+    """dashboards draws what it is given: the service picks the chosen trial and the facts."""
+    assert chosen_trial(trials) in {t.number for t in trials}
+    html = sweep_report(ReportInput(name="plain", summary={"dataset": "mnist"}, chosen=1), trials)
+    assert "Sweep report: plain" in html and "<b>dataset</b>: mnist" in html
 
 
 def test_figures_have_labelled_axes(trials):
@@ -106,3 +114,16 @@ def test_figures_have_labelled_axes(trials):
     curve = render.noise_curve_figure(plotdata.overlay_curves(trials), "t", "mnist-pixels").axes[0]
     assert "mnist-pixels" in curve.get_xlabel() and curve.get_ylabel() == "accuracy (%)"
     assert len(render.figure_png(fig)) > 1000
+
+
+def test_front_and_hypervolume_match_the_brute_force_rules():
+    import random
+
+    rng = random.Random(1)
+    values = [(rng.choice([0.8, 0.85, 0.9, 0.95]), rng.choice([100.0, 150.0, 200.0])) for _ in range(60)]
+    brute = [not any(o[0] >= p[0] and o[1] >= p[1] and o != p for o in values) for p in values]
+    assert plotdata.front_flags(values) == brute
+    ts = [trial(i, a, n, minutes=1 + i) for i, (a, n) in enumerate(values)]
+    hv = [h for _, h in plotdata.hypervolume_over_time(ts)]
+    naive = [plotdata.hypervolume_2d([(a, n / 300) for a, n in values[: i + 1]]) for i in range(len(values))]
+    assert hv == pytest.approx(naive)

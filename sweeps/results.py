@@ -1,0 +1,164 @@
+"""Reading a sweep's results: its saved spec, its trials and Pareto front, and its report.
+
+Everything here reads the saved spec (ROOT/specs/NAME.yaml) and the Optuna study only, so
+``sweeps status``, ``list``, ``best`` and ``report`` work while a sweep runs and import neither
+Ray, MLflow nor torch. `sweeps.service` (which launches sweeps) re-exports these names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .errors import SpecError
+from .service_paths import ROOT_ENV, default_root
+from .spec import OBJECTIVES, SweepSpec, load_spec
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+__all__ = [
+    "spec_path",
+    "saved_spec",
+    "list_sweeps",
+    "front_of",
+    "pareto_front",
+    "trial_row",
+    "sweep_status",
+    "sweep_counts",
+    "chosen_trial",
+    "report_input",
+    "report_html",
+]
+
+
+def spec_path(root: str | Path, name: str) -> Path:
+    return Path(root).expanduser() / "specs" / f"{name}.yaml"
+
+
+def saved_spec(name: str, root: str | None = None) -> SweepSpec:
+    """The spec a sweep was launched with (its stores included)."""
+    root = root or default_root()
+    path = spec_path(root, name)
+    if not path.exists():
+        known = list_sweeps(root)
+        raise SpecError(f"no sweep named {name!r} under {Path(root).resolve()}; known sweeps: {known or 'none'} "
+                        f"(use --root or ${ROOT_ENV} for another folder)")
+    return load_spec(path)
+
+
+def list_sweeps(root: str | None = None) -> list[str]:
+    folder = Path(root or default_root()).expanduser() / "specs"
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.exists() else []
+
+
+def _load_study(spec: SweepSpec) -> "optuna.Study | None":
+    """The sweep's study, read-only use, None if its storage has none. (Opened as `sweeps.study`
+    opens it: sweeps.search, which also can, imports Ray.)"""
+    import optuna
+
+    url = spec.stores.resolved().optuna_storage
+    kwargs: dict[str, Any] = {"engine_kwargs": {"connect_args": {"timeout": 30}}} if url.startswith("sqlite") else {}
+    try:
+        return optuna.load_study(study_name=spec.name, storage=optuna.storages.RDBStorage(url, **kwargs))
+    except KeyError:
+        return None
+
+
+def front_of(trials: Sequence[Any]) -> list[Any]:
+    """The COMPLETE trials no other COMPLETE trial dominates (both objectives maximized; equal points
+    all stay, as in Optuna's ``best_trials``), by decreasing validation accuracy. One sort and one
+    pass: O(n log n), so a 2,000-trial sweep's front takes milliseconds."""
+    done = [t for t in trials if getattr(t.state, "name", "") == "COMPLETE" and t.values]
+    done.sort(key=lambda t: (-t.values[0], -t.values[1]))
+    front, best_y, last = [], float("-inf"), None
+    for t in done:
+        x, y = t.values[0], t.values[1]
+        if y > best_y or (last is not None and (x, y) == last):
+            front.append(t)  # better noise score than every more accurate trial (or a tie with the last kept)
+            best_y, last = max(best_y, y), (x, y)
+    return front
+
+
+def pareto_front(study: "optuna.Study") -> list["FrozenTrial"]:
+    return front_of(study.get_trials(deepcopy=False))
+
+
+def trial_row(t: "FrozenTrial") -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "baseline": t.user_attrs.get("baseline", ""),
+        "val_accuracy": t.values[0] if t.values else None,
+        "val_noise_score": t.values[1] if t.values else None,
+        "test_accuracy": t.user_attrs.get("test_accuracy"),
+        "test_noise_score": t.user_attrs.get("test_noise_score"),
+        "params": t.user_attrs.get("config", t.params),
+        "fail_reason": t.user_attrs.get("fail_reason", ""),
+        "ray_trial_id": t.user_attrs.get("ray_trial_id", ""),
+    }
+
+
+def sweep_status(name: str, root: str | None = None) -> tuple[SweepSpec, list["FrozenTrial"], list["FrozenTrial"]]:
+    """(spec, all trials, Pareto front), read from Optuna alone: works while a sweep runs."""
+    spec = saved_spec(name, root)
+    study = _load_study(spec)
+    if study is None:
+        return spec, [], []
+    trials = study.get_trials(deepcopy=False)  # read once
+    return spec, trials, front_of(trials)
+
+
+def sweep_counts(spec: SweepSpec) -> tuple[int, int]:
+    """(complete trials, Pareto front size) of a sweep, without reading every trial's attributes:
+    only the COMPLETE trials' values are compared."""
+    from optuna.trial import TrialState
+
+    study = _load_study(spec)
+    if study is None:
+        return 0, 0
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return len(done), len(front_of(done))
+
+
+def chosen_trial(trials: Sequence[Any]) -> int | None:
+    """The number of the front's knee (`sweeps.best.choose`'s default rule), None with no front."""
+    from .best import NoFinishedTrialsError, choose
+
+    try:
+        return choose(front_of(trials)).number
+    except NoFinishedTrialsError:
+        return None
+
+
+def report_html(spec: SweepSpec, trials: Sequence[Any], figures: list[tuple[str, Any]] | None = None) -> str:
+    """The sweep's HTML report (`dashboards.report`), fed with what the spec and the study say."""
+    from dashboards.report import sweep_report
+
+    return sweep_report(report_input(spec, trials), trials, figures)
+
+
+def report_input(spec: SweepSpec, trials: Sequence[Any]):
+    """What `dashboards.report` draws a sweep with: names, facts and the chosen trial (plain data)."""
+    from dashboards.report import ReportInput
+
+    states = [getattr(t.state, "name", str(t.state)) for t in trials]
+    chosen = chosen_trial(trials)
+    noise = spec.noise.kind_for(spec.dataset.name)
+    return ReportInput(
+        name=spec.name,
+        noise_kind=noise,
+        chosen=chosen,
+        objectives=tuple(OBJECTIVES),
+        summary={
+            "dataset": spec.dataset.name,
+            "base network": spec.network.name,
+            "objectives": "validation accuracy and validation noise score (both maximized)",
+            "noise": noise,
+            "trials": f"{states.count('COMPLETE')} complete, {states.count('FAIL')} failed, "
+                      f"{states.count('PRUNED')} stopped early, of {spec.num_samples}",
+            "searcher": f"{spec.searcher.algorithm} (seed {spec.searcher.seed})",
+            "chosen config (knee)": "none yet" if chosen is None else f"trial #{chosen}",
+        },
+    )
