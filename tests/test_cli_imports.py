@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,8 @@ import yaml
 from fake_store import build_store
 
 HEAVY = ("torch", "ray", "mlflow")
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}  # the subprocesses run this checkout's code
 
 # Runs the CLI in a fresh interpreter and prints, last, the heavy top-level packages it imported.
 PROBE = textwrap.dedent(
@@ -30,7 +33,8 @@ PROBE = textwrap.dedent(
 
 
 def cli(args: list[str], cwd: Path) -> tuple[int, str, list[str]]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env=ENV, capture_output=True, text=True,
+                          timeout=120)
     out, _, tail = proc.stdout.rpartition("\nIMPORTED ")
     assert tail, proc.stdout + proc.stderr
     return proc.returncode, out.strip(), json.loads(tail)
@@ -90,10 +94,10 @@ def test_report_is_written_without_torch_ray_or_mlflow(store, tmp_path):
 def test_dashboards_never_import_sweeps():
     code = ("import sys, dashboards.report, dashboards.plotdata, dashboards.render; "
             "print(sorted(m for m in sys.modules if m == 'sweeps' or m.startswith('sweeps.')))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
-    source = "".join(p.read_text() for p in Path(__file__).parents[1].joinpath("dashboards").glob("*.py"))
+    source = "".join(p.read_text() for p in REPO.joinpath("dashboards").glob("*.py"))
     assert "import sweeps" not in source and "from sweeps" not in source
 
 
@@ -115,7 +119,7 @@ def test_config_layer_imports_without_torch():
         print(sorted({m.split(".")[0] for m in sys.modules} & {"torch", "ray", "mlflow", "optuna"}))
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
