@@ -110,8 +110,18 @@ def _init_local_ray(num_cpus: int) -> None:
     clusters = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 _node_ip_address=LOOPBACK, _system_config=_local_system_config())
+        for attempt in (1, 2):
+            try:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                         _node_ip_address=LOOPBACK, _system_config=_local_system_config())
+                break
+            except Exception as e:
+                # Ray gives a starting node 30 s to register (fixed); on a busy machine its raylet, waiting
+                # for its agents, can miss that once. A second start finds their imports cached.
+                if attempt == 2 or "timed out during startup" not in str(e):
+                    raise
+                log.warning("the local Ray did not start in time (a busy machine?); starting it again")
+                ray.shutdown()
     finally:
         if clusters is not None:
             ray_constants.ENABLE_RAY_CLUSTER = clusters

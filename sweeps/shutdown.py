@@ -32,11 +32,14 @@ _active: list["_Handler"] = []
 class _Handler:
     def __init__(self) -> None:
         self.fired: str | None = None
+        self.seen: dict[int, str] = {}  # the processes below this one when the signal came
 
     def __call__(self, signum: int, frame: object) -> None:
         if self.fired is not None:
             return  # clean-up under way: let it finish
         self.fired = signal.Signals(signum).name
+        # Ray's workers are re-parented once its raylet stops: remember them now, to stop them later.
+        self.seen = {p: _started(p) for p in descendants(os.getpid())}
         raise KeyboardInterrupt(self.fired)
 
 
@@ -54,7 +57,8 @@ def stop_on_signals(grace: float = 5.0) -> Iterator[None]:
         yield
     finally:
         handler.fired = handler.fired or "done"  # from here on a signal does not cut the clean-up short
-        stop_processes(descendants(os.getpid()), grace=grace)
+        still = {p for p, started in handler.seen.items() if started and _started(p) == started}
+        stop_processes(descendants(os.getpid()) | still, grace=grace)
         _active.remove(handler)
         for s, h in previous.items():
             signal.signal(s, h)
@@ -77,6 +81,14 @@ def descendants(pid: int) -> set[int]:
                 out.add(c)
                 todo.append(c)
     return out
+
+
+def _started(pid: int) -> str:
+    """The process's start time (a pid reused by a later process has another), "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
 
 
 def alive(pids: set[int]) -> set[int]:
