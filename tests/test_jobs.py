@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from optuna.trial import TrialState
 
-from cluster_helpers import RayNode, base_env, free_port, stop_tree
+from cluster_helpers import TOKEN_ENV, RayNode, base_env, free_port, stop_tree
 from sweep_helpers import study, tiny_spec, trial_runs, write_spec
 
 
@@ -39,7 +39,7 @@ def _up(url: str) -> bool:
 @pytest.fixture(scope="module")
 def head(data_dir):
     base = Path(tempfile.mkdtemp(prefix="sjobs-", dir="/tmp"))  # short: Ray's socket paths live below
-    env = base_env()
+    env = base_env(**TOKEN_ENV)  # Ray's token auth on: the CLI's job client must send the token
     node = RayNode(2, base / "rt", base / "head.log", env=env, dashboard_port=free_port()).start()
     address = f"http://127.0.0.1:{node.dashboard_port}"
     try:
