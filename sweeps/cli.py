@@ -260,6 +260,50 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- sweeps simulate -----------------------------------------------------------------------------
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .replay.table import DEFAULT_TABLE, load_table
+    from .samplers import SAMPLERS
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    replay_table = load_table(args.table or DEFAULT_TABLE)
+    replay_table.check_covers(spec)
+    others = [s for s in (args.searchers or "").split(",") if s]
+    unknown = [s for s in others if s not in SAMPLERS]
+    if unknown:
+        raise ValueError(f"--searchers: {unknown} unknown; choose from {', '.join(SAMPLERS)}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds {args.seeds}: give at least 1")
+
+    from .replay.compare import simulate_spec
+
+    if spec.dataset != replay_table.spec.dataset:
+        console.print(f"note: the table was recorded on {replay_table.spec.dataset.train_limit or 'all'} training images "
+                      f"({replay_table.path}); this spec trains on {spec.dataset.train_limit or 'all'}: levels differ, "
+                      f"orderings are what carries over")
+    summary = simulate_spec(spec, replay_table, range(args.seeds), others, progress=console.print)
+    console.print(summary["fidelity"])
+    ref = summary["reference_point"]
+    rows = []
+    for name, v in summary["variants"].items():
+        hv = v["final_hypervolume"]
+        rows.append([name, f"{hv['median']:.5f} [{hv['q1']:.5f}, {hv['q3']:.5f}]",
+                     v["trials_to_target_of_median_curve"] or "not reached",
+                     v["epochs_to_target_of_median_curve"] or "not reached",
+                     f"{v['epochs_total']['median']:.0f}"])
+    console.print(table(f"{spec.name}: {args.seeds} simulated sweeps each, {spec.budget.trials} trials + "
+                         f"{len(spec.baselines)} baselines, {spec.budget.max_concurrent} at a time; hypervolume above "
+                         f"({ref[0]:.4f}, {ref[1]:.4f})",
+                         ["searcher", "final hypervolume, median [IQR]", "trials to random's median",
+                          "epochs to random's median", "epochs"], rows))
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=1))
+        console.print(f"wrote {args.out}")
+    return 0
+
+
 # -- sweeps submit / jobs / logs / stop: sweeps as Ray jobs --------------------------------------
 
 def _write(text: str) -> None:
@@ -400,6 +444,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="output HTML (default NAME-report.html)")
     stores(rp)
     rp.set_defaults(func=cmd_report)
+
+    sm = sub.add_parser("simulate", help="replay a spec's search on recorded real trials: searchers compared by hypervolume")
+    sm.add_argument("spec", help="spec YAML file or preset name (its space must lie within the table's)")
+    sm.add_argument("--table", help="replay table (default: benchmarks/results/replay/replay-mnist.jsonl.gz)")
+    sm.add_argument("--seeds", type=int, default=30, help="simulated sweeps per searcher (default 30)")
+    sm.add_argument("--searchers", help="more samplers to compare, comma-separated (random, tpe, tpe-mv, nsga2, gp)")
+    sm.add_argument("--out", help="write the summary (curves included) as JSON")
+    sm.set_defaults(func=cmd_simulate)
 
     d = sub.add_parser("dashboard", help="start the MLflow UI on the sweeps' store and print the URL")
     d.add_argument("name", nargs="?", help="sweep to open (default: the store of the first sweep)")

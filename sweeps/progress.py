@@ -45,11 +45,11 @@ class StudyProgress:
         self._thread: threading.Thread | None = None
 
     def attach(self, spec: Any) -> None:
-        from . import search
+        from . import study
 
         self._spec = spec
         self._url = spec.stores.resolved().optuna_storage
-        self._search = search
+        self._study = study
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
@@ -68,7 +68,7 @@ class StudyProgress:
                 pass
 
     def _poll(self, force: bool = False) -> None:
-        study = self._search.load_study(self._spec.name, self._url)
+        study = self._study.load_study(self._spec.name, self._url)
         if study is None:
             return
         trials = study.get_trials(deepcopy=False)

@@ -54,16 +54,10 @@ def list_sweeps(root: str | None = None) -> list[str]:
 
 
 def _load_study(spec: SweepSpec) -> "optuna.Study | None":
-    """The sweep's study, read-only use, None if its storage has none. (Opened as `sweeps.study`
-    opens it: sweeps.search, which also can, imports Ray.)"""
-    import optuna
+    """The sweep's study, None if its storage has none."""
+    from .study import load_study
 
-    url = spec.stores.resolved().optuna_storage
-    kwargs: dict[str, Any] = {"engine_kwargs": {"connect_args": {"timeout": 30}}} if url.startswith("sqlite") else {}
-    try:
-        return optuna.load_study(study_name=spec.name, storage=optuna.storages.RDBStorage(url, **kwargs))
-    except KeyError:
-        return None
+    return load_study(spec.name, spec.stores.resolved().optuna_storage)
 
 
 def front_of(trials: Sequence[Any]) -> list[Any]:

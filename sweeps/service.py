@@ -25,6 +25,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from . import search, shutdown, tracking
+from . import study as study_store
+from .early_stopping import SuccessiveHalving
+from .errors import SweepExistsError
+from .study import SweepStudy
 from .spec import OBJECTIVES, SpecError, SweepSpec, load_spec
 from .stores import preflight, secret_env
 
@@ -177,7 +181,7 @@ def _experiment_path(spec: SweepSpec) -> str:
 
 def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any, restore: bool):
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
 
     stores = spec.stores.resolved()
@@ -185,13 +189,8 @@ def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any,
     if restore:
         return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False,
                                   restart_errored=False)
-    scheduler = FIFOScheduler()
-    if spec.early_stopping is not None:
-        es = spec.early_stopping
-        scheduler = ASHAScheduler(
-            metric=es.metric, mode=es.mode, max_t=spec.epochs, grace_period=es.grace_period,
-            reduction_factor=es.reduction_factor, time_attr="epoch",
-        )
+    rule = SuccessiveHalving.from_spec(spec)
+    scheduler = FIFOScheduler() if rule is None else search.RungScheduler(rule)
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     return tune.Tuner(
@@ -276,7 +275,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
     saved = spec_path(root, spec.name)
     ray_dir = Path(stores.ray_storage) / spec.name
     if saved.exists() or ("://" not in stores.ray_storage and ray_dir.exists()):
-        raise search.SweepExistsError(
+        raise SweepExistsError(
             f"sweep {spec.name!r} already exists under {root}; run `sweeps resume {spec.name}` to continue it, "
             f"or give the spec another name"
         )
@@ -300,13 +299,13 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
                 raise
     client, exp_id, parent = _mlflow(spec, create=True)
     try:
-        study = search.create_study(spec, stores.optuna_storage)
+        study = SweepStudy.create(spec, stores.optuna_storage).study
     except Exception:
         import ray
 
         ray.shutdown()
         raise
-    study.set_user_attr(search.ATTR_PARENT_RUN, parent)
+    study.set_user_attr(study_store.ATTR_PARENT_RUN, parent)
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(spec.to_yaml())
     shown = tracking.redact(spec.to_dict())  # what people browse never holds a store password
@@ -324,10 +323,10 @@ def resume_sweep(name: str, root: str | None = None, address: str | None = None,
     spec = saved_spec(name, root)
     preflight(spec.stores)
     client, exp_id, parent = _mlflow(spec, create=False)
-    study = search.load_study(spec.name, spec.stores.resolved().optuna_storage)
+    study = study_store.load_study(spec.name, spec.stores.resolved().optuna_storage)
     if study is None:
         raise SpecError(f"sweep {name!r} has no Optuna study in {spec.stores.resolved().optuna_storage}")
-    search.check_directions(study)
+    SweepStudy(spec, study)  # refuses a study this tool did not make
     return _fit(spec, client, exp_id, parent, address, restore=True, progress=progress, t0=t0)
 
 
@@ -339,7 +338,7 @@ def _warm_up(stores: Any) -> None:
     from mlflow.tracking import MlflowClient
 
     MlflowClient(stores.mlflow_tracking_uri).search_experiments(max_results=1)
-    search.storage(stores.optuna_storage)
+    study_store.storage(stores.optuna_storage)
     import optuna.importance  # noqa: F401  (its fANOVA evaluator imports scikit-learn)
 
     import dashboards.report  # noqa: F401
@@ -398,7 +397,7 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
     try:
         # Ray has finished every trial it knows: whatever Optuna still holds as RUNNING was lost.
         reconcile(spec)
-        study = search.load_study(spec.name, stores.optuna_storage)
+        study = study_store.load_study(spec.name, stores.optuna_storage)
         front = pareto_front(study)
         _log_sweep_summary(client, parent, study, front, seconds, spec)
         client.set_terminated(parent, "FINISHED")
@@ -452,8 +451,8 @@ def reconcile(spec: SweepSpec) -> dict[str, list[int]]:
     """Bring Optuna and MLflow into agreement once Ray has finished the sweep: orphaned RUNNING
     Optuna trials become FAIL, and each trial's MLflow run takes the status of its Optuna trial."""
     stores = spec.stores.resolved()
-    study = search.load_study(spec.name, stores.optuna_storage)
-    orphans = search.reconcile_study(study) if study else []
+    study = study_store.load_study(spec.name, stores.optuna_storage)
+    orphans = SweepStudy(spec, study).reconcile() if study else []
     client, exp_id, _ = _mlflow(spec, create=False)
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)} if study else {}
     fixed = []

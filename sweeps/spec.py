@@ -24,9 +24,11 @@ from sparsity.network_spec import NetworkSpec
 from sparsity.presets import preset as network_preset
 from sparsity.recipe import Recipe, paper_recipe
 
+from .early_stopping import RULES as EARLY_STOPPING_RULES
 from . import space as grammar
 from .errors import SpecError
 from .stores import STORE_ENV, Stores  # noqa: F401  (the stores' home; re-exported here)
+from .samplers import DEFAULT_SAMPLER, SAMPLERS
 
 __all__ = [
     "SpecError",
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 # Both maximized, on the validation split. The test split is only for reporting.
-OBJECTIVES = ("val_accuracy", "val_noise_score")
+from .trial_report import OBJECTIVES  # noqa: E402  (the objectives live with the trial report)
 
 # What a parameter name means and how a trial's values apply: `sweeps.space` (the grammar).
 apply_params = grammar.apply_params
@@ -172,31 +174,39 @@ class Resources:
 
 @dataclass(frozen=True)
 class Searcher:
-    algorithm: str = "tpe"  # tpe | nsga2 | random
+    """Which Optuna sampler proposes configs (`sweeps.samplers`), and its seed."""
+
+    algorithm: str = DEFAULT_SAMPLER
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ("tpe", "nsga2", "random"):
-            _fail("searcher.algorithm", f"{self.algorithm!r} is not one of 'tpe', 'nsga2', 'random'")
+        if self.algorithm not in SAMPLERS:
+            _fail("searcher.algorithm", f"{self.algorithm!r} is not a searcher; choose one of {', '.join(SAMPLERS)}")
 
 
 @dataclass(frozen=True)
 class EarlyStopping:
-    """ASHA on a per-epoch metric. Trials it stops are recorded as PRUNED in Optuna (their
-    objective values are from an unfinished run, so they stay off the Pareto front)."""
+    """Asynchronous successive halving (`sweeps.early_stopping`): ``rule: accuracy`` stops on one
+    per-epoch ``metric`` (ASHA); ``rule: pareto`` on both objectives by non-dominated sorting
+    (MO-ASHA). Trials it stops are recorded as PRUNED in Optuna (their objective values are from an
+    unfinished run, so they stay off the Pareto front)."""
 
     metric: str = "val_accuracy"
     grace_period: int = 1
     reduction_factor: float = 2.0
+    rule: str = "accuracy"
 
     def __post_init__(self) -> None:
+        if self.rule not in EARLY_STOPPING_RULES:
+            _fail("early_stopping.rule", f"{self.rule!r}: choose one of {', '.join(EARLY_STOPPING_RULES)} "
+                  f"(accuracy: ASHA on early_stopping.metric; pareto: MO-ASHA on both objectives)")
         if self.metric not in ("val_accuracy", "val_loss", "train_loss", "train_accuracy"):
             _fail(
                 "early_stopping.metric",
                 f"{self.metric!r} is not a per-epoch metric; use val_accuracy, val_loss, train_loss or train_accuracy",
             )
-        if self.grace_period < 1:
-            _fail("early_stopping.grace_period", f"{self.grace_period!r} must be >= 1 epoch")
+        if not isinstance(self.grace_period, int) or self.grace_period < 1:
+            _fail("early_stopping.grace_period", f"{self.grace_period!r} must be an integer >= 1 epoch")
         if self.reduction_factor <= 1:
             _fail("early_stopping.reduction_factor", f"{self.reduction_factor!r} must be > 1")
 
@@ -225,6 +235,12 @@ class SweepSpec:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name or ""):
             _fail("name", f"{self.name!r} must be 1-64 letters, digits, '.', '_' or '-' (it names runs and folders)")
+        if self.early_stopping is not None and self.epochs < 2:
+            _fail("early_stopping", f"stops trials between epochs, but trials train {self.epochs} epoch; "
+                  f"set recipe.epochs (or budget.epochs) to 2 or more, or early_stopping: null")
+        if self.early_stopping is not None and self.early_stopping.grace_period >= self.epochs:
+            _fail("early_stopping.grace_period", f"{self.early_stopping.grace_period} leaves no epoch to stop at "
+                  f"before the last ({self.epochs}); use a grace_period below {self.epochs}")
         names = [p.name for p in self.space]
         if len(set(names)) != len(names):
             _fail("space", f"a parameter appears twice: {names}")

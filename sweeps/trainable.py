@@ -9,6 +9,7 @@ retries the trial from its last checkpoint up to ``budget.max_failures`` times.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -30,7 +31,9 @@ from sparsity.data import DataConfig, Dataset, load_dataset
 from sparsity.experiment import ExperimentResult, run_experiment
 from sparsity.train import NonFiniteLossError
 
-from . import search, tracking
+from . import study as sweep_study, tracking
+from .early_stopping import SuccessiveHalving
+from .trial_report import TrialReport
 from .spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -55,18 +58,20 @@ def trial_experiment(spec: SweepSpec, config: dict[str, Any]):
 @functools.lru_cache(maxsize=2)
 def _study_storage(url: str) -> optuna.storages.BaseStorage:
     # One per worker process: a reused actor's later trials skip the connection and schema check.
-    return search.storage(url)
+    return sweep_study.storage(url)
 
 
-def _recorded(optuna_url: str, sweep: str, number: int) -> dict[str, Any] | None:
+def _recorded(optuna_url: str, sweep: str, number: int) -> TrialReport | None:
     """The final report of a trial Optuna already holds as COMPLETE (a restored driver reruns trials
     its last snapshot showed running): it is reported again, not retrained."""
-    study = search.load_study(sweep, _study_storage(optuna_url))
+    study = sweep_study.load_study(sweep, _study_storage(optuna_url))
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None) if study else None
     if trial is None or trial.state != TrialState.COMPLETE:
         return None
-    return {"val_accuracy": trial.values[0], "val_noise_score": trial.values[1], "final": True,
-            **{k: trial.user_attrs[k] for k in ("test_accuracy", "test_noise_score") if k in trial.user_attrs}}
+    return TrialReport(number=number, epoch=0, val_accuracy=trial.values[0], val_noise_score=trial.values[1],
+                       final=True, baseline=trial.user_attrs.get("baseline", ""),
+                       test_accuracy=trial.user_attrs.get("test_accuracy"),
+                       test_noise_score=trial.user_attrs.get("test_noise_score"))
 
 
 def run_trial(
@@ -80,7 +85,7 @@ def run_trial(
     epochs = exp.recipe.epochs
     recorded = _recorded(optuna_url, spec.name, number)
     if recorded is not None:
-        tune.report({**recorded, "epoch": epochs, "optuna_trial_number": number, "baseline": baseline or ""})
+        tune.report(dataclasses.replace(recorded, epoch=epochs).to_result())
         return
     ray_trial_id = tune.get_context().get_trial_id() or "local"
     client = MlflowClient(tracking_uri)
@@ -102,22 +107,26 @@ def run_trial(
         if restored is not None:
             with restored.as_directory() as d:
                 shutil.copy(Path(d) / CHECKPOINT_FILE, ckpt_file)
-        identity = {"optuna_trial_number": number, "baseline": baseline or ""}
+        rule = SuccessiveHalving.from_spec(spec)  # what the early-stopping rule reads at each epoch
         last_epoch = 0
         # Where a trial's wall time goes besides training, logged with its final metrics.
         timing = {"setup_seconds": 0.0, "report_seconds": 0.0, "logging_seconds": 0.0}
 
-        def on_epoch(r, _model) -> None:
+        def on_epoch(r, model) -> None:
             nonlocal last_epoch
             t = time.perf_counter()
             last_epoch = r.epoch
             metrics = {k: v for k, v in r.to_dict().items() if v is not None}
+            noise_score = None
+            if r.epoch < epochs and rule is not None and rule.needs_noise(r.epoch):
+                # MO-ASHA compares both objectives at its rungs: score the validation split now.
+                noise_score = float(_validation_noise_score(exp, _dataset(exp.data), model))
+                metrics["val_noise_score"] = noise_score
             tracking.log_metrics(client, run_id, metrics, step=r.epoch)
             if r.epoch < epochs:  # the last epoch is reported with the noise score, below
-                tune.report(
-                    {**metrics, "val_noise_score": NAN, "final": False, **identity},
-                    checkpoint=tune.Checkpoint.from_directory(workdir),
-                )
+                report = TrialReport(number=number, epoch=r.epoch, val_accuracy=r.val_accuracy,
+                                     val_noise_score=noise_score, baseline=baseline or "", metrics=metrics)
+                tune.report(report.to_result(), checkpoint=tune.Checkpoint.from_directory(workdir))
             timing["report_seconds"] += time.perf_counter() - t
 
         gpu = spec.resources.gpus > 0 and torch.cuda.is_available()
@@ -133,8 +142,8 @@ def run_trial(
         except NonFiniteLossError as e:
             client.set_tag(run_id, "sweeps.error", str(e))
             client.set_terminated(run_id, "FAILED")
-            tune.report({"epoch": last_epoch, "val_accuracy": NAN, "val_noise_score": NAN, "final": True,
-                         "trial_error": str(e), **identity})
+            tune.report(TrialReport(number=number, epoch=last_epoch, val_accuracy=None, final=True, error=str(e),
+                                    baseline=baseline or "").to_result())
             return
         except Exception as e:
             client.set_tag(run_id, "sweeps.error", "".join(traceback.format_exception_only(e)).strip()[:5000])
@@ -145,11 +154,25 @@ def run_trial(
         timing["logging_seconds"] = time.perf_counter() - logging_started
         tracking.log_metrics(client, run_id, timing, step=last_epoch)
         client.set_terminated(run_id, "FINISHED")
-        curves = {"val_curve": _curve_dict(result.validation_curve),
-                  "noise_max": result.validation_curve.total * len(result.validation_curve.levels)}
-        if result.test_curve is not None:
-            curves["test_curve"] = _curve_dict(result.test_curve)
-        tune.report({**finals, **curves, "final": True, **identity}, checkpoint=tune.Checkpoint.from_directory(workdir))
+        report = TrialReport(
+            number=number, epoch=last_epoch, val_accuracy=finals["val_accuracy"],
+            val_noise_score=finals["val_noise_score"], final=True, baseline=baseline or "",
+            test_accuracy=result.test_accuracy,
+            test_noise_score=None if result.test_curve is None else float(result.test_curve.noise_score),
+            noise_max=result.validation_curve.total * len(result.validation_curve.levels),
+            val_curve=_curve_dict(result.validation_curve),
+            test_curve=None if result.test_curve is None else _curve_dict(result.test_curve),
+            metrics={k: v for k, v in finals.items() if k not in TrialReport.__dataclass_fields__},
+        )
+        tune.report(report.to_result(), checkpoint=tune.Checkpoint.from_directory(workdir))
+
+
+def _validation_noise_score(exp, data: Dataset, model) -> int:
+    """The validation noise score of ``model`` mid-training, scored as the final one is."""
+    from sparsity.noise import noise_curve
+
+    return noise_curve(model, data.validation, data.featurize, kind=exp.noise.kind_for(exp.data.name),
+                       levels=exp.noise.levels, seed=exp.noise.seed, batch_size=exp.recipe.eval_batch_size).noise_score
 
 
 def _curve_dict(curve) -> dict[str, Any]:

@@ -1,0 +1,127 @@
+"""The Pareto math of a sweep: both objectives (validation accuracy, validation noise score) are
+maximized. Plain functions over arrays of points; the service, `best`, the report's data, the
+multi-objective early stopping and the replay benchmarks all use these.
+
+* `pareto_mask`: which points no other point dominates;
+* `nondominated_rank`: 0 for the front, 1 for the front of the rest, ... (NSGA-II's sorting);
+* `crowding_distance`: NSGA-II's spread measure within one rank (ends are infinite);
+* `promotion_order`: rank first, then crowding: the order in which MO-ASHA promotes;
+* `hypervolume`: the area dominated by the points above a reference point (Optuna's exact
+  algorithm); `anytime_hypervolume`: the same after each point arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "as_points",
+    "dominates",
+    "pareto_mask",
+    "nondominated_rank",
+    "crowding_distance",
+    "promotion_order",
+    "hypervolume",
+    "anytime_hypervolume",
+]
+
+
+def as_points(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """An (n, m) float array; a flat empty input gives shape (0, 2)."""
+    arr = np.asarray(points, dtype=float)
+    if arr.size == 0:
+        return np.zeros((0, 2))
+    if arr.ndim != 2:
+        raise ValueError(f"points: expected an (n, objectives) array, got shape {arr.shape}")
+    return arr
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` is at least as good as ``b`` everywhere and better somewhere (maximizing)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return bool(np.all(a >= b) and np.any(a > b))
+
+
+def _dominated_by(p: np.ndarray) -> np.ndarray:
+    """``d[i, j]``: point j dominates point i."""
+    ge = np.all(p[None, :, :] >= p[:, None, :], axis=2)
+    gt = np.any(p[None, :, :] > p[:, None, :], axis=2)
+    return ge & gt
+
+
+def pareto_mask(points) -> np.ndarray:
+    """True for the points no other point dominates (duplicates of a front point are all kept)."""
+    p = as_points(points)
+    if len(p) == 0:
+        return np.zeros(0, dtype=bool)
+    return ~_dominated_by(p).any(axis=1)
+
+
+def nondominated_rank(points) -> np.ndarray:
+    """Non-domination rank of every point: 0 on the front, k on the front once ranks < k are removed."""
+    p = as_points(points)
+    dom = _dominated_by(p)
+    rank = np.full(len(p), -1, dtype=int)
+    left = np.ones(len(p), dtype=bool)
+    r = 0
+    while left.any():
+        front = left & ~(dom & left[None, :]).any(axis=1)
+        rank[front] = r
+        left &= ~front
+        r += 1
+    return rank
+
+
+def crowding_distance(points) -> np.ndarray:
+    """NSGA-II crowding distance of each point among ``points`` (one rank): the ends are infinite."""
+    p = as_points(points)
+    n, m = p.shape
+    dist = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(m):
+        order = np.argsort(p[:, j], kind="stable")
+        span = p[order[-1], j] - p[order[0], j]
+        dist[order[0]] = dist[order[-1]] = np.inf
+        if span > 0:
+            dist[order[1:-1]] += (p[order[2:], j] - p[order[:-2], j]) / span
+    return dist
+
+
+def promotion_order(points) -> np.ndarray:
+    """Indices of ``points`` best first: by non-domination rank, then by crowding distance (most
+    isolated first) within a rank, then by index. The order MO-ASHA promotes in."""
+    p = as_points(points)
+    rank = nondominated_rank(p)
+    crowd = np.zeros(len(p))
+    for r in np.unique(rank):
+        idx = np.flatnonzero(rank == r)
+        crowd[idx] = crowding_distance(p[idx])
+    return np.array(sorted(range(len(p)), key=lambda i: (rank[i], -crowd[i], i)), dtype=int)
+
+
+def hypervolume(points, reference: Sequence[float]) -> float:
+    """Area (volume) dominated by ``points`` and bounded below by ``reference``; points that do not
+    strictly beat the reference in every objective add nothing."""
+    from .internals import compute_hypervolume
+
+    p = as_points(points)
+    ref = np.asarray(reference, dtype=float)
+    if len(p) == 0:
+        return 0.0
+    keep = np.all(p > ref, axis=1)
+    if not keep.any():
+        return 0.0
+    # Optuna minimizes: negate both the points and the reference.
+    return float(compute_hypervolume(-p[keep], -ref))
+
+
+def anytime_hypervolume(points, reference: Sequence[float]) -> np.ndarray:
+    """``out[i]``: the hypervolume of points[0..i] (non-decreasing)."""
+    p = as_points(points)
+    out = np.zeros(len(p))
+    for i in range(len(p)):
+        out[i] = hypervolume(p[: i + 1], reference) if i == 0 or np.all(p[i] > reference) else out[i - 1]
+    return out
