@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from sweeps.replay.compare import Variant, reference_point, summarize  # noqa: E402
+from sweeps.replay.reference import write_reference  # noqa: E402
 from sweeps.replay.table import DEFAULT_TABLE, load_table  # noqa: E402
 
 ASHA_PARETO = {"rule": "pareto", "grace_period": 1, "reduction_factor": 3}
@@ -50,6 +51,11 @@ VARIANTS = {
     "gp+asha-pareto": Variant("gp+asha-pareto", "gp", ASHA_PARETO, ASHA_TRIALS),
     "random+asha-pareto": Variant("random+asha-pareto", "random", ASHA_PARETO, ASHA_TRIALS),
 }
+# Fewer random start-up trials than the default (10 of 48).
+for _n in (4, 6):
+    for _alg in ("tpe", "tpe-mv", "gp"):
+        VARIANTS[f"{_alg}-s{_n}"] = Variant(f"{_alg}-s{_n}", _alg, startup_trials=_n)
+    VARIANTS[f"tpe-mv-s{_n}+asha-pareto"] = Variant(f"tpe-mv-s{_n}+asha-pareto", "tpe-mv", ASHA_PARETO, ASHA_TRIALS, _n)
 
 _STATE: dict = {}
 
@@ -145,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     out.write_text(json.dumps(record, indent=1))
     print(f"\nwrote {out}")
+    if args.out is None and args.seeds >= 30:  # the report's reference curve comes from a full run
+        source = str(out.relative_to(HERE.parent))
+        path = write_reference(table.spec, reference, summary["variants"]["random"]["curve_by_trials"], args.seeds, source)
+        print(f"wrote {path} (random search's expected curve for sweep reports)")
     return 0
 
 

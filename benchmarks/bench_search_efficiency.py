@@ -1,183 +1,138 @@
-"""Search efficiency: does Optuna's TPE find a better Pareto front than random search on a fixed budget?
+"""Real sweeps: does the simulator's ordering hold? The default searcher against random search.
 
-The budget is a small spec derived from the `mnist-quick` preset (Sparse CNN-2, same search space):
-MNIST with train_limit 3000 and eval_limit 1000 (validation and test), 1 epoch, --trials searched
-trials plus the dense baseline, 2 trials at a time. For each searcher seed the sweep runs twice in one
-stores root, identical except for `searcher.algorithm` ("tpe" then "random"); the model seed
-(`spec.seed`), data split and noise seed are the same in every run.
+Each run is a real sweep (`sweeps.service.run_sweep`: local Ray, MLflow and Optuna on SQLite,
+real MNIST training) of the replay table's spec (`benchmarks/specs/replay-mnist.yaml`: mnist-quick's
+space, 4 epochs on 2,500 training images) with ``--trials`` searched trials plus the two baselines,
+``--concurrent`` at a time, once per searcher and seed. Its hypervolume is measured exactly as the
+replay benchmark measures it (`sweeps.results.hypervolume_curve`, the table's reference point), and
+the simulator's prediction for the same budget (``--sim-seeds`` simulated sweeps each) is printed
+beside it.
 
-Measured: the hypervolume of each sweep's Pareto front in (val_accuracy, val_noise_score / max), where
-max = number of noise levels x validation size (11 x 1000 here), both maximized, with reference point
-(0, 0), so a front's hypervolume is in [0, 1]; and the hypervolume of the front of trials 0..i after
-each trial i (in Optuna trial-number order, i.e. the order configs were proposed; the dense baseline is
-trial 0 in every run). Computed with `optuna._hypervolume.compute_hypervolume` (present in optuna 5;
-a 2-D sweep over sorted points is the fallback, and the two are cross-checked when both exist).
+    SPARSE_SWEEPS_DATA=/path/to/data python benchmarks/bench_search_efficiency.py \\
+        [--trials 20] [--seeds 0,1,2] [--searchers tpe-mv,random] [--root DIR]
 
-    SPARSE_SWEEPS_DATA=/path/to/data SPARSE_SWEEPS_CACHE=/tmp/sscache RAY_AUTH_MODE=disabled \\
-        python benchmarks/bench_search_efficiency.py [--trials 12] [--seeds 0,1] [--root DIR] [--json out.json]
-
-Without --root the stores go to a fresh temporary folder (kept, and printed). Each sweep pays the
-fixed start-up cost of a sweep (Ray start, MLflow setup, fresh actors: ~1 min on a loaded 2-core box).
+Writes ``benchmarks/results/replay/real-sweeps-<utc>.json``. Runs already finished in ``--root``
+are read back, not rerun (resumable).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
-import math
 import os
 import statistics
-import tempfile
+import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-ALGORITHMS = ("tpe", "random")
-
-
-def hypervolume_2d(points: Sequence[tuple[float, float]], ref: tuple[float, float] = (0.0, 0.0)) -> float:
-    """Area dominated by ``points`` (both coordinates maximized) and bounded below by ``ref``."""
-    pts = sorted((p for p in points if p[0] > ref[0] and p[1] > ref[1]), key=lambda p: (-p[0], -p[1]))
-    area, best_y = 0.0, ref[1]
-    for x, y in pts:  # x descending: each point adds the strip above the best y seen so far
-        if y > best_y:
-            area += (x - ref[0]) * (y - best_y)
-            best_y = y
-    return area
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+SPEC = HERE / "specs" / "replay-mnist.yaml"
 
 
-def hypervolume(points: Sequence[tuple[float, float]]) -> float:
-    """Hypervolume w.r.t. (0, 0) of maximized points, by optuna's utility when it exists."""
-    own = hypervolume_2d(points)
-    try:
-        import numpy as np
-        from optuna._hypervolume import compute_hypervolume
-    except ImportError:
-        return own
-    if not points:
-        return 0.0
-    hv = float(compute_hypervolume(-np.asarray(points, dtype=float), np.zeros(2)))
-    if not math.isclose(hv, own, rel_tol=1e-9, abs_tol=1e-12):
-        raise AssertionError(f"hypervolume mismatch: optuna {hv} vs 2-D sweep {own}")
-    return hv
+def spec_for(base: Any, algorithm: str, seed: int, trials: int, concurrent: int, root: str) -> Any:
+    return dataclasses.replace(
+        base, name=f"real-{algorithm}-s{seed}-t{trials}",
+        budget=dataclasses.replace(base.budget, trials=trials, max_concurrent=concurrent),
+        searcher=dataclasses.replace(base.searcher, algorithm=algorithm, seed=seed),
+        stores=dataclasses.replace(base.stores, root=root),
+    )
 
 
-def derived_spec(trials: int, algorithm: str, seed: int, name: str, root: str, concurrency: int = 2):
-    from sweeps.spec import SweepSpec, load_spec
+def finished_trials(spec: Any) -> list[Any] | None:
+    """The trials of a sweep that already ran to its budget in this root, else None."""
+    from sweeps.service import spec_path
+    from sweeps.study import load_study
 
-    data = load_spec("mnist-quick").to_dict()
-    data["name"] = name
-    data["dataset"].update(train_limit=3000, eval_limit=1000)
-    data["recipe"]["epochs"] = 1
-    data["baselines"] = [{"name": "dense", "params": {}}]
-    data["budget"].update(trials=trials, epochs=1, max_concurrent=concurrency)
-    data["searcher"] = {"algorithm": algorithm, "seed": seed}
-    data["stores"] = {"root": root}
-    return SweepSpec.from_dict(data)
-
-
-def max_noise_score(spec: Any) -> int:
-    from sparsity.noise import get_noise
-
-    levels = spec.noise.levels or get_noise(spec.noise.kind_for(spec.dataset.name)).levels
-    n_val = min(spec.dataset.validation_size, spec.dataset.eval_limit or spec.dataset.validation_size)
-    return len(levels) * n_val
-
-
-def curve(trials: list[Any], max_noise: float) -> tuple[list[float], list[tuple[float, float]]]:
-    """Hypervolume after each trial (by trial number) and the final normalized front points."""
-    pts: list[tuple[float, float]] = []
-    hvs = []
-    for t in sorted(trials, key=lambda t: t.number):
-        if t.values:
-            pts.append((float(t.values[0]), float(t.values[1]) / max_noise))
-        hvs.append(hypervolume(pts))
-    return hvs, pts
-
-
-def run_one(trials: int, algorithm: str, seed: int, name: str, root: str) -> dict[str, Any]:
-    from sweeps.service import run_sweep
-
-    spec = derived_spec(trials, algorithm, seed, name, root)
-    t = time.perf_counter()
-    outcome = run_sweep(spec)
-    wall = time.perf_counter() - t
-    mx = max_noise_score(spec)
-    hvs, pts = curve(outcome.trials, mx)
-    front = [(t.number, t.user_attrs.get("baseline", ""), float(t.values[0]), float(t.values[1]))
-             for t in outcome.front]
-    return {
-        "name": name, "algorithm": algorithm, "seed": seed, "wall_s": wall, "max_noise_score": mx,
-        "hypervolume": hvs[-1] if hvs else 0.0, "curve": hvs,
-        "complete": sum(1 for t in outcome.trials if t.values), "trials": len(outcome.trials),
-        "front": front,
-        "params": {t.number: t.user_attrs.get("config", t.params) for t in outcome.trials},
-    }
+    if not spec_path(spec.stores.root, spec.name).exists():
+        return None
+    study = load_study(spec.name, spec.stores.resolved().optuna_storage)
+    if study is None:
+        return None
+    trials = study.get_trials(deepcopy=False)
+    ended = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
+    return trials if len(ended) >= spec.num_samples else None
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=12, help="searched trials per sweep (+1 dense baseline)")
-    parser.add_argument("--seeds", default="0", help="comma-separated searcher seeds, e.g. 0,1,2")
-    parser.add_argument("--root", default=None, help="stores root (default: a fresh temporary folder)")
-    parser.add_argument("--prefix", default="bench-search", help="sweep names are PREFIX-ALGO-sSEED")
-    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    args = parser.parse_args()
-
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--trials", type=int, default=20, help="searched trials per sweep (plus the 2 baselines)")
+    ap.add_argument("--concurrent", type=int, default=2)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--searchers", default=None, help="comma-separated; default: the default searcher and random")
+    ap.add_argument("--sim-seeds", type=int, default=30)
+    ap.add_argument("--root", default=str(HERE / "out" / "real-sweeps"))
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    root = str(Path(args.root or tempfile.mkdtemp(prefix="bench-search-")).resolve())
-    from bench_sweep_overhead import code_under_test
 
-    code = code_under_test()
-    print(f"code under test: {code}")
-    print(f"stores root: {root}; {args.trials} searched trials + dense baseline per sweep; seeds {seeds}")
+    from sweeps.replay.compare import Variant, run_variant, summarize
+    from sweeps.replay.reference import random_reference
+    from sweeps.replay.surrogate import fit_surrogate
+    from sweeps.replay.table import load_table
+    from sweeps.results import hypervolume_curve
+    from sweeps.samplers import DEFAULT_SAMPLER
+    from sweeps.spec import load_spec
 
-    t0 = time.perf_counter()
-    runs: list[dict[str, Any]] = []
+    base = load_spec(SPEC)
+    table = load_table()
+    from sweeps.replay.compare import reference_point
+
+    ref = reference_point(table)
+    searchers = args.searchers.split(",") if args.searchers else [DEFAULT_SAMPLER, "random"]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(f"reference point {ref}; {args.trials} trials + 2 baselines, {args.concurrent} at a time; "
+          f"searchers {searchers}; seeds {seeds}; stores {args.root}", flush=True)
+
+    runs = []
     for seed in seeds:
-        for algo in ALGORITHMS:
-            name = f"{args.prefix}-{algo}-s{seed}"
-            r = run_one(args.trials, algo, seed, name, root)
-            runs.append(r)
-            print(f"{name}: {r['complete']}/{r['trials']} complete in {r['wall_s']:.0f}s, "
-                  f"hypervolume {r['hypervolume']:.4f}", flush=True)
+        for algorithm in searchers:
+            spec = spec_for(base, algorithm, seed, args.trials, args.concurrent, args.root)
+            trials = finished_trials(spec)
+            t0 = time.perf_counter()
+            if trials is None:
+                from sweeps.service import resume_sweep, run_sweep, spec_path
 
-    print()
-    for seed in seeds:
-        pair = {r["algorithm"]: r for r in runs if r["seed"] == seed}
-        print(f"seed {seed}: hypervolume after each trial (trial 0 = dense baseline; max noise score "
-              f"{pair['tpe']['max_noise_score']})")
-        print(f"  {'trial':>5} " + " ".join(f"{a:>8}" for a in ALGORITHMS))
-        n = max(len(pair[a]["curve"]) for a in ALGORITHMS)
-        for i in range(n):
-            cells = [pair[a]["curve"][i] if i < len(pair[a]["curve"]) else math.nan for a in ALGORITHMS]
-            print(f"  {i:>5} " + " ".join(f"{c:8.4f}" for c in cells))
-        for a in ALGORITHMS:
-            print(f"  {a} front: " + "; ".join(f"#{n} {b or 'sparse'} acc {acc:.4f} noise {ns:.0f}"
-                                               for n, b, acc, ns in pair[a]["front"]))
-        same = [i for i in pair["tpe"]["params"] if pair["tpe"]["params"].get(i) == pair["random"]["params"].get(i)]
-        print(f"  trials with identical configs in both runs: {sorted(same)} (TPE's start-up trials are random)")
+                started = spec_path(args.root, spec.name).exists()  # killed part-way: resume it
+                trials = (resume_sweep(spec.name, root=args.root) if started else run_sweep(spec)).trials
+            x, hv = hypervolume_curve(trials, ref)
+            states = [t.state.name for t in trials]
+            runs.append({"searcher": algorithm, "seed": seed, "name": spec.name, "wall_s": time.perf_counter() - t0,
+                         "hypervolume": hv[-1] if hv else 0.0, "curve": hv,
+                         "complete": states.count("COMPLETE"), "failed": states.count("FAIL"),
+                         "params": [t.params for t in sorted(trials, key=lambda t: t.number)]})
+            print(f"{spec.name}: {runs[-1]['complete']} complete, {runs[-1]['failed']} failed, "
+                  f"hypervolume {runs[-1]['hypervolume']:.5f} ({runs[-1]['wall_s']:.0f} s)", flush=True)
+
+    # The simulator's prediction for the same budget and concurrency.
+    sim_spec = spec_for(base, "random", 0, args.trials, args.concurrent, args.root)
+    surrogate = fit_surrogate(table)
+    sims = {a: run_variant(sim_spec, Variant(a, a), surrogate, list(range(args.sim_seeds))) for a in searchers}
+    sim = summarize(sims, ref, baseline_variant=searchers[-1])
+
     summary = {}
-    for a in ALGORITHMS:
-        hv = [r["hypervolume"] for r in runs if r["algorithm"] == a]
-        summary[a] = {"mean": statistics.fmean(hv), "min": min(hv), "max": max(hv), "n": len(hv)}
-    wins = sum(1 for s in seeds
-               if next(r for r in runs if r["seed"] == s and r["algorithm"] == "tpe")["hypervolume"]
-               > next(r for r in runs if r["seed"] == s and r["algorithm"] == "random")["hypervolume"])
-    total = time.perf_counter() - t0
-    print()
-    for a in ALGORITHMS:
-        s = summary[a]
-        print(f"{a:>6}: final hypervolume mean {s['mean']:.4f} (min {s['min']:.4f}, max {s['max']:.4f}) over {s['n']} seed(s)")
-    print(f"TPE beats random on {wins}/{len(seeds)} seed(s); total wall {total:.0f}s")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"runs": runs, "summary": summary, "tpe_wins": wins,
-                                               "seeds": seeds, "trials": args.trials, "wall_s": total, "code": code},
-                                              indent=2, default=str))
-        print(f"wrote {args.json}")
+    print(f"\n{'searcher':<10} {'real mean':>10} {'sd':>8} {'min':>8} {'max':>8} {'n':>3}   simulated median [IQR]")
+    for a in searchers:
+        hv = [r["hypervolume"] for r in runs if r["searcher"] == a]
+        s = sim["variants"][a]["final_hypervolume"]
+        summary[a] = {"mean": statistics.fmean(hv), "sd": statistics.stdev(hv) if len(hv) > 1 else 0.0,
+                      "min": min(hv), "max": max(hv), "n": len(hv), "per_seed": hv, "simulated": s}
+        print(f"{a:<10} {summary[a]['mean']:10.5f} {summary[a]['sd']:8.5f} {summary[a]['min']:8.5f} "
+              f"{summary[a]['max']:8.5f} {len(hv):3d}   {s['median']:.5f} [{s['q1']:.5f}, {s['q3']:.5f}]")
+    expected = random_reference(base)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = args.out or HERE / "results" / "replay" / f"real-sweeps-{stamp}.json"
+    out.write_text(json.dumps({
+        "benchmark": "real sweeps vs the simulator", "spec": str(SPEC.relative_to(HERE.parent)),
+        "trials": args.trials, "concurrent": args.concurrent, "seeds": seeds, "reference_point": list(ref),
+        "machine": {"cores": os.cpu_count(), "load_after": os.getloadavg()}, "runs": runs, "summary": summary,
+        "simulated": {a: sim["variants"][a]["final_hypervolume"] for a in searchers},
+        "random_reference_available": expected is not None,
+    }, indent=1, default=str))
+    print(f"wrote {out}")
     return 0
 
 

@@ -19,8 +19,7 @@ __all__ = [
     "curve_series",
     "pareto_data",
     "overlay_curves",
-    "hypervolume_2d",
-    "hypervolume_over_time",
+    "HypervolumeData",
     "pareto_table",
 ]
 
@@ -64,89 +63,55 @@ class ParetoData:
     front: tuple[ParetoPoint, ...] = field(default=())  # on-front points, by accuracy (the step line)
 
 
-def front_flags(values: Sequence[tuple[float, float]]) -> list[bool]:
-    """For each point (both objectives maximized), whether no other point dominates it (is >= in
-    both and differs); equal points are all kept. One sort and one pass: O(n log n)."""
-    order = sorted(range(len(values)), key=lambda i: (-values[i][0], -values[i][1]))
-    flags = [False] * len(values)
-    best_y, i = -math.inf, 0
-    while i < len(order):
-        p, j = values[order[i]], i
-        while j < len(order) and values[order[j]] == p:  # a run of equal points
-            j += 1
-        if p[1] > best_y:  # every earlier point has a larger x (or the same x and a larger y)
-            for k in order[i:j]:
-                flags[k] = True
-        best_y = max(best_y, p[1])
-        i = j
-    return flags
-
-
-def pareto_data(trials: Sequence[Any], chosen: int | None = None) -> ParetoData:
+def pareto_data(trials: Sequence[Any], front: frozenset[int] = frozenset(), chosen: int | None = None) -> ParetoData:
     """Every complete trial as a point (validation accuracy %, validation noise score), flagged
-    when on the Pareto front, when a dense baseline, and when it is the chosen config."""
-    done = _complete(trials)
-    values = [(t.values[0], t.values[1]) for t in done]
+    when on the Pareto front (``front``: trial numbers, as the service computed it), when a dense
+    baseline, and when it is the chosen config."""
     points = tuple(
         ParetoPoint(
             number=t.number, accuracy_percent=100.0 * t.values[0], noise_score=float(t.values[1]),
-            on_front=on_front, baseline=t.user_attrs.get("baseline", "") or "",
+            on_front=t.number in front, baseline=t.user_attrs.get("baseline", "") or "",
             chosen=t.number == chosen,
         )
-        for t, on_front in zip(done, front_flags(values))
+        for t in _complete(trials)
     )
     front = tuple(sorted((p for p in points if p.on_front), key=lambda p: p.accuracy_percent))
     return ParetoData(points, front)
 
 
-def overlay_curves(trials: Sequence[Any], best: int = 3) -> list[CurveSeries]:
+def overlay_curves(trials: Sequence[Any], front: frozenset[int] = frozenset(), best: int = 3) -> list[CurveSeries]:
     """The dense baselines' validation noise curves against the ``best`` sparse configs' (by
-    noise score, among Pareto-front trials, falling back to all complete trials)."""
+    noise score, among the Pareto-front trials ``front``, falling back to all complete trials)."""
     done = [t for t in _complete(trials) if "val_curve" in t.user_attrs]
     baselines = [t for t in done if t.user_attrs.get("baseline")]
     searched = [t for t in done if not t.user_attrs.get("baseline")]
-    on_front = {t.number for t, f in zip(done, front_flags([(t.values[0], t.values[1]) for t in done])) if f}
-    front = [t for t in searched if t.number in on_front] or searched
+    front = [t for t in searched if t.number in front] or searched
     top = sorted(front, key=lambda t: -t.values[1])[:best]
     return [curve_series(_label(t), t.user_attrs["val_curve"], baseline=True) for t in baselines] + [
         curve_series(_label(t), t.user_attrs["val_curve"]) for t in top
     ]
 
 
-def hypervolume_2d(points: Sequence[tuple[float, float]], reference: tuple[float, float] = (0.0, 0.0)) -> float:
-    """Area dominated by ``points`` (both objectives maximized) above ``reference``."""
-    pts = sorted({(x, y) for x, y in points if x > reference[0] and y > reference[1]}, key=lambda p: -p[0])
-    area, best_y = 0.0, reference[1]
-    for x, y in pts:  # by decreasing x: each point adds the strip above the best y so far
-        if y > best_y:
-            area += (x - reference[0]) * (y - best_y)
-            best_y = y
-    return area
+@dataclass(frozen=True)
+class HypervolumeData:
+    """A sweep's hypervolume after each trial ended, as the service computed it (both objectives
+    scaled to [0, 1]: accuracy, noise score / its maximum), and optionally random search's expected
+    curve from the replay benchmark (median and quartiles over its simulated sweeps)."""
+
+    reference_point: tuple[float, float]
+    trials: tuple[int, ...] = ()  # trials ended so far (x)
+    values: tuple[float, ...] = ()
+    expected_trials: tuple[int, ...] = ()
+    expected_median: tuple[float, ...] = ()
+    expected_q1: tuple[float, ...] = ()
+    expected_q3: tuple[float, ...] = ()
+    expected_label: str = ""
 
 
-def hypervolume_over_time(trials: Sequence[Any]) -> list[tuple[float, float]]:
-    """(seconds since the first trial started, hypervolume of the front so far), one point per
-    completed trial in completion order. Objectives scaled to [0, 1]: accuracy as is, the noise
-    score by its maximum (``noise_max`` user attr: samples x levels); reference point (0, 0)."""
-    done = [t for t in _complete(trials) if t.datetime_complete is not None]
-    if not done:
-        return []
-    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
-    fallback = max(x.values[1] for x in done) or 1.0
-    out, front, hv = [], [], 0.0
-    for t in sorted(done, key=lambda t: t.datetime_complete):
-        noise_max = float(t.user_attrs.get("noise_max") or 0) or fallback
-        p = (t.values[0], t.values[1] / noise_max)
-        if not any(f[0] >= p[0] and f[1] >= p[1] for f in front):  # else the area is unchanged
-            front = [f for f in front if not (p[0] >= f[0] and p[1] >= f[1])] + [p]
-            hv = hypervolume_2d(front)  # the front so far: a handful of points
-        out.append(((t.datetime_complete - start).total_seconds(), hv))
-    return out
-
-
-def pareto_table(trials: Sequence[Any]) -> list[dict[str, Any]]:
-    """Rows for the Pareto configs: number, baseline, objectives, test figures, parameters."""
-    data = pareto_data(trials)
+def pareto_table(trials: Sequence[Any], front: frozenset[int]) -> list[dict[str, Any]]:
+    """Rows for the Pareto configs (``front``: trial numbers): number, baseline, objectives, test
+    figures, parameters; by decreasing accuracy."""
+    data = pareto_data(trials, front)
     by_number = {t.number: t for t in trials}
     rows = []
     for p in sorted(data.front, key=lambda p: -p.accuracy_percent):

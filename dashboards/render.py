@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from matplotlib.figure import Figure
 
-from .plotdata import CurveSeries, ParetoData
+from .plotdata import CurveSeries, HypervolumeData, ParetoData
 
 __all__ = [
     "noise_curve_figure",
@@ -78,13 +78,21 @@ def pareto_figure(data: ParetoData, title: str) -> Figure:
     return fig
 
 
-def hypervolume_figure(points: Sequence[tuple[float, float]], title: str) -> Figure:
+def hypervolume_figure(data: HypervolumeData, title: str) -> Figure:
     fig = Figure(figsize=(7, 3.5), layout="constrained")
     ax = fig.add_subplot()
-    if points:
-        ax.step([p[0] / 60 for p in points], [p[1] for p in points], where="post", marker="o")
-    ax.set_xlabel("wall time since the sweep started (minutes)")
-    ax.set_ylabel("hypervolume (accuracy x noise score / max)")
+    if data.expected_trials:
+        ax.fill_between(data.expected_trials, data.expected_q1, data.expected_q3, step="post", color="0.85",
+                        label=f"{data.expected_label} (interquartile)")
+        ax.step(data.expected_trials, data.expected_median, where="post", color="0.45", linestyle="--",
+                label=f"{data.expected_label} (median)")
+    if data.trials:
+        ax.step(data.trials, data.values, where="post", marker="o", color="C0", label="this sweep")
+    ref = data.reference_point
+    ax.set_xlabel("trials ended")
+    ax.set_ylabel(f"hypervolume above ({ref[0]:.3g}, {ref[1]:.3g})")
+    if data.trials or data.expected_trials:
+        ax.legend(fontsize=8)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return fig

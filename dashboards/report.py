@@ -2,7 +2,8 @@
 
 `sweep_report(report, trials)` computes the plot data (dashboards.plotdata), draws it
 (dashboards.render) and returns the HTML. It takes data only: a `ReportInput` (the sweep's name,
-its summary facts, the noise kind and the chosen trial) and the trials; the sweep service builds
+its summary facts, the noise kind, the chosen trial, the Pareto front and the hypervolume curve,
+all computed by the service) and the trials; the sweep service builds
 both (`sweeps.results.report_input`), so dashboards never imports sweeps. `sweeps report NAME`
 writes the page, and a finished sweep logs it (and its PNGs) to its MLflow parent run.
 """
@@ -26,18 +27,20 @@ class ReportInput:
     noise_kind: str = ""
     chosen: int | None = None  # the trial marked as the chosen config
     objectives: tuple[str, ...] = ("val_accuracy", "val_noise_score")
+    front: frozenset[int] = frozenset()  # trial numbers on the Pareto front
+    hypervolume: plotdata.HypervolumeData = plotdata.HypervolumeData((0.0, 0.0))
 
 
 def sweep_figures(report: ReportInput, trials: Sequence[Any]) -> list[tuple[str, Any]]:
     name = report.name
     return [
-        ("Pareto front", render.pareto_figure(plotdata.pareto_data(trials, chosen=report.chosen),
+        ("Pareto front", render.pareto_figure(plotdata.pareto_data(trials, report.front, chosen=report.chosen),
                                               f"{name}: validation accuracy vs noise score")),
         ("Noise curves: dense baselines vs best sparse configs",
-         render.noise_curve_figure(plotdata.overlay_curves(trials),
+         render.noise_curve_figure(plotdata.overlay_curves(trials, report.front),
                                    f"{name}: dense baselines vs best sparse configs (validation)", report.noise_kind)),
-        ("Hypervolume against wall time", render.hypervolume_figure(plotdata.hypervolume_over_time(trials),
-                                                                    f"{name}: hypervolume of the Pareto front")),
+        ("Hypervolume against trials", render.hypervolume_figure(report.hypervolume,
+                                                                 f"{name}: hypervolume of the Pareto front")),
         ("Parameter importances", render.importance_figure(plotdata.importances(trials, report.objectives),
                                                            f"{name}: parameter importances per objective")),
     ]
@@ -48,4 +51,4 @@ def sweep_report(report: ReportInput, trials: Sequence[Any], figures: list[tuple
     if figures is None:
         figures = sweep_figures(report, trials)
     return render.report_html(f"Sweep report: {report.name}", dict(report.summary), figures,
-                              plotdata.pareto_table(trials))
+                              plotdata.pareto_table(trials, report.front))

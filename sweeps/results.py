@@ -28,6 +28,7 @@ __all__ = [
     "sweep_status",
     "sweep_counts",
     "chosen_trial",
+    "hypervolume_curve",
     "report_input",
     "report_html",
 ]
@@ -62,17 +63,12 @@ def _load_study(spec: SweepSpec) -> "optuna.Study | None":
 
 def front_of(trials: Sequence[Any]) -> list[Any]:
     """The COMPLETE trials no other COMPLETE trial dominates (both objectives maximized; equal points
-    all stay, as in Optuna's ``best_trials``), by decreasing validation accuracy. One sort and one
-    pass: O(n log n), so a 2,000-trial sweep's front takes milliseconds."""
+    all stay, as in Optuna's ``best_trials``), by decreasing validation accuracy."""
+    from .pareto import front_flags
+
     done = [t for t in trials if getattr(t.state, "name", "") == "COMPLETE" and t.values]
     done.sort(key=lambda t: (-t.values[0], -t.values[1]))
-    front, best_y, last = [], float("-inf"), None
-    for t in done:
-        x, y = t.values[0], t.values[1]
-        if y > best_y or (last is not None and (x, y) == last):
-            front.append(t)  # better noise score than every more accurate trial (or a tie with the last kept)
-            best_y, last = max(best_y, y), (x, y)
-    return front
+    return [t for t, on in zip(done, front_flags([tuple(t.values[:2]) for t in done])) if on]
 
 
 def pareto_front(study: "optuna.Study") -> list["FrozenTrial"]:
@@ -133,18 +129,50 @@ def report_html(spec: SweepSpec, trials: Sequence[Any], figures: list[tuple[str,
     return sweep_report(report_input(spec, trials), trials, figures)
 
 
+def hypervolume_curve(trials: Sequence[Any], reference: tuple[float, float] = (0.0, 0.0)) -> tuple[list[int], list[float]]:
+    """(trials ended, hypervolume of the COMPLETE trials by then) after each trial that ended
+    (COMPLETE or stopped early), in the order they ended; objectives scaled to [0, 1] (the noise
+    score by its maximum, the ``noise_max`` user attribute), as the replay benchmark measures it."""
+    from .pareto import anytime_hypervolume
+
+    ended = sorted((t for t in trials if getattr(t.state, "name", "") in ("COMPLETE", "PRUNED")
+                    and t.datetime_complete is not None), key=lambda t: (t.datetime_complete, t.number))
+    points, last = [], []
+    for t in ended:
+        if getattr(t.state, "name", "") == "COMPLETE" and t.values:
+            noise_max = float(t.user_attrs.get("noise_max") or 0)
+            last = [t.values[0], t.values[1] / noise_max if noise_max > 0 else 0.0]
+        points.append(last or [-1.0, -1.0])  # a stopped trial adds nothing: repeat the last point
+    return list(range(1, len(ended) + 1)), anytime_hypervolume(points, reference).tolist()
+
+
 def report_input(spec: SweepSpec, trials: Sequence[Any]):
-    """What `dashboards.report` draws a sweep with: names, facts and the chosen trial (plain data)."""
+    """What `dashboards.report` draws a sweep with: names, facts, the chosen trial, the front and
+    the hypervolume curve (with random search's expected one where the replay benchmark covers the
+    sweep's set-up), all as plain data."""
+    from dashboards.plotdata import HypervolumeData
     from dashboards.report import ReportInput
+
+    from .replay.reference import random_reference
 
     states = [getattr(t.state, "name", str(t.state)) for t in trials]
     chosen = chosen_trial(trials)
     noise = spec.noise.kind_for(spec.dataset.name)
+    expected = random_reference(spec)
+    reference = expected.reference_point if expected else (0.0, 0.0)
+    x, hv = hypervolume_curve(trials, reference)
+    hypervolume = HypervolumeData(reference, tuple(x), tuple(hv))
+    if expected is not None:
+        hypervolume = HypervolumeData(
+            reference, tuple(x), tuple(hv), expected.trials, expected.median, expected.q1, expected.q3,
+            f"random search, expected ({expected.seeds} replayed sweeps)")
     return ReportInput(
         name=spec.name,
         noise_kind=noise,
         chosen=chosen,
         objectives=tuple(OBJECTIVES),
+        front=frozenset(t.number for t in front_of(trials)),
+        hypervolume=hypervolume,
         summary={
             "dataset": spec.dataset.name,
             "base network": spec.network.name,

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["SAMPLERS", "DEFAULT_SAMPLER", "startup_trials", "make_sampler"]
 
 SAMPLERS = ("random", "tpe", "tpe-mv", "nsga2", "gp")
-DEFAULT_SAMPLER = "tpe"
+DEFAULT_SAMPLER = "tpe-mv"
 
 
 def startup_trials(budget_trials: int) -> int:
@@ -36,14 +36,15 @@ def startup_trials(budget_trials: int) -> int:
     return max(2, min(10, budget_trials // 3))
 
 
-def make_sampler(algorithm: str, seed: int, budget_trials: int) -> "optuna.samplers.BaseSampler":
+def make_sampler(algorithm: str, seed: int, budget_trials: int,
+                 startup: int | None = None) -> "optuna.samplers.BaseSampler":
     import warnings
 
     import optuna
 
     if algorithm not in SAMPLERS:
         raise ValueError(f"searcher.algorithm={algorithm!r}: choose one of {', '.join(SAMPLERS)}")
-    startup = startup_trials(budget_trials)
+    startup = startup_trials(budget_trials) if startup is None else startup
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if algorithm == "random":

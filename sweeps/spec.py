@@ -178,10 +178,13 @@ class Searcher:
 
     algorithm: str = DEFAULT_SAMPLER
     seed: int = 0
+    startup_trials: int | None = None  # random proposals before a model-based sampler models; None: by budget
 
     def __post_init__(self) -> None:
         if self.algorithm not in SAMPLERS:
             _fail("searcher.algorithm", f"{self.algorithm!r} is not a searcher; choose one of {', '.join(SAMPLERS)}")
+        if self.startup_trials is not None and not (isinstance(self.startup_trials, int) and self.startup_trials >= 1):
+            _fail("searcher.startup_trials", f"{self.startup_trials!r} must be an integer >= 1 (or null for the default)")
 
 
 @dataclass(frozen=True)

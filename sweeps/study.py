@@ -102,7 +102,8 @@ class SweepStudy:
     def _sampler(cls, spec: "SweepSpec"):
         from .internals import searched_only
 
-        return searched_only(make_sampler(spec.searcher.algorithm, spec.searcher.seed, spec.budget.trials))
+        return searched_only(make_sampler(spec.searcher.algorithm, spec.searcher.seed, spec.budget.trials,
+                                         spec.searcher.startup_trials))
 
     @classmethod
     def create(cls, spec: "SweepSpec", store: "str | optuna.storages.BaseStorage") -> "SweepStudy":

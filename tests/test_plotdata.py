@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from optuna.trial import TrialState, create_trial
 
 from dashboards import plotdata, render
 from dashboards.report import ReportInput, sweep_report
-from sweeps.results import chosen_trial, report_input
+from sweeps.results import chosen_trial, front_of, hypervolume_curve, report_input
 from sweeps.spec import load_spec
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
@@ -44,8 +45,11 @@ def trials():
     ]
 
 
+FRONT = frozenset({0, 1, 3})
+
+
 def test_pareto_points_front_baselines_and_choice(trials):
-    data = plotdata.pareto_data(trials, chosen=1)
+    data = plotdata.pareto_data(trials, FRONT, chosen=1)
     assert [p.number for p in data.points] == [0, 1, 2, 3]  # the failed trial is left out
     assert {p.number for p in data.points if p.on_front} == {0, 1, 3}
     assert [p.number for p in data.front] == [1, 0, 3]  # by accuracy, for the step line
@@ -55,26 +59,27 @@ def test_pareto_points_front_baselines_and_choice(trials):
 
 
 def test_overlay_has_dense_baselines_and_best_sparse_by_noise(trials):
-    series = plotdata.overlay_curves(trials, best=1)
+    series = plotdata.overlay_curves(trials, FRONT, best=1)
     assert [(s.label, s.baseline) for s in series] == [("#0 dense", True), ("#1", False)]
     assert series[1].levels == tuple(LEVELS)
     assert series[1].accuracy_percent == pytest.approx((90.0, 45.0, 22.5))
 
 
-def test_hypervolume_2d_by_hand():
-    assert plotdata.hypervolume_2d([]) == 0.0
-    assert plotdata.hypervolume_2d([(0.5, 0.5)]) == pytest.approx(0.25)
-    # (1, .2) and (.5, .6): .2*1 + (.6-.2)*.5 = .4; a dominated point adds nothing
-    assert plotdata.hypervolume_2d([(1, 0.2), (0.5, 0.6), (0.4, 0.1)]) == pytest.approx(0.4)
-
-
-def test_hypervolume_grows_in_completion_order(trials):
-    curve = plotdata.hypervolume_over_time(trials)
-    assert [round(t) for t, _ in curve] == [60, 120, 180, 240]
-    hv = [v for _, v in curve]
+def test_hypervolume_curve_by_trials_ended(trials):
+    x, hv = hypervolume_curve(trials)
+    assert x == [1, 2, 3, 4]  # the failed trial did not end a trial's worth of search
     assert hv[0] == pytest.approx(0.95 * 150 / 300)
-    assert hv == sorted(hv)  # never shrinks
-    assert hv[2] == hv[1]  # trial 2 is dominated
+    assert hv == sorted(hv) and hv[2] == hv[1]  # never shrinks; trial 2 is dominated
+    # (.95, .5), (.9, .667), (.97, .333) above (0, 0), by hand
+    assert hv[3] == pytest.approx(0.97 * (1 / 3) + 0.95 * (0.5 - 1 / 3) + 0.9 * (2 / 3 - 0.5))
+    _, above = hypervolume_curve(trials, (0.92, 0.4))
+    assert above[-1] == pytest.approx((0.95 - 0.92) * (0.5 - 0.4))  # only trial 0 beats that point
+
+
+def test_stopped_trials_count_as_ended_but_add_nothing(trials):
+    stopped = trial(5, 0.99, 290, minutes=1.5, state=TrialState.PRUNED)
+    x, hv = hypervolume_curve([*trials, stopped])
+    assert x == [1, 2, 3, 4, 5] and hv[1] == hv[0]
 
 
 def test_importances_per_objective_over_searched_trials(trials):
@@ -86,7 +91,7 @@ def test_importances_per_objective_over_searched_trials(trials):
 
 
 def test_pareto_table_rows(trials):
-    rows = plotdata.pareto_table(trials)
+    rows = plotdata.pareto_table(trials, FRONT)
     assert [r["trial"] for r in rows] == [3, 0, 1]
     assert rows[2]["val noise score"] == 200 and rows[2]["test accuracy %"] == pytest.approx(89.0)
 
@@ -106,7 +111,7 @@ def test_report_takes_plain_data(trials):
 
 
 def test_figures_have_labelled_axes(trials):
-    fig = render.pareto_figure(plotdata.pareto_data(trials, chosen=1), "t")
+    fig = render.pareto_figure(plotdata.pareto_data(trials, FRONT, chosen=1), "t")
     ax = fig.axes[0]
     assert "accuracy (%)" in ax.get_xlabel() and "noise score" in ax.get_ylabel()
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -116,14 +121,27 @@ def test_figures_have_labelled_axes(trials):
     assert len(render.figure_png(fig)) > 1000
 
 
-def test_front_and_hypervolume_match_the_brute_force_rules():
-    import random
+def test_service_front_is_what_the_report_marks(trials):
+    assert {t.number for t in front_of(trials)} == FRONT
+    data = plotdata.pareto_data(trials, report_input(load_spec("mnist-quick"), trials).front)
+    assert {p.number for p in data.points if p.on_front} == FRONT
 
-    rng = random.Random(1)
-    values = [(rng.choice([0.8, 0.85, 0.9, 0.95]), rng.choice([100.0, 150.0, 200.0])) for _ in range(60)]
-    brute = [not any(o[0] >= p[0] and o[1] >= p[1] and o != p for o in values) for p in values]
-    assert plotdata.front_flags(values) == brute
-    ts = [trial(i, a, n, minutes=1 + i) for i, (a, n) in enumerate(values)]
-    hv = [h for _, h in plotdata.hypervolume_over_time(ts)]
-    naive = [plotdata.hypervolume_2d([(a, n / 300) for a, n in values[: i + 1]]) for i in range(len(values))]
-    assert hv == pytest.approx(naive)
+
+def test_report_draws_random_searchs_expected_curve_only_where_the_setup_matches(trials, tmp_path, monkeypatch):
+    from sweeps.replay import reference
+
+    spec = load_spec("mnist-quick")
+    path = tmp_path / "random-reference.json"
+    reference.write_reference(spec, (0.5, 0.2), {"median": [0.0, 0.1, 0.2], "q1": [0.0, 0.05, 0.1],
+                                                "q3": [0.0, 0.15, 0.3]}, seeds=30, source="bench.json", path=path)
+    monkeypatch.setattr(reference, "REFERENCE_FILE", path)
+    hv = report_input(spec, trials).hypervolume
+    assert hv.reference_point == (0.5, 0.2) and hv.expected_median == (0.0, 0.1, 0.2)
+    assert hv.trials == (1, 2, 3, 4) and "30 replayed sweeps" in hv.expected_label
+    ax = render.hypervolume_figure(hv, "t").axes[0]
+    assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"this sweep"}
+    assert "(0.5, 0.2)" in ax.get_ylabel()
+    other = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, epochs=spec.epochs + 1))
+    assert reference.random_reference(other, path) is None  # other epochs: not comparable
+    assert report_input(other, trials).hypervolume.expected_trials == ()
+    assert report_input(other, trials).hypervolume.reference_point == (0.0, 0.0)

@@ -39,14 +39,17 @@ class Variant:
     algorithm: str
     early_stopping: dict[str, Any] | None = None  # EarlyStopping fields
     trials: int | None = None  # None: the spec's budget.trials
+    startup_trials: int | None = None  # None: the spec's searcher.startup_trials
 
     def spec_for(self, spec: Any) -> Any:
         from ..spec import EarlyStopping
 
         es = None if self.early_stopping is None else EarlyStopping(**self.early_stopping)
         budget = spec.budget if self.trials is None else dataclasses.replace(spec.budget, trials=self.trials)
-        return dataclasses.replace(spec, searcher=dataclasses.replace(spec.searcher, algorithm=self.algorithm),
-                                   early_stopping=es, budget=budget)
+        searcher = dataclasses.replace(spec.searcher, algorithm=self.algorithm)
+        if self.startup_trials is not None:
+            searcher = dataclasses.replace(searcher, startup_trials=self.startup_trials)
+        return dataclasses.replace(spec, searcher=searcher, early_stopping=es, budget=budget)
 
 
 def reference_point(table: ReplayTable, baseline: str = "dense") -> tuple[float, float]:
