@@ -263,6 +263,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 # -- sweeps simulate -----------------------------------------------------------------------------
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from .errors import SpecError
     from .replay.table import DEFAULT_TABLE, load_table
     from .samplers import SAMPLERS
     from .spec import load_spec
@@ -273,9 +274,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     others = [s for s in (args.searchers or "").split(",") if s]
     unknown = [s for s in others if s not in SAMPLERS]
     if unknown:
-        raise ValueError(f"--searchers: {unknown} unknown; choose from {', '.join(SAMPLERS)}")
+        raise SpecError(f"--searchers: {', '.join(unknown)} unknown; choose from {', '.join(SAMPLERS)} (comma-separated)")
     if args.seeds < 1:
-        raise ValueError(f"--seeds {args.seeds}: give at least 1")
+        raise SpecError(f"--seeds {args.seeds}: give at least 1")
 
     from .replay.compare import simulate_spec
 
@@ -287,17 +288,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     console.print(summary["fidelity"])
     ref = summary["reference_point"]
     rows = []
+    def quartiles(q: dict) -> str:
+        fmt = lambda x: "never" if x is None else f"{x:.0f}"  # noqa: E731
+        return f"{fmt(q['median'])} [{fmt(q['q1'])}, {fmt(q['q3'])}]"
+
     for name, v in summary["variants"].items():
-        hv = v["final_hypervolume"]
+        hv, p = v["final_hypervolume"], v["mannwhitney_p_greater_than_random"]
         rows.append([name, f"{hv['median']:.5f} [{hv['q1']:.5f}, {hv['q3']:.5f}]",
-                     v["trials_to_target_of_median_curve"] or "not reached",
-                     v["epochs_to_target_of_median_curve"] or "not reached",
-                     f"{v['epochs_total']['median']:.0f}"])
+                     f"{quartiles(v['trials_to_target'])} ({v['trials_to_target']['reached']}/{v['trials_to_target']['runs']})",
+                     quartiles(v["epochs_to_target"]), f"{v['epochs_total']['median']:.0f}",
+                     "" if p is None else f"{p:.2g}"])
     console.print(table(f"{spec.name}: {args.seeds} simulated sweeps each, {spec.budget.trials} trials + "
                          f"{len(spec.baselines)} baselines, {spec.budget.max_concurrent} at a time; hypervolume above "
                          f"({ref[0]:.4f}, {ref[1]:.4f})",
-                         ["searcher", "final hypervolume, median [IQR]", "trials to random's median",
-                          "epochs to random's median", "epochs"], rows))
+                         ["searcher", "final hypervolume, median [IQR]", "trials to random's median [IQR] (reached)",
+                          "epochs to it [IQR]", "epochs", "p > random"], rows))
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=1))
         console.print(f"wrote {args.out}")
