@@ -489,6 +489,55 @@ def test_parity_duty_cycles_bitwise_2d():
         assert torch.equal(ours.duty_cycle, theirs.duty_cycle.view(-1)), f"step {step}"
 
 
+# ----------------------------------------------------------------------------- memory formats
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().contiguous().view(torch.int32)  # equal bits: signed zeros too
+
+
+@pytest.mark.parametrize("local", [False, True])
+@pytest.mark.parametrize("break_ties", [False, True])
+def test_channels_last_equals_contiguous_to_the_bit(local, break_ties):
+    """Training runs conv nets channels-last: same winners, outputs, gradients and duty cycles as
+    the contiguous layout, and the output and the input's gradient keep the input's layout."""
+    settings = dict(boost_strength=1.5, duty_cycle_period=20, local=local, break_ties=break_ties)
+    a, b = KWinners2d(6, 0.3, **settings), KWinners2d(6, 0.3, **settings)
+    for step in range(6):
+        x = _inputs((8, 6, 4, 4), step, ties=not break_ties)
+        xa = x.clone().requires_grad_()
+        xb = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+        inner = xb * 1.0  # not a leaf: its gradient's layout is the one the layer returned
+        grads = []
+        inner.register_hook(grads.append)
+        ya, yb = a(xa), b(inner)
+        assert yb.is_contiguous(memory_format=torch.channels_last) and not yb.is_contiguous()
+        assert torch.equal(_bits(ya), _bits(yb)), f"step {step}"
+        w = torch.randn(8, 6, 4, 4, generator=torch.Generator().manual_seed(step))  # contiguous gradient
+        (ya * w).sum().backward()
+        (yb * w).sum().backward()
+        assert grads[0].is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(_bits(xa.grad), _bits(xb.grad)), f"step {step}"
+        assert torch.equal(_bits(a.duty_cycle), _bits(b.duty_cycle)), f"step {step}"
+    a.eval(), b.eval()
+    x = _inputs((8, 6, 4, 4), 9, ties=not break_ties)
+    assert torch.equal(_bits(a(x)), _bits(b(x.contiguous(memory_format=torch.channels_last))))
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d-global", "2d-local"])
+def test_without_autograd_same_output_and_input_untouched(kind):
+    """Without autograd the product is written into the mask's memory; the input stays as it was."""
+    ours, _, shape = _pair(kind, False, boost_strength=1.5)
+    ours.eval()
+    x = _inputs(shape, 3, ties=False)
+    keep = x.clone()
+    with_grad = ours(x.clone().requires_grad_())
+    with torch.inference_mode():
+        y = ours(x)
+    assert torch.equal(x, keep)
+    assert torch.equal(_bits(y), _bits(with_grad))
+
+
 # ----------------------------------------------------------------------------- state_dict
 
 
