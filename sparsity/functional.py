@@ -97,9 +97,9 @@ class _Masked(torch.autograd.Function):
 
 def _masked(x: Tensor, mask: Tensor) -> Tensor:
     """``x * mask``; without autograd the product goes into the mask's own memory."""
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _Masked.apply(x, mask)
-    return mask.mul_(x)
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return mask.mul_(x)
+    return x * mask if x.is_contiguous() else _Masked.apply(x, mask)
 
 
 def kwinners(
