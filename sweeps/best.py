@@ -73,7 +73,7 @@ def choose(front: Sequence[Any], min_accuracy: float | None = None, rule: str = 
 def best_config(spec: SweepSpec, trial: Any, rule: str) -> dict[str, Any]:
     """A YAML-ready document: the network (rebuildable with `NetworkSpec.from_dict`), the recipe,
     data, noise and seed of the experiment, plus where it came from and its scores."""
-    config = dict(trial.user_attrs.get("config", trial.params))
+    config = dict(trial.user_attrs["config"] if "config" in trial.user_attrs else trial.params)
     exp, params, baseline = spec.trial(config)
     doc = exp.to_dict()
     doc["source"] = {

@@ -153,11 +153,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .results import sweep_status
+    from .results import ROW_ATTRS, sweep_status
 
-    quiet_optuna()
-
-    spec, trials, front = sweep_status(args.name, args.root)
+    spec, trials, front = sweep_status(args.name, args.root, attrs=ROW_ATTRS)  # what the rows show
     shown = trials if args.all or len(trials) <= args.last else trials[-args.last:]
     title = f"trials of {spec.name} ({len(trials)}/{spec.num_samples})"
     if len(shown) < len(trials):
@@ -175,7 +173,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for name in list_sweeps(args.root):
         spec = saved_spec(name, args.root)
-        quiet_optuna()
         done, front = sweep_counts(spec)
         rows.append([name, spec.dataset.name, spec.network.name, f"{done}/{spec.num_samples}", front])
     console.print(table("sweeps", ["name", "dataset", "network", "complete", "pareto"], rows))
@@ -184,12 +181,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_best(args: argparse.Namespace) -> int:
     from .best import best_config, choose, write_best
-    from .results import sweep_status
+    from .results import sweep_status, sweep_trials
 
-    quiet_optuna()
-
-    spec, _, front = sweep_status(args.name, args.root)
+    spec, _, front = sweep_status(args.name, args.root, attrs=())  # the front needs values only
     trial = choose(front, min_accuracy=args.min_accuracy, rule=args.rule)
+    trial = sweep_trials(spec, numbers=[trial.number])[0]  # the chosen one in full
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else args.rule
     doc = best_config(spec, trial, rule)
     out = write_best(doc, args.out or f"{spec.name}-best.yaml")

@@ -3,12 +3,18 @@
 Everything here reads the saved spec (ROOT/specs/NAME.yaml) and the Optuna study only, so
 ``sweeps status``, ``list``, ``best`` and ``report`` work while a sweep runs and import neither
 Ray, MLflow nor torch. `sweeps.service` (which launches sweeps) re-exports these names.
+
+Trials are read by `sweep_trials`: straight from Optuna's tables (`sweeps.internals.read_trials`,
+no Optuna, SQLAlchemy ORM or alembic import), and only what a command shows: `list` reads states
+and values, `status` the attributes of its rows, `best` the chosen trial's in full. A store at a
+schema revision that reader does not know is read through Optuna's public API instead.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .errors import SpecError
 from .service_paths import ROOT_ENV, default_root
@@ -25,6 +31,8 @@ __all__ = [
     "front_of",
     "pareto_front",
     "trial_row",
+    "ROW_ATTRS",
+    "sweep_trials",
     "sweep_status",
     "sweep_counts",
     "chosen_trial",
@@ -32,6 +40,9 @@ __all__ = [
     "report_input",
     "report_html",
 ]
+
+
+log = logging.getLogger(__name__)
 
 
 def spec_path(root: str | Path, name: str) -> Path:
@@ -61,6 +72,31 @@ def _load_study(spec: SweepSpec) -> "optuna.Study | None":
     return load_study(spec.name, spec.stores.resolved().optuna_storage)
 
 
+def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: Iterable[int] | None = None,
+                 params: bool = True) -> list[Any] | None:
+    """The sweep's trials in Optuna's order, None if its storage has no study. ``attrs``: the user
+    attributes needed (None: all); ``numbers``: only these trials; ``params=False``: no params.
+    Trials read through Optuna (the fallback) carry everything whatever was asked."""
+    from .internals import UnknownOptunaSchema, read_trials
+
+    try:
+        return read_trials(spec.stores.resolved().optuna_storage, spec.name, attrs=attrs, numbers=numbers,
+                           params=params)
+    except UnknownOptunaSchema as e:
+        log.debug("reading %s through Optuna: %s", spec.name, e)
+    from .console import quiet_optuna
+
+    quiet_optuna()
+    study = _load_study(spec)
+    if study is None:
+        return None
+    trials = study.get_trials(deepcopy=False)
+    if numbers is not None:
+        wanted = set(numbers)
+        trials = [t for t in trials if t.number in wanted]
+    return trials
+
+
 def front_of(trials: Sequence[Any]) -> list[Any]:
     """The COMPLETE trials no other COMPLETE trial dominates (both objectives maximized; equal points
     all stay, as in Optuna's ``best_trials``), by decreasing validation accuracy."""
@@ -75,6 +111,10 @@ def pareto_front(study: "optuna.Study") -> list["FrozenTrial"]:
     return front_of(study.get_trials(deepcopy=False))
 
 
+# The user attributes `trial_row` shows: what `sweeps status` reads of each trial.
+ROW_ATTRS = ("baseline", "test_accuracy", "test_noise_score", "config", "fail_reason", "ray_trial_id")
+
+
 def trial_row(t: "FrozenTrial") -> dict[str, Any]:
     return {
         "number": t.number,
@@ -84,31 +124,27 @@ def trial_row(t: "FrozenTrial") -> dict[str, Any]:
         "val_noise_score": t.values[1] if t.values else None,
         "test_accuracy": t.user_attrs.get("test_accuracy"),
         "test_noise_score": t.user_attrs.get("test_noise_score"),
-        "params": t.user_attrs.get("config", t.params),
+        "params": t.user_attrs["config"] if "config" in t.user_attrs else t.params,
         "fail_reason": t.user_attrs.get("fail_reason", ""),
         "ray_trial_id": t.user_attrs.get("ray_trial_id", ""),
     }
 
 
-def sweep_status(name: str, root: str | None = None) -> tuple[SweepSpec, list["FrozenTrial"], list["FrozenTrial"]]:
-    """(spec, all trials, Pareto front), read from Optuna alone: works while a sweep runs."""
+def sweep_status(name: str, root: str | None = None,
+                 attrs: Iterable[str] | None = None) -> tuple[SweepSpec, list["FrozenTrial"], list["FrozenTrial"]]:
+    """(spec, all trials, Pareto front), read from Optuna's store alone: works while a sweep runs.
+    ``attrs``: the user attributes needed (default all; `ROW_ATTRS` for rows, () for values only)."""
     spec = saved_spec(name, root)
-    study = _load_study(spec)
-    if study is None:
+    trials = sweep_trials(spec, attrs=attrs)  # read once
+    if trials is None:
         return spec, [], []
-    trials = study.get_trials(deepcopy=False)  # read once
     return spec, trials, front_of(trials)
 
 
 def sweep_counts(spec: SweepSpec) -> tuple[int, int]:
-    """(complete trials, Pareto front size) of a sweep, without reading every trial's attributes:
-    only the COMPLETE trials' values are compared."""
-    from optuna.trial import TrialState
-
-    study = _load_study(spec)
-    if study is None:
-        return 0, 0
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    """(complete trials, Pareto front size) of a sweep: states and values only are read."""
+    trials = sweep_trials(spec, attrs=(), params=False) or []
+    done = [t for t in trials if getattr(t.state, "name", "") == "COMPLETE"]
     return len(done), len(front_of(done))
 
 
@@ -133,7 +169,7 @@ def hypervolume_curve(trials: Sequence[Any], reference: tuple[float, float] = (0
     """(trials ended, hypervolume of the COMPLETE trials by then) after each trial that ended
     (COMPLETE or stopped early), in the order they ended; objectives scaled to [0, 1] (the noise
     score by its maximum, the ``noise_max`` user attribute), as the replay benchmark measures it."""
-    from .pareto import anytime_hypervolume
+    from .pareto import hypervolume
 
     ended = sorted((t for t in trials if getattr(t.state, "name", "") in ("COMPLETE", "PRUNED")
                     and t.datetime_complete is not None), key=lambda t: (t.datetime_complete, t.number))
@@ -143,7 +179,19 @@ def hypervolume_curve(trials: Sequence[Any], reference: tuple[float, float] = (0
             noise_max = float(t.user_attrs.get("noise_max") or 0)
             last = [t.values[0], t.values[1] / noise_max if noise_max > 0 else 0.0]
         points.append(last or [-1.0, -1.0])  # a stopped trial adds nothing: repeat the last point
-    return list(range(1, len(ended) + 1)), anytime_hypervolume(points, reference).tolist()
+    # `pareto.anytime_hypervolume`'s values, computed again only when a point joins the front: the
+    # hypervolume of a set is that of its front (Optuna's algorithm reduces a set to its unique front
+    # first, so the floats are the same), and recomputing it over every prefix cost O(n^2) (1 s at
+    # 2,000 trials).
+    front: list[list[float]] = []
+    hv: list[float] = []
+    for p in points:
+        if p[0] > reference[0] and p[1] > reference[1] and not any(q[0] >= p[0] and q[1] >= p[1] for q in front):
+            front = [q for q in front if not (p[0] >= q[0] and p[1] >= q[1])] + [p]
+            hv.append(hypervolume(front, reference))
+        else:
+            hv.append(hv[-1] if hv else 0.0)
+    return list(range(1, len(ended) + 1)), hv
 
 
 def report_input(spec: SweepSpec, trials: Sequence[Any]):

@@ -33,6 +33,7 @@ from sparsity.train import NonFiniteLossError
 
 from . import study as sweep_study, tracking
 from .early_stopping import SuccessiveHalving
+from .internals import stored_trial
 from .trial_report import TrialReport
 from .spec import SweepSpec
 
@@ -65,7 +66,7 @@ def _recorded(optuna_url: str, sweep: str, number: int) -> TrialReport | None:
     """The final report of a trial Optuna already holds as COMPLETE (a restored driver reruns trials
     its last snapshot showed running): it is reported again, not retrained."""
     study = sweep_study.load_study(sweep, _study_storage(optuna_url))
-    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None) if study else None
+    trial = stored_trial(study, number) if study else None  # this trial alone: every trial starts here
     if trial is None or trial.state != TrialState.COMPLETE:
         return None
     return TrialReport(number=number, epoch=0, val_accuracy=trial.values[0], val_noise_score=trial.values[1],

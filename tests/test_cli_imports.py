@@ -145,3 +145,34 @@ def test_the_front_read_once_is_optunas_front(store):
     assert sorted(t.number for t in front) == sorted(t.number for t in study.best_trials)
     assert [t.values[0] for t in front] == sorted((t.values[0] for t in front), reverse=True)
     assert front_of([]) == []
+
+
+@pytest.mark.parametrize("command", [["status", "fake"], ["list"], ["best", "fake"]])
+def test_read_commands_read_optunas_tables_without_optuna(store, tmp_path, command):
+    """status, list and best read what they show straight from the study's tables
+    (`sweeps.internals.read_trials`): no Optuna, SQLAlchemy or alembic to import (about 1.5 s)."""
+    probe = PROBE.replace(repr(HEAVY), repr(("optuna", "sqlalchemy", "alembic")))
+    proc = subprocess.run([sys.executable, "-c", probe, *command, "--root", str(store)], cwd=tmp_path, env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.rpartition("\nIMPORTED ")[2].strip() == "[]"
+
+
+def test_a_store_at_another_schema_revision_is_read_through_optuna(store, monkeypatch):
+    """`read_trials` reads one schema revision; at any other (here: it expects another) the same
+    answers come through Optuna's public API."""
+    from sweeps import internals, results
+
+    spec, trials, front = results.sweep_status("fake", str(store))
+    assert isinstance(trials[0], internals.StoredTrial)
+    counts = results.sweep_counts(spec)
+    monkeypatch.setattr(internals, "OPTUNA_SCHEMA_REVISION", "v0.0.0.other")
+    with pytest.raises(internals.UnknownOptunaSchema):
+        internals.read_trials(spec.stores.resolved().optuna_storage, "fake")
+    theirs = results.sweep_trials(spec)
+    assert not isinstance(theirs[0], internals.StoredTrial)  # Optuna's FrozenTrials
+    assert [(t.number, t.state.name, t.values, t.user_attrs, t.params) for t in theirs] == \
+        [(t.number, t.state.name, t.values, t.user_attrs, t.params) for t in trials]
+    assert [t.number for t in results.sweep_trials(spec, numbers=[3, 5])] == [3, 5]
+    assert results.sweep_counts(spec) == counts
+    assert [t.number for t in results.sweep_status("fake", str(store))[2]] == [t.number for t in front]

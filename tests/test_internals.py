@@ -81,3 +81,118 @@ def test_view_hides_baselines_from_every_read():
     assert len(study.trials) == 10
     assert len(view.trials) == len(view.get_trials()) == len(view._get_trials(deepcopy=False)) == 8
     assert view.directions == study.directions
+
+
+def test_stored_trial_reads_one_trial_by_number():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.ask()
+    t = study.ask()
+    study.tell(t, [0.5, 2.0])
+    got = internals.stored_trial(study, 1)
+    assert got.number == 1 and got.values == [0.5, 2.0] and got.state == optuna.trial.TrialState.COMPLETE
+    assert internals.stored_trial(study, 0).state == optuna.trial.TrialState.RUNNING
+    assert internals.stored_trial(study, 7) is None
+
+
+# -- Optuna's RDB schema, read without Optuna (`internals.read_trials`) --------------------------------
+
+def _varied_study(url: str, name: str = "s") -> optuna.Study:
+    """Every state, values with infinities, float/int/log/categorical params, nested user attrs."""
+    study = optuna.create_study(study_name=name, storage=url, directions=["maximize", "maximize"])
+    other = optuna.create_study(study_name=name + "-other", storage=url, directions=["maximize", "maximize"])
+    other.tell(other.ask(), [1.0, 1.0])  # a second study in the same store: never mixed in
+    space = {"x": optuna.distributions.FloatDistribution(0.01, 1.0, log=True),
+             "n": optuna.distributions.IntDistribution(1, 9),
+             "c": optuna.distributions.CategoricalDistribution(["a", "b", None, 3])}
+    for i in range(12):
+        t = study.ask(space)
+        t.set_user_attr("config", {"x": t.params["x"], "n": t.params["n"], "deep": [1, {"k": "v"}]})
+        t.set_user_attr("val_curve", {"levels": [0.0, 0.5], "accuracies": [0.9, 0.5 + i / 100]})
+        if i % 3 == 0:
+            t.set_user_attr("baseline", f"b{i}")
+        if i in (0, 1, 2, 3, 4, 5):
+            study.tell(t, [0.5 + i / 100, float("inf") if i == 4 else 10.0 * i])
+        elif i == 6:
+            study.tell(t, state=optuna.trial.TrialState.PRUNED)
+        elif i == 7:
+            t.set_user_attr("fail_reason", "boom")
+            study.tell(t, state=optuna.trial.TrialState.FAIL)
+        elif i == 8:
+            study.tell(t, [float("-inf"), 1.0])
+    study.enqueue_trial({"x": 0.5})  # WAITING
+    return study
+
+
+def _same(ours, theirs, attrs=None, params=True) -> None:
+    assert [t.number for t in ours] == [t.number for t in theirs]
+    for a, b in zip(ours, theirs):
+        assert a.state.name == b.state.name and a.state.value == b.state.value, b.number
+        assert a.values == b.values, b.number
+        assert (a.datetime_start, a.datetime_complete) == (b.datetime_start, b.datetime_complete), b.number
+        want = b.user_attrs if attrs is None else {k: v for k, v in b.user_attrs.items() if k in attrs}
+        assert a.user_attrs == want, b.number
+        if params:
+            assert a.params == b.params and a.distributions == b.distributions, b.number
+            assert list(a.params) == list(b.params), b.number  # the same order
+        else:
+            assert a.params == {}
+
+
+def test_optuna_creates_the_schema_revision_read_trials_knows(tmp_path):
+    import sqlite3
+
+    optuna.create_study(storage=f"sqlite:///{tmp_path / 'o.db'}")
+    revision = sqlite3.connect(tmp_path / "o.db").execute("SELECT version_num FROM alembic_version").fetchall()
+    assert revision == [(internals.OPTUNA_SCHEMA_REVISION,)], (
+        f"Optuna's RDB schema moved to {revision}: check read_trials' queries against "
+        f"optuna/storages/_rdb/models.py, then update OPTUNA_SCHEMA_REVISION")
+    assert {s.name: s.value for s in internals.StoredState} == {s.name: s.value for s in optuna.trial.TrialState}
+    for s in optuna.trial.TrialState:
+        assert internals.StoredState[s.name].is_finished() == s.is_finished()
+
+
+def test_read_trials_equals_optunas_own_read(tmp_path):
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    study = _varied_study(url)
+    theirs = study.get_trials(deepcopy=False)
+    assert {t.state.name for t in theirs} == {"COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"}
+    _same(internals.read_trials(url, "s"), theirs)
+    _same(internals.read_trials(url, "s", attrs=("baseline", "fail_reason"), params=False), theirs,
+          attrs=("baseline", "fail_reason"), params=False)
+    _same(internals.read_trials(url, "s", attrs=(), numbers=[2, 7, 99]), [t for t in theirs if t.number in (2, 7)],
+          attrs=())
+    assert internals.read_trials(url, "s", numbers=[]) == []
+    assert internals.read_trials(url, "no-such-study") is None
+
+
+def test_read_trials_writes_nothing_and_refuses_other_revisions(tmp_path):
+    import sqlite3
+
+    assert internals.read_trials(f"sqlite:///{tmp_path / 'missing.db'}", "s") is None
+    assert not (tmp_path / "missing.db").exists()  # not created, as Optuna would
+    (tmp_path / "empty.db").touch()  # no tables yet: Optuna's own read creates them
+    with pytest.raises(internals.UnknownOptunaSchema):
+        internals.read_trials(f"sqlite:///{tmp_path / 'empty.db'}", "s")
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    _varied_study(url)
+    with sqlite3.connect(tmp_path / "o.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'v9.9.9.z'")
+    with pytest.raises(internals.UnknownOptunaSchema, match="v9.9.9.z"):
+        internals.read_trials(url, "s")
+
+
+def test_read_trials_reads_postgresql_as_optuna_does(test_postgres, monkeypatch):
+    monkeypatch.setenv("PGPASSWORD", test_postgres.password)
+    url = test_postgres.create_database("internals_read")
+    study = _varied_study(url)
+    _same(internals.read_trials(url, "s"), study.get_trials(deepcopy=False))
+    assert internals.read_trials(url, "no-such-study") is None
+
+
+def test_importing_the_adapter_imports_no_optuna():
+    import subprocess
+    import sys
+
+    code = "import sys, sweeps.internals; print('optuna' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stderr
