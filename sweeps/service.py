@@ -142,11 +142,25 @@ def _init_local_ray(num_cpus: int) -> None:
 # the sweep. Not for cluster nodes: there a fresh worker is not ready until its imports end, and in
 # the two-node test Ray stopped such workers while the head's actor took every trial (cluster/).
 WORKER_PRELOAD = ("sweeps.worker",)
-_PRELOAD_ENV = "RAY_preload_python_modules"
+
+# The local Ray never kills idle workers. Its raylet kills (every 200 ms) the idle workers that have
+# been idle over 1 s beyond as many as there are *available* CPUs, and Tune reserves a trial's CPU (a
+# placement group) before it asks for the trial's actor: each reservation made a prestarted worker
+# still waiting for its actor surplus, Ray killed it and started a fresh worker for the actor, which
+# paid the imports again (Ray 2.60, raylet debug log: "Number of idle workers 2 is larger than the
+# number of desired workers 1 killing idle worker"; worker log: "idle for a long time"). It hit
+# whenever the workers had been idle over 1 s when Tune started (a sweep's set-up takes longer), and
+# on a busy machine even in the bare probe of tests/test_worker_start.py. The cost: idle workers
+# stay until the sweep ends (with resources.cpus > 1 some prestarted ones are never used).
+_LOCAL_RAY_CONFIG: dict[str, Any] = {
+    "preload_python_modules": list(WORKER_PRELOAD),
+    "kill_idle_workers_interval_ms": 0,
+}
 
 
 def _local_system_config() -> dict[str, Any]:
-    return {} if os.environ.get(_PRELOAD_ENV) else {"preload_python_modules": list(WORKER_PRELOAD)}
+    """Ray settings for the local Ray; one set in the environment (RAY_<name>) is left to it."""
+    return {k: v for k, v in _LOCAL_RAY_CONFIG.items() if not os.environ.get(f"RAY_{k}")}
 
 
 # Trials on other nodes do not inherit the driver's environment, so the driver's SPARSE_SWEEPS_*
