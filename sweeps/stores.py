@@ -23,9 +23,7 @@ import logging
 import os
 import re
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -399,6 +397,9 @@ def _db_problem(url: str) -> str | None:
 
 
 def _http_problem(url: str) -> str | None:
+    import urllib.error
+    import urllib.request  # here: with http.client and email, 0.05 s every command would pay
+
     health = url.rstrip("/") + "/health"
     try:
         with urllib.request.urlopen(health, timeout=CHECK_TIMEOUT_S) as r:  # noqa: S310 (URI from the spec)
