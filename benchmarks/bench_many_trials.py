@@ -81,9 +81,9 @@ def run_or_resume(spec: Any, root: Path) -> dict[str, Any]:
     cpu0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     with LoadSampler() as load:
         if resumed:
-            outcome = resume_sweep(spec.name, root=str(root), progress=StudyProgress(interval=30.0))
+            outcome = resume_sweep(spec.name, root=str(root), progress=StudyProgress())
         else:
-            outcome = run_sweep(spec, progress=StudyProgress(interval=30.0))
+            outcome = run_sweep(spec, progress=StudyProgress())
     cpu1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "resumed": resumed, "started_utc": started.isoformat(timespec="seconds"),
