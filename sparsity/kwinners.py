@@ -61,9 +61,9 @@ class _KWinnersBase(nn.Module):
     @torch.no_grad()
     def _record(self, y: Tensor, counts: Tensor) -> None:
         self.samples_seen.add_(y.shape[0])
-        self.duty_cycle.copy_(
-            F.update_duty_cycle(self.duty_cycle, counts, y.shape[0], self.samples_seen, self.duty_cycle_period)
-        )
+        # On the CPU the count is read as a number (no device to wait for): fewer small tensor ops.
+        seen = int(self.samples_seen) if self.samples_seen.device.type == "cpu" else self.samples_seen
+        self.duty_cycle.copy_(F.update_duty_cycle(self.duty_cycle, counts, y.shape[0], seen, self.duty_cycle_period))
 
     def _settings_repr(self) -> str:
         return (
@@ -101,7 +101,7 @@ class KWinners(_KWinnersBase):
         k = self.k if self.training else self.k_inference
         y = F.kwinners(x, self.duty_cycle, k, self.boost_strength, self.break_ties)
         if self.training:
-            self._record(y, F.active_counts(y.detach()))
+            self._record(y, F.active_counts(y))
         return y
 
     def extra_repr(self) -> str:
@@ -162,7 +162,7 @@ class KWinners2d(_KWinnersBase):
         k = self.k_at(x.shape[2], x.shape[3], self.training)
         y = F.kwinners2d(x, self.duty_cycle, k, self.boost_strength, self.local, self.break_ties)
         if self.training:
-            self._record(y, F.active_counts2d(y.detach()))
+            self._record(y, F.active_counts2d(y))
         return y
 
     def extra_repr(self) -> str:
