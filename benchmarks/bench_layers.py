@@ -5,10 +5,9 @@ loop, so load that drifts slows every variant alike), at one torch thread by def
 
 * step: one Sparse CNN-2 training step at batch 64 exactly as `sparsity.train.train` runs it: the
   model from `prepare_model` (channels-last on the CPU), the paper recipe's SGD, `train_step`
-  (forward, cross-entropy, backward, SGD step, re-zero of the sparse weights), in a process with
-  train()'s allocator setting (`sparsity.train.keep_freed_memory`). Against the dense twin (the same
-  NetworkSpec with every percent_on and weight_density 1: ReLU and dense weights) prepared the
-  same way; for context the same two nets in the contiguous layout, and the reference library's
+  (forward, cross-entropy, backward, SGD step, re-zero of the sparse weights), against the dense
+  twin (the same NetworkSpec with every percent_on and weight_density 1: ReLU and dense weights)
+  prepared the same way; for context the same two nets in the contiguous layout, and the reference library's
   Sparse CNN-2 (tests/reference_nupic.py: its KWinners2d, KWinners and SparseWeights, whose
   kwinners2d needs the contiguous layout, re-zeroed with ``model.apply(rezero_weights)``).
 * eval: one batch of a noise curve as `sparsity.noise.noise_curve` runs it: eval mode,
@@ -55,7 +54,7 @@ import sparsity  # noqa: E402
 from machine import cpu_model  # noqa: E402
 from sparsity.recipe import paper_recipe  # noqa: E402
 from sparsity.sparse_weights import sparse_weight_modules  # noqa: E402
-from sparsity.train import _optimizer, keep_freed_memory, prepare_model, train_step  # noqa: E402
+from sparsity.train import _optimizer, prepare_model, train_step  # noqa: E402
 from tests import reference_nupic as ref  # noqa: E402
 
 PRESET = "sparse-cnn2"
@@ -298,17 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-json", action="store_true", help="do not write benchmarks/results/layers-*.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    allocator = keep_freed_memory()  # what train() does on the CPU
 
     started = dt.datetime.now(dt.timezone.utc)
     result: dict[str, object] = {
         "benchmark": "bench_layers", "utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": commit(),
-        "machine": machine(), "allocator_tuned": allocator, "load_before": load(), "args": vars(args),
+        "machine": machine(), "load_before": load(), "args": vars(args),
     }
     print(f"machine: {platform.platform()} | {cpu_model()} | {os.cpu_count()} logical CPUs | torch {torch.__version__} "
           f"| torch threads {torch.get_num_threads()} | python {platform.python_version()}")
-    print(f"commit {result['commit']}; allocator as train() sets it: {'tuned' if allocator else 'glibc default'}; "
-          f"load average before (1, 5, 15 min): {result['load_before']}")
+    print(f"commit {result['commit']}; load average before (1, 5, 15 min): {result['load_before']}")
     print()
 
     step = interleaved(step_variants(), args.step_repeats, warmup=10)

@@ -17,8 +17,7 @@ alone. The memory-format gain is measured on our loop (channels-last over contig
 mixed comparison (ours against a DataLoader feeding the contiguous net) is printed for context
 only. Every variant times the same number of batches (default 300, i.e. 19,200 samples; --batches 0
 = one full epoch of our 55,000-image train split), all four alternating --repeats times on fresh
-copies of the same initial network, in one process with the allocator setting train() uses
-(`sparsity.train.keep_freed_memory`); medians are reported and raw figures written to
+copies of the same initial network, in one process; medians are reported and raw figures written to
 benchmarks/results/throughput-<UTC time>.json.
 
 (b) The full 11-level mnist-pixels noise curve on the 10,000 official MNIST test images against
@@ -50,7 +49,7 @@ from sparsity.data import DataConfig, cache_root, data_root, load_dataset
 from sparsity.data.mnist import MNIST_MEAN, MNIST_STD, _locate
 from sparsity.noise import get_noise
 from sparsity.recipe import paper_recipe
-from sparsity.train import _optimizer, _train_epoch, keep_freed_memory, prepare_model, train_step
+from sparsity.train import _optimizer, _train_epoch, prepare_model, train_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_noise import time_noise_vs_clean  # noqa: E402
@@ -117,14 +116,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    allocator = keep_freed_memory()  # what train() does on the CPU; process-wide, so both sides get it
     started = dt.datetime.now(dt.timezone.utc)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent.parent,
                           capture_output=True, text=True).stdout.strip()
     result: dict = {"benchmark": "bench_throughput", "utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": head,
                     "machine": {"platform": platform.platform(), "cpu": cpu_model(), "logical_cpus": os.cpu_count(),
                                 "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
-                    "allocator_tuned": allocator, "load_before": list(os.getloadavg()), "args": vars(args)}
+                    "load_before": list(os.getloadavg()), "args": vars(args)}
 
     print(f"machine: {platform.platform()}; CPU {cpu_model()}; {os.cpu_count()} CPUs; torch {torch.__version__}; "
           f"torch threads {torch.get_num_threads()}; load average at start {os.getloadavg()[0]:.1f} "

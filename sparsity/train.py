@@ -9,13 +9,11 @@ of epoch e gives the same final numbers as an uninterrupted one.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
 import os
 import pickle
 import re
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +36,6 @@ __all__ = [
     "NonFiniteLossError",
     "TrainResult",
     "default_device",
-    "keep_freed_memory",
     "prepare_model",
     "train_step",
     "evaluate",
@@ -130,26 +127,6 @@ def _mean_boost(model: nn.Module) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def keep_freed_memory() -> bool:
-    """Make glibc keep the memory this process frees for reuse instead of handing it back to the OS.
-
-    By default glibc unmaps or trims large freed blocks and maps fresh pages on the next allocation,
-    so a CPU training step pays a page fault per 4 KiB of every large temporary it makes: about 900
-    per dense and 3,000 per Sparse CNN-2 step at batch 64 (``benchmarks/bench_layers.py``), 10-20 %
-    of the step. With fixed thresholds the heap keeps its blocks; the process holds its peak memory
-    until it exits. Process-wide, like `torch.set_num_threads`. Returns False where it does not apply
-    (not Linux with glibc).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
-    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
-
-
 def prepare_model(spec: NetworkSpec, seed: int, device: torch.device) -> SparseNet:
     """The network built from ``seed`` on ``device``, in the memory format that trains fastest there."""
     model = build_network(spec, seed=seed).to(device)
@@ -235,17 +212,14 @@ def train(
     """Train the network ``spec`` with ``recipe`` on ``data``; returns the model and per-epoch metrics.
 
     ``device`` defaults to CUDA when present. On the CPU ``threads`` sets torch's thread count
-    (1 by default: parallel trials on one machine run far faster that way; None leaves it) and
-    the process keeps freed memory for reuse (`keep_freed_memory`).
+    (1 by default: parallel trials on one machine run far faster that way; None leaves it).
     ``on_epoch(result, model)`` is called after every epoch, after the checkpoint is written.
     With ``checkpoint_path``, each epoch's full state (model, optimizer, schedule, epoch, history)
     is written there atomically, and an existing checkpoint is resumed from.
     """
     device = torch.device(device) if device is not None else default_device()
-    if device.type == "cpu":
-        keep_freed_memory()
-        if threads is not None:
-            torch.set_num_threads(threads)
+    if device.type == "cpu" and threads is not None:
+        torch.set_num_threads(threads)
     if data.input_shape != spec.input_shape or data.num_classes != spec.num_classes:
         raise ValueError(
             f"network {spec.name!r} expects input {spec.input_shape} and {spec.num_classes} classes, "
