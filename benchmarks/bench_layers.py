@@ -101,9 +101,9 @@ def machine() -> dict[str, object]:
 def commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return head + ("+uncommitted changes" if dirty else "")
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "sparsity", "benchmarks",
+                                "tests/reference_nupic.py"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return head + ("+uncommitted changes to the code measured" if dirty else "")
     except OSError:
         return "unknown"
 
