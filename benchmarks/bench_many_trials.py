@@ -15,8 +15,10 @@ Runs `benchmarks/specs/many-tiny-trials.yaml` (Sparse MLP, 300 MNIST images, 1 e
   per-epoch callbacks spent reporting); the trainable's own ``setup_seconds``, ``report_seconds``
   and ``logging_seconds`` (MLflow metrics of its run) are compared the same way.
 
-Resumable: run the same command line again after a kill and the sweep (already saved under --root)
-is resumed (`sweeps.service.resume_sweep`) before the checks; `--check-only` only checks and times.
+Resumable: SIGINT, SIGTERM or SIGHUP stop the sweep as they stop `sweeps run` (running trials
+marked, nothing left RUNNING) and the checks run on what finished; run the same command line again
+(after a stop or a kill) and the sweep saved under --root is resumed (`sweeps.service.resume_sweep`)
+before the checks; `--check-only` only checks and times.
 Raw results (every trial's timings) go to benchmarks/results/many-trials-<UTC time>.json.
 
     SPARSE_SWEEPS_DATA=/path/to/data python benchmarks/bench_many_trials.py --root /tmp/many [--trials 100]
@@ -74,20 +76,29 @@ def run_or_resume(spec: Any, root: Path) -> dict[str, Any]:
     from sweeps.progress import StudyProgress
     from sweeps.results import spec_path
     from sweeps.service import resume_sweep, run_sweep
+    from sweeps.shutdown import stop_on_signals
 
     resumed = spec_path(root, spec.name).exists()
     print(f"{'resuming' if resumed else 'launching'} {spec.name}: {spec.num_samples} trials under {root}", flush=True)
     t0, started = time.perf_counter(), datetime.now(timezone.utc)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    with LoadSampler() as load:
-        if resumed:
-            outcome = resume_sweep(spec.name, root=str(root), progress=StudyProgress())
-        else:
-            outcome = run_sweep(spec, progress=StudyProgress())
+    stopped = None
+    # As the CLI does: SIGINT, SIGTERM or SIGHUP stop the sweep cleanly (its running trials marked,
+    # resumable), and the checks below still run on what it finished.
+    with LoadSampler() as load, stop_on_signals():
+        try:
+            if resumed:
+                outcome = resume_sweep(spec.name, root=str(root), progress=StudyProgress())
+            else:
+                outcome = run_sweep(spec, progress=StudyProgress())
+        except KeyboardInterrupt as e:
+            stopped, outcome = str(e) or "SIGINT", None
+            print(f"stopped by {stopped}: checking what ran (run this again to resume)", flush=True)
     cpu1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
-        "resumed": resumed, "started_utc": started.isoformat(timespec="seconds"),
-        "wall_s": round(time.perf_counter() - t0, 1), "outcome_seconds": round(outcome.seconds, 1),
+        "resumed": resumed, "stopped": stopped, "started_utc": started.isoformat(timespec="seconds"),
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "outcome_seconds": None if outcome is None else round(outcome.seconds, 1),
         "driver_cpu_s": round(cpu1[0].ru_utime + cpu1[0].ru_stime - cpu0[0].ru_utime - cpu0[0].ru_stime, 1),
         "load_1min": load.samples,
     }
@@ -117,7 +128,7 @@ def check_stores(spec: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "optuna_trials": len(trials),
         "optuna_states": dict(states),
         "optuna_numbers_duplicated": sorted(n for n, c in numbers.items() if c > 1),
-        "optuna_numbers_missing": sorted(set(range(spec.num_samples)) - set(numbers)),
+        "optuna_numbers_missing": len(set(range(spec.num_samples)) - set(numbers)),
         "optuna_running_or_waiting": [t.number for t in trials if t.state.name in ("RUNNING", "WAITING")],
         "ray_trial_ids_duplicated": sorted(str(k) for k, c in ray_ids.items() if c > 1),
         "mlflow_trial_runs": len(runs),
@@ -127,9 +138,11 @@ def check_stores(spec: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "mlflow_runs_without_optuna_trial": sorted(set(run_numbers) - set(numbers)),
         "mlflow_running": sorted(int(r.data.tags[tracking.TAG_OPTUNA]) for r in runs if r.info.status == "RUNNING"),
     }
+    checks["ran_to_the_end"] = len(trials) == spec.num_samples and not checks["optuna_numbers_missing"]
+    # Every trial that exists is in both stores once and none is RUNNING (also for a stopped sweep).
     checks["passed"] = (
-        len(trials) == spec.num_samples and not checks["optuna_numbers_duplicated"]
-        and not checks["optuna_numbers_missing"] and not checks["optuna_running_or_waiting"]
+        not checks["optuna_numbers_duplicated"] and set(numbers) == set(range(len(trials)))
+        and not checks["optuna_running_or_waiting"]
         and not checks["ray_trial_ids_duplicated"] and len(runs) == len(trials)
         and not checks["mlflow_numbers_duplicated"] and not checks["optuna_trials_without_mlflow_run"]
         and not checks["mlflow_runs_without_optuna_trial"] and not checks["mlflow_running"]
@@ -251,7 +264,8 @@ def main() -> int:
     result["trials"] = rows
     out.write_text(json.dumps(result, indent=1))
     ok = checks["passed"] and all(v["rc"] == 0 for v in result["cli"].values())
-    print(f"{'PASSED' if ok else 'FAILED'} checks; machinery growth {result['growth'].get('machinery_seconds', {}).get('ratio_median')} "
+    print(f"{'PASSED' if ok else 'FAILED'} checks ({checks['optuna_trials']} of {spec.num_samples} trials, "
+          f"{'to the end' if checks['ran_to_the_end'] else 'NOT to the end'}); machinery growth {result['growth'].get('machinery_seconds', {}).get('ratio_median')} "
           f"(target <= {GROWTH_TARGET}); wrote {out}", flush=True)
     return 0 if ok else 1
 

@@ -173,11 +173,20 @@ class StoredTrial:
     number: int
     state: StoredState
     values: list[float] | None
-    datetime_start: datetime | None
-    datetime_complete: datetime | None
     user_attrs: dict[str, Any]
     trial_id: int
+    stored_datetimes: tuple[Any, Any] = (None, None)  # (start, complete) as stored: naive UTC
     stored_params: list[tuple[str, float, str]] = field(default_factory=list, repr=False)  # (name, internal value, distribution JSON)
+
+    # Converted on first use: a local-time conversion per datetime cost the progress poll, which
+    # reads every trial every 3 s and shows no datetime, about 0.1 s at 2,000 trials.
+    @functools.cached_property
+    def datetime_start(self) -> datetime | None:
+        return _local(self.stored_datetimes[0])
+
+    @functools.cached_property
+    def datetime_complete(self) -> datetime | None:
+        return _local(self.stored_datetimes[1])
 
     @functools.cached_property
     def distributions(self) -> dict[str, Any]:
@@ -273,8 +282,7 @@ def read_trials(url: str, study_name: str, *, attrs: Iterable[str] | None = None
         for trial_id, number, state, start, complete in run(
                 f"SELECT t.trial_id, t.number, t.state, t.datetime_start, t.datetime_complete FROM trials t "
                 f"WHERE {where} ORDER BY t.trial_id", args):
-            trials[trial_id] = StoredTrial(number, StoredState[state], None, _local(start), _local(complete), {},
-                                           trial_id)
+            trials[trial_id] = StoredTrial(number, StoredState[state], None, {}, trial_id, (start, complete))
         values: dict[int, dict[int, float]] = {}
         for trial_id, objective, value, kind in run(
                 f"SELECT v.trial_id, v.objective, v.value, v.value_type FROM trial_values v "
