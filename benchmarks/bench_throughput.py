@@ -68,14 +68,15 @@ def fresh_model(channels_last: bool = False):
     return model, opt, recipe.lr
 
 
-def time_ours(data, batches: int, seed: int, channels_last: bool = True) -> tuple[float, int, torch.nn.Module]:
+def time_ours(data, batches: int, seed: int, channels_last: bool = True) -> tuple[float, int, float, torch.nn.Module]:
+    """(wall seconds, samples, CPU seconds of this thread, trained model)."""
     model, opt, lr = fresh_model(channels_last)
     split = data.train
     n = len(split) if batches == 0 else min(len(split), batches * BATCH)
-    t = time.perf_counter()
+    c, t = time.thread_time(), time.perf_counter()
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
     _train_epoch(model, opt, split, split.inputs, BATCH, order, 0, lr)
-    return time.perf_counter() - t, n, model
+    return time.perf_counter() - t, n, time.thread_time() - c, model
 
 
 def loader_epoch(model, opt, loader, batches: int) -> int:
@@ -99,13 +100,14 @@ def loader_epoch(model, opt, loader, batches: int) -> int:
     return seen
 
 
-def time_loader(dataset, batches: int, seed: int, channels_last: bool = False) -> tuple[float, int]:
+def time_loader(dataset, batches: int, seed: int, channels_last: bool = False) -> tuple[float, int, float]:
+    """(wall seconds, samples, CPU seconds of this thread: num_workers=0 loads in this thread too)."""
     model, opt, _ = fresh_model(channels_last)
-    t = time.perf_counter()
+    c, t = time.thread_time(), time.perf_counter()
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=0,
                                          generator=torch.Generator().manual_seed(seed))
     n = loader_epoch(model, opt, loader, batches)
-    return time.perf_counter() - t, n
+    return time.perf_counter() - t, n, time.thread_time() - c
 
 
 def main() -> None:
@@ -143,24 +145,27 @@ def main() -> None:
     time_loader(tv, 10, seed=99, channels_last=True)
     trained: dict[str, torch.nn.Module] = {}
 
-    def ours_channels_last(r: int) -> tuple[float, int]:
-        seconds, n, trained["model"] = time_ours(data, args.batches, seed=r)
-        return seconds, n
+    def ours_channels_last(r: int) -> tuple[float, int, float]:
+        *timing, trained["model"] = time_ours(data, args.batches, seed=r)
+        return tuple(timing)
 
     variants = {
         "ours_channels_last": ours_channels_last,
         "loader_channels_last": lambda r: time_loader(tv, args.batches, seed=r, channels_last=True),
-        "ours_contiguous": lambda r: time_ours(data, args.batches, seed=r, channels_last=False)[:2],
+        "ours_contiguous": lambda r: time_ours(data, args.batches, seed=r, channels_last=False)[:3],
         "loader_contiguous": lambda r: time_loader(tv, args.batches, seed=r, channels_last=False),
     }
     rates: dict[str, list[float]] = {k: [] for k in variants}
+    cpu_rates: dict[str, list[float]] = {k: [] for k in variants}  # samples per CPU second
     for r in range(args.repeats):
         names = list(variants)
         for name in names[r % 4:] + names[: r % 4]:  # rotating order
-            seconds, n = variants[name](r)
+            seconds, n, cpu_seconds = variants[name](r)
             rates[name].append(n / seconds)
+            cpu_rates[name].append(n / cpu_seconds)
         print(f"  repeat {r}: " + "   ".join(f"{k} {v[-1]:6.0f}/s" for k, v in rates.items()))
     med = {k: statistics.median(v) for k, v in rates.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu_rates.items()}
     fair = med["ours_channels_last"] / med["loader_channels_last"]
     layout_ours = med["ours_channels_last"] / med["ours_contiguous"]
     data_contiguous = med["ours_contiguous"] / med["loader_contiguous"]
@@ -179,7 +184,13 @@ def main() -> None:
           f"(DataLoader loop: {layout_loader:.2f}x)")
     print(f"not a like-for-like figure, for context: ours (channels-last) over a DataLoader feeding the contiguous "
           f"net, both gains together: {mixed:.2f}x")
+    cpu_fair = cpu_med["ours_channels_last"] / cpu_med["loader_channels_last"]
+    cpu_layout = cpu_med["ours_channels_last"] / cpu_med["ours_contiguous"]
+    print(f"per CPU second of this thread (less sensitive to other work on the machine): data path {cpu_fair:.2f}x, "
+          f"memory format {cpu_layout:.2f}x")
     result["training"] = {"batches": args.batches, "samples_per_second": rates, "medians": med,
+                          "samples_per_cpu_second": cpu_rates, "cpu_medians": cpu_med,
+                          "cpu_fair_data_path_ratio": cpu_fair, "cpu_memory_format_ratio_ours": cpu_layout,
                           "fair_data_path_ratio": fair, "fair_data_path_ratio_contiguous": data_contiguous,
                           "memory_format_ratio_ours": layout_ours, "memory_format_ratio_loader": layout_loader,
                           "mixed_ratio_not_like_for_like": mixed}
