@@ -149,6 +149,23 @@ def alive(procs: set[Proc]) -> set[Proc]:
     return {(p, t) for p, t in procs if p in live and live[p][3] == t}
 
 
+def gone(procs: set[Proc], timeout: float) -> set[Proc]:
+    """Wait up to ``timeout`` s for ``procs`` to end; returns those still alive."""
+    deadline = time.monotonic() + timeout
+    while alive(procs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive(procs)
+
+
+def ray_up(procs: set[Proc]) -> bool:
+    """Whether a local Ray's servers (GCS and raylet) are among ``procs`` and alive."""
+    names = set()
+    for p, _ in alive(procs):
+        with contextlib.suppress(OSError):
+            names.add(Path(f"/proc/{p}/comm").read_text().strip())
+    return {"raylet", "gcs_server"} <= names
+
+
 def kill_pids(procs: set[Proc], sig: int = signal.SIGKILL) -> None:
     for p, _ in alive(procs):
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -44,8 +44,10 @@ from sweep_helpers import tiny_spec, write_spec
 NODE_TAG = "sweeps.node_id"
 
 
-# End to end (a PostgreSQL, an MLflow server and a two-node Ray cluster): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
-pytestmark = pytest.mark.slow
+# End to end (a PostgreSQL, an MLflow server and a two-node Ray cluster: about 100 s on 2 quiet cores, the
+# most of any file): `pytest -m "not slow"` leaves it out, and so does scripts/test.sh (CI) unless given -m
+# (`bash scripts/test.sh -m ''` runs everything).
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 
 def _kill_leftovers(marker: str) -> None:

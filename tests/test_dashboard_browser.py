@@ -21,8 +21,9 @@ from sweeps import tracking
 from sweep_helpers import cli_env
 
 
-# End to end (a real sweep, an mlflow server and a headless browser): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
-pytestmark = pytest.mark.slow
+# End to end (a real sweep, an mlflow server and a headless browser): `pytest -m "not slow"` leaves it out,
+# and so does scripts/test.sh (CI) unless given -m (`bash scripts/test.sh -m ''` runs everything).
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,11 @@
-"""The deployment handoff on a finished sweep: registry round trip and export folder."""
+"""The deployment handoff on a finished sweep: registry round trip and export folder; a sweep whose
+every trial failed still gets its summary, and `sweeps best` on it is a clear error."""
 
 from __future__ import annotations
 
 import glob
+import json
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -15,8 +18,8 @@ from sweeps.deploy import load_model
 from sweep_helpers import run_cli
 
 
-# End to end (reads the real sweep of conftest's finished_sweep): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
-pytestmark = pytest.mark.slow
+# The registry and export tests read the real sweep of conftest's finished_sweep (end to end, marked
+# slow: `pytest -m "not slow"` leaves them out); the failed-sweep tests write their stores directly.
 
 
 def _checkpoint_model(root, doc):
@@ -38,6 +41,7 @@ def registered(finished_sweep):
     return folder, root, yaml.safe_load(out.read_text())
 
 
+@pytest.mark.slow
 def test_registry_round_trip_matches_the_trials_model(registered):
     folder, root, doc = registered
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
@@ -56,6 +60,7 @@ def test_registry_round_trip_matches_the_trials_model(registered):
     assert info.signature is not None and info.saved_input_example_info is not None
 
 
+@pytest.mark.slow
 def test_export_rebuilds_the_same_network_and_predictions(registered):
     folder, root, doc = registered
     out = folder / "export"
@@ -73,15 +78,54 @@ def test_export_rebuilds_the_same_network_and_predictions(registered):
     assert "clean accuracy" in card and "dense baseline" in card and "| linear[0] |" in card
 
 
-def test_best_on_a_sweep_without_finished_trials_is_a_clear_error(finished_sweep, tmp_path):
-    from sweep_helpers import tiny_spec, write_spec
+def _failed_sweep(root, name: str):
+    """What a sweep whose only trial failed leaves in its stores (a real run of it took a whole local
+    Ray sweep: about 30 s): the saved spec, and the study with that trial FAIL with its reason."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
 
-    folder, _, _ = finished_sweep
+    from sweep_helpers import tiny_spec
+    from sweeps.results import spec_path
+    from sweeps.spec import SweepSpec
+    from sweeps.study import SweepStudy
+
+    spec = SweepSpec.from_dict(tiny_spec(name, baselines=[{"name": "dense", "params": {"lr": 1.0e6}}],
+                                         budget={"trials": 0, "max_concurrent": 1, "max_failures": 0},
+                                         stores={"root": str(root)}))
+    spec_path(root, name).parent.mkdir(parents=True, exist_ok=True)
+    spec_path(root, name).write_text(spec.to_yaml())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = SweepStudy.create(spec, spec.stores.resolved().optuna_storage).study
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={
+        "baseline": "dense", "ray_trial_id": "t_00000", "fail_reason": "NaN loss at epoch 1"}))
+    return spec, study
+
+
+def test_best_on_a_sweep_without_finished_trials_is_a_clear_error(tmp_path):
     root = tmp_path / "store"
-    # A sweep whose only trial fails: nothing finished, no front.
-    spec = write_spec(tmp_path, tiny_spec("nothing", baselines=[{"name": "dense", "params": {"lr": 1.0e6}}],
-                                          budget={"trials": 0, "max_concurrent": 1, "max_failures": 0}))
-    assert run_cli(["run", str(spec), "--root", str(root)], cwd=tmp_path).returncode == 0
+    _failed_sweep(root, "nothing")
     proc = run_cli(["best", "nothing", "--root", str(root)], cwd=tmp_path)
-    assert proc.returncode == 2
+    assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "no finished trials" in proc.stdout
+
+
+def test_a_sweep_without_finished_trials_still_gets_its_summary(tmp_path):
+    """The sweep's tail (service._log_sweep_summary) with an empty Pareto front: the front, report
+    and counts are logged to the parent run, nothing raises."""
+    from mlflow.tracking import MlflowClient
+
+    from sweeps import service, tracking
+
+    spec, study = _failed_sweep(tmp_path / "store", "nothing")
+    stores = spec.stores.resolved()  # as the service opens them: artifacts under the root too
+    client = MlflowClient(stores.mlflow_tracking_uri)
+    exp_id = tracking.experiment_id(client, "nothing", stores.mlflow_artifact_location)
+    parent = tracking.parent_run(client, exp_id, "nothing", create=True)
+    service._log_sweep_summary(client, parent, study, [], 1.0, spec)
+    run = client.get_run(parent)
+    assert run.data.metrics["trials_failed"] == 1 and run.data.metrics["trials_complete"] == 0
+    assert run.data.metrics["pareto_size"] == 0
+    artifacts = {a.path for a in client.list_artifacts(parent)}
+    assert {"pareto_front.json", "report.html"} <= artifacts
+    front = json.loads(Path(client.download_artifacts(parent, "pareto_front.json", str(tmp_path))).read_text())
+    assert front == {"pareto_front": []}

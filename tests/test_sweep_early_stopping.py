@@ -10,8 +10,10 @@ from sweeps import tracking
 
 from sweep_helpers import run_cli, study, tiny_spec, trial_runs, write_spec
 
-# End to end (a real sweep with early stopping): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
-pytestmark = pytest.mark.slow
+# End to end (a real sweep with early stopping): `pytest -m "not slow"` leaves it out, and so does
+# scripts/test.sh (CI) unless given -m (the rules themselves: test_replay.py; `bash scripts/test.sh -m ''`
+# runs everything).
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 
 def test_asha_stops_a_hopeless_trial(tmp_path, data_dir):

@@ -1,5 +1,6 @@
 """Faults: a trial that raises is retried then recorded as failed, a NaN loss fails its trial with
-the reason, and a killed driver's sweep resumes to completion with no duplicates in any store."""
+the reason, and a sweep whose driver was killed, then whose resume was stopped with SIGTERM mid-trial
+(no process of it left, nothing left RUNNING), resumes to completion with no duplicates in any store."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ from optuna.trial import TrialState
 
 from sweeps import tracking
 
+from cluster_helpers import gone, kill_pids, ray_up, tree
 from sweep_helpers import cli_env, run_cli, study, tiny_spec, trial_runs, write_spec
 
 
-# End to end (real sweeps, a killed driver and a resume): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
+# End to end (real sweeps, a killed driver, a stopped resume and a resume): `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
 
 
+# Retries (a fresh worker for the retried trial) make it the longest single-sweep test (about 65 s on 2
+# quiet cores): scripts/test.sh (CI) leaves it out unless given -m (`bash scripts/test.sh -m ''`).
+@pytest.mark.extended
 def test_raising_and_nan_trials_are_recorded_as_failed_and_the_sweep_completes(tmp_path, data_dir):
     spec = tiny_spec(
         "faults",
@@ -46,7 +51,18 @@ def test_raising_and_nan_trials_are_recorded_as_failed_and_the_sweep_completes(t
     assert runs[2].info.status == "FINISHED"
 
 
-def test_killed_driver_resumes_without_repeats_or_duplicates(tmp_path, data_dir):
+def _trials(root, name):
+    try:
+        return study(root, name).get_trials()
+    except Exception:  # the study is not there yet
+        return []
+
+
+def test_killed_then_stopped_sweep_resumes_without_repeats_or_duplicates(tmp_path, data_dir):
+    """1. the driver is killed (SIGKILL: nothing marks the stores) once a trial has finished;
+    2. `resume` is stopped with SIGTERM while a trial trains: the driver, its local Ray's servers,
+    agents and workers all end, it exits 130 and marks its stores (nothing RUNNING in either);
+    3. `resume` again finishes the budget: finished trials not rerun, one MLflow run per trial."""
     spec = tiny_spec("killed", budget={"trials": 3, "max_concurrent": 1, "max_failures": 0})
     path = write_spec(tmp_path, spec)
     root = tmp_path / "store"
@@ -57,23 +73,49 @@ def test_killed_driver_resumes_without_repeats_or_duplicates(tmp_path, data_dir)
     deadline = time.time() + 240
     done_before = 0
     try:
-        while time.time() < deadline:
+        while time.time() < deadline and done_before < 1:
             time.sleep(1)
-            if (root / "optuna.db").exists():
-                try:
-                    done_before = sum(t.state == TrialState.COMPLETE for t in study(root, "killed").get_trials())
-                except Exception:
-                    continue
-                if done_before >= 1:
-                    break
+            done_before = sum(t.state == TrialState.COMPLETE for t in _trials(root, "killed"))
         assert done_before >= 1, "no trial finished before the deadline"
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
         driver.wait()
     assert done_before < 4, "the sweep finished before it could be killed"
-    finished_numbers = {t.number for t in study(root, "killed").get_trials() if t.state == TrialState.COMPLETE}
+    at_kill = _trials(root, "killed")
+    finished_numbers = {t.number for t in at_kill if t.state == TrialState.COMPLETE}
 
-    proc = run_cli(["resume", "killed", "--root", str(root)], cwd=tmp_path)
+    # 2. Resumed, then stopped with SIGTERM once it trains a trial the killed driver never started.
+    log = tmp_path / "resume.log"
+    with open(log, "wb") as out:
+        resumed = subprocess.Popen([sys.executable, "-m", "sweeps.cli", "resume", "killed", "--root", str(root)],
+                                   cwd=tmp_path, env=cli_env(), stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    known = max(t.number for t in at_kill)
+    procs: set = set()
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and resumed.poll() is None:
+            procs |= tree(resumed.pid)
+            if ray_up(procs) and any(t.number > known and t.state == TrialState.RUNNING for t in _trials(root, "killed")):
+                break
+            time.sleep(0.3)
+        assert resumed.poll() is None, "the resumed sweep ended before a new trial ran: " + log.read_text()[-3000:]
+        procs |= tree(resumed.pid)  # the driver, Ray's servers, agents and workers
+        os.kill(resumed.pid, signal.SIGTERM)  # the CLI process alone, as a supervisor would
+        resumed.wait(timeout=60)
+        left = gone(procs, 15)
+        assert not left, f"left behind after SIGTERM: {left}\n" + log.read_text()[-3000:]
+        assert resumed.returncode == 130 and "interrupted" in log.read_text(), log.read_text()[-3000:]
+    finally:
+        if resumed.poll() is None:
+            os.killpg(resumed.pid, signal.SIGKILL)
+        kill_pids(procs)
+    assert not [t.number for t in _trials(root, "killed") if t.state == TrialState.RUNNING]
+    assert not [r for r in trial_runs(root, "killed") if r.info.status == "RUNNING"]
+    finished_numbers |= {t.number for t in _trials(root, "killed") if t.state == TrialState.COMPLETE}
+
+    # 3. Resumed to the end.
+    proc = run_cli(["resume", "killed", "--root", str(root)], cwd=tmp_path, timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     trials = study(root, "killed").get_trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -89,4 +131,4 @@ def test_killed_driver_resumes_without_repeats_or_duplicates(tmp_path, data_dir)
         if t.state == TrialState.COMPLETE:
             assert status[t.number] == "FINISHED"
         elif t.number in status:
-            assert status[t.number] == "FAILED"  # orphaned by the kill, reconciled
+            assert status[t.number] == "FAILED"  # orphaned by the kill or the stop, reconciled

@@ -17,8 +17,9 @@ import pytest
 
 from sweep_helpers import cli_env, tiny_spec
 
-# End to end (a real sweep on a local Ray): `pytest -m "not slow"` leaves it out; the full suite (CI) runs it.
-pytestmark = pytest.mark.slow
+# End to end (a local Ray and Tune): `pytest -m "not slow"` leaves it out, and so does scripts/test.sh (CI)
+# unless given -m: it guards start-up speed, not results (`bash scripts/test.sh -m ''` runs everything).
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 _PROBE = r"""
 import json, os, sys, time
