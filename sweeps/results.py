@@ -13,6 +13,7 @@ schema revision that reader does not know is read through Optuna's public API in
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -169,29 +170,18 @@ def hypervolume_curve(trials: Sequence[Any], reference: tuple[float, float] = (0
     """(trials ended, hypervolume of the COMPLETE trials by then) after each trial that ended
     (COMPLETE or stopped early), in the order they ended; objectives scaled to [0, 1] (the noise
     score by its maximum, the ``noise_max`` user attribute), as the replay benchmark measures it."""
-    from .pareto import hypervolume
+    from .pareto import anytime_hypervolume
 
     ended = sorted((t for t in trials if getattr(t.state, "name", "") in ("COMPLETE", "PRUNED")
                     and t.datetime_complete is not None), key=lambda t: (t.datetime_complete, t.number))
-    points, last = [], []
+    points = []
     for t in ended:
         if getattr(t.state, "name", "") == "COMPLETE" and t.values:
             noise_max = float(t.user_attrs.get("noise_max") or 0)
-            last = [t.values[0], t.values[1] / noise_max if noise_max > 0 else 0.0]
-        points.append(last or [-1.0, -1.0])  # a stopped trial adds nothing: repeat the last point
-    # `pareto.anytime_hypervolume`'s values, computed again only when a point joins the front: the
-    # hypervolume of a set is that of its front (Optuna's algorithm reduces a set to its unique front
-    # first, so the floats are the same), and recomputing it over every prefix cost O(n^2) (1 s at
-    # 2,000 trials).
-    front: list[list[float]] = []
-    hv: list[float] = []
-    for p in points:
-        if p[0] > reference[0] and p[1] > reference[1] and not any(q[0] >= p[0] and q[1] >= p[1] for q in front):
-            front = [q for q in front if not (p[0] >= q[0] and p[1] >= q[1])] + [p]
-            hv.append(hypervolume(front, reference))
+            points.append((t.values[0], t.values[1] / noise_max if noise_max > 0 else 0.0))
         else:
-            hv.append(hv[-1] if hv else 0.0)
-    return list(range(1, len(ended) + 1)), hv
+            points.append((-math.inf, -math.inf))  # a stopped trial adds nothing
+    return list(range(1, len(ended) + 1)), anytime_hypervolume(points, reference).tolist()
 
 
 def report_input(spec: SweepSpec, trials: Sequence[Any]):

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..early_stopping import SuccessiveHalving
-from ..pareto import hypervolume
+from ..pareto import anytime_hypervolume
 from ..study import SweepStudy
 from ..trial_report import TrialReport
 from .surrogate import Surrogate
@@ -56,13 +56,8 @@ class SimResult:
 
     def anytime(self, reference) -> tuple[np.ndarray, np.ndarray]:
         """(hypervolume of the COMPLETE trials after each trial ended, epochs charged by then)."""
-        hv, epochs, complete = [], [], []
-        for t in self.trials:
-            if t.state == "COMPLETE":
-                complete.append(t.objectives)
-            hv.append(hypervolume(complete, reference))
-            epochs.append(t.epochs_charged)
-        return np.array(hv), np.array(epochs)
+        points = [t.objectives if t.state == "COMPLETE" else (-np.inf, -np.inf) for t in self.trials]
+        return anytime_hypervolume(points, reference), np.array([t.epochs_charged for t in self.trials])
 
 
 def simulate(spec: Any, surrogate: Surrogate, seed: int) -> SimResult:
