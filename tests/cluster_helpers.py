@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 LOOPBACK = "127.0.0.1"
 BIN = Path(sys.executable).parent  # the venv's bin: ray, mlflow, sweeps
@@ -170,6 +170,31 @@ def kill_pids(procs: set[Proc], sig: int = signal.SIGKILL) -> None:
     for p, _ in alive(procs):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(p, sig)
+
+
+def sigterm_when(proc: subprocess.Popen, log: Path, ready: Callable[[set[Proc]], bool], what: str,
+                 timeout: float = 240.0) -> None:
+    """Wait until ``ready`` holds for the CLI process ``proc``'s tree, send SIGTERM to the CLI
+    process alone (as a supervisor would), and assert that its whole tree (the driver, Ray's
+    servers, agents and workers) ends within 15 s. Whatever is left is killed on the way out."""
+    procs: set[Proc] = set()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            procs |= tree(proc.pid)
+            if ready(procs):
+                break
+            time.sleep(0.3)
+        assert proc.poll() is None, f"the sweep ended before {what}: " + log.read_text()[-3000:]
+        procs |= tree(proc.pid)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+        left = gone(procs, 15)
+        assert not left, f"left behind after SIGTERM: {left}\n" + log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        kill_pids(procs)
 
 
 def stop_tree(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:

@@ -11,7 +11,6 @@ what a command starts, it stops.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster_helpers import alive, descendants, free_port, gone, is_loopback, listeners, ray_up, tree
+from cluster_helpers import alive, descendants, free_port, gone, is_loopback, listeners, ray_up, sigterm_when, tree
 from sweep_helpers import cli_env, tiny_spec, write_spec
 
 SWEEP = "secret-sweep"
@@ -208,24 +207,5 @@ def test_a_local_sweep_stops_its_ray_on_sigterm_while_it_starts(tmp_path, data_d
     spec = write_spec(tmp_path, tiny_spec("stopped", budget={"trials": 3, "max_concurrent": 1, "max_failures": 0}))
     log, root = tmp_path / "run.log", tmp_path / "store"
     proc = _cli(["run", str(spec), "--root", str(root)], cwd=tmp_path, env=cli_env(), log=log)
-    procs: set = set()
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            procs |= tree(proc.pid)
-            if ray_up(procs):
-                break
-            time.sleep(0.3)
-        assert proc.poll() is None, "the sweep ended before Ray was up: " + log.read_text()[-3000:]
-        procs |= tree(proc.pid)  # the driver, Ray's servers, agents and workers
-        os.kill(proc.pid, signal.SIGTERM)  # the CLI process alone, as a supervisor would
-        proc.wait(timeout=60)
-        left = gone(procs, 15)
-        assert not left, f"left behind after SIGTERM: {left}\n" + log.read_text()[-3000:]
-        assert proc.returncode != 0
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        for p, _ in alive(procs):
-            with contextlib.suppress(OSError):
-                os.kill(p, signal.SIGKILL)
+    sigterm_when(proc, log, ray_up, "Ray was up")
+    assert proc.returncode != 0

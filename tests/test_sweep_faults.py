@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from sweeps import tracking
 
-from cluster_helpers import gone, kill_pids, ray_up, tree
+from cluster_helpers import ray_up, sigterm_when
 from sweep_helpers import cli_env, run_cli, study, tiny_spec, trial_runs, write_spec
 
 
@@ -91,25 +91,9 @@ def test_killed_then_stopped_sweep_resumes_without_repeats_or_duplicates(tmp_pat
                                    cwd=tmp_path, env=cli_env(), stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     known = max(t.number for t in at_kill)
-    procs: set = set()
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and resumed.poll() is None:
-            procs |= tree(resumed.pid)
-            if ray_up(procs) and any(t.number > known and t.state == TrialState.RUNNING for t in _trials(root, "killed")):
-                break
-            time.sleep(0.3)
-        assert resumed.poll() is None, "the resumed sweep ended before a new trial ran: " + log.read_text()[-3000:]
-        procs |= tree(resumed.pid)  # the driver, Ray's servers, agents and workers
-        os.kill(resumed.pid, signal.SIGTERM)  # the CLI process alone, as a supervisor would
-        resumed.wait(timeout=60)
-        left = gone(procs, 15)
-        assert not left, f"left behind after SIGTERM: {left}\n" + log.read_text()[-3000:]
-        assert resumed.returncode == 130 and "interrupted" in log.read_text(), log.read_text()[-3000:]
-    finally:
-        if resumed.poll() is None:
-            os.killpg(resumed.pid, signal.SIGKILL)
-        kill_pids(procs)
+    sigterm_when(resumed, log, lambda procs: ray_up(procs) and any(
+        t.number > known and t.state == TrialState.RUNNING for t in _trials(root, "killed")), "a new trial ran")
+    assert resumed.returncode == 130 and "interrupted" in log.read_text(), log.read_text()[-3000:]
     assert not [t.number for t in _trials(root, "killed") if t.state == TrialState.RUNNING]
     assert not [r for r in trial_runs(root, "killed") if r.info.status == "RUNNING"]
     finished_numbers |= {t.number for t in _trials(root, "killed") if t.state == TrialState.COMPLETE}
