@@ -199,11 +199,9 @@ def report_input(spec: SweepSpec, trials: Sequence[Any]):
     expected = random_reference(spec)
     reference = expected.reference_point if expected else (0.0, 0.0)
     x, hv = hypervolume_curve(trials, reference)
-    hypervolume = HypervolumeData(reference, tuple(x), tuple(hv))
-    if expected is not None:
-        hypervolume = HypervolumeData(
-            reference, tuple(x), tuple(hv), expected.trials, expected.median, expected.q1, expected.q3,
-            f"random search, expected ({expected.seeds} replayed sweeps)")
+    band = () if expected is None else (expected.trials, expected.median, expected.q1, expected.q3,
+                                        f"random search, expected ({expected.seeds} replayed sweeps)")
+    hypervolume = HypervolumeData(reference, tuple(x), tuple(hv), *band)
     return ReportInput(
         name=spec.name,
         noise_kind=noise,
