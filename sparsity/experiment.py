@@ -32,13 +32,13 @@ class ExperimentResult:
     config: ExperimentConfig
     model: SparseNet
     history: list[EpochResult]
-    validation_curve: NoiseCurve
+    validation_curve: NoiseCurve | None  # None without a validation split (the paper's protocol)
     test_accuracy: float | None
     test_curve: NoiseCurve | None
     seconds: float
 
     @property
-    def val_accuracy(self) -> float:
+    def val_accuracy(self) -> float | None:
         return self.history[-1].val_accuracy
 
     def summary(self) -> dict[str, Any]:
@@ -48,10 +48,10 @@ class ExperimentResult:
             "dataset": self.config.data.name,
             "seed": self.config.seed,
             "val_accuracy": self.val_accuracy,
-            "val_noise_score": self.validation_curve.noise_score,
+            "val_noise_score": None if self.validation_curve is None else self.validation_curve.noise_score,
             "test_accuracy": self.test_accuracy,
             "test_noise_score": None if self.test_curve is None else self.test_curve.noise_score,
-            "validation_curve": self.validation_curve.to_dict(),
+            "validation_curve": None if self.validation_curve is None else self.validation_curve.to_dict(),
             "test_curve": None if self.test_curve is None else self.test_curve.to_dict(),
             "history": [h.to_dict() for h in self.history],
             "seconds": self.seconds,
@@ -87,7 +87,8 @@ def run_experiment(
     device: torch.device | str | None = None,
     threads: int | None = 1,
 ) -> ExperimentResult:
-    """Train ``config.network`` and score it: validation noise curve always, test split if asked.
+    """Train ``config.network`` and score it: the validation noise curve (when there is a
+    validation split), the test split if asked.
 
     ``dataset`` may be passed in already loaded (a sweep worker loads it once for many trials).
     """
@@ -102,15 +103,17 @@ def run_experiment(
     kind = config.noise.kind_for(config.data.name)
     curve_args = dict(kind=kind, levels=config.noise.levels, seed=config.noise.seed,
                       batch_size=config.recipe.eval_batch_size)
-    val_curve = noise_curve(result.model, data.validation, data.featurize, **curve_args)
+    val_curve = noise_curve(result.model, data.validation, data.featurize, **curve_args) if len(data.validation) else None
     test_acc = test_curve = None
     if config.evaluate_test:
         _, test_acc = evaluate(result.model, data.test, config.recipe.eval_batch_size)
         test_curve = noise_curve(result.model, data.test, data.featurize, **curve_args)
     seconds = time.perf_counter() - t0
     log.info(
-        "%s: val acc %.4f, val noise score %d%s in %.1fs",
-        config.network.name, result.final.val_accuracy, val_curve.noise_score,
+        "%s: %s%s in %.1fs",
+        config.network.name,
+        "no validation split" if val_curve is None
+        else f"val acc {result.final.val_accuracy:.4f}, val noise score {val_curve.noise_score}",
         "" if test_curve is None else f", test acc {test_acc:.4f}, test noise score {test_curve.noise_score}",
         seconds,
     )

@@ -62,6 +62,11 @@ class ExperimentConfig:
                 f"network {self.network.name!r} takes input {self.network.input_shape} and {self.network.num_classes} "
                 f"classes, but dataset {self.data.name!r} gives {shape} and {classes}; use a network for {self.data.name}"
             )
+        if not self.data.has_validation and not self.evaluate_test:
+            raise ValueError(
+                "data.validation_size=0 leaves no validation split and evaluate_test is off: nothing would be "
+                "scored; turn evaluate_test on or keep a validation split"
+            )
         levels = self.noise.levels
         kind = self.noise.kind_for(self.data.name)
         facts.check_noise(kind)

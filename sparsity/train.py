@@ -78,8 +78,8 @@ class EpochResult:
     epoch: int  # 1-based: epochs completed
     train_loss: float
     train_accuracy: float
-    val_loss: float
-    val_accuracy: float
+    val_loss: float | None  # None without a validation split (the paper's protocol)
+    val_accuracy: float | None
     lr: float
     boost_strength: float | None  # mean over k-winners layers, None for a dense net
     seconds: float
@@ -256,7 +256,9 @@ def train(
         train_loss, train_acc = _train_epoch(model, opt, train_split, inputs, batch, order, epoch, lr)
         sched.step()
         update_boost_strength(model)
-        val_loss, val_acc = evaluate(model, data.validation, recipe.eval_batch_size)
+        val_loss = val_acc = None
+        if len(data.validation):
+            val_loss, val_acc = evaluate(model, data.validation, recipe.eval_batch_size)
         seconds = time.perf_counter() - t0
         result = EpochResult(
             epoch=epoch + 1, train_loss=train_loss, train_accuracy=train_acc, val_loss=val_loss,
@@ -265,8 +267,8 @@ def train(
         )
         history.append(result)
         log.info(
-            "%s epoch %d/%d: loss %.4f, val acc %.4f, %.1fs",
-            spec.name, epoch + 1, recipe.epochs, train_loss, val_acc, seconds,
+            "%s epoch %d/%d: loss %.4f, val acc %s, %.1fs",
+            spec.name, epoch + 1, recipe.epochs, train_loss, "-" if val_acc is None else f"{val_acc:.4f}", seconds,
         )
         if ckpt is not None:
             _save_atomic(

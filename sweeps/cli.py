@@ -58,14 +58,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sparsity.data import DataConfig
     from sparsity.experiment import NoiseConfig, paper_experiment, run_experiment
 
+    if args.validation_size is not None and args.dataset != "mnist":
+        raise UserError(f"--validation-size applies to mnist only ({args.dataset} has fixed splits); leave it out")
+    sizes = {} if args.validation_size is None else {"validation_size": args.validation_size}
     data = DataConfig(
-        name=args.dataset, root=args.data_dir, train_limit=args.train_limit, eval_limit=args.eval_limit,
+        name=args.dataset, root=args.data_dir, train_limit=args.train_limit, eval_limit=args.eval_limit, **sizes,
     )
     config = paper_experiment(args.preset, args.dataset, epochs=args.epochs, seed=args.seed, data=data)
     config = dataclasses.replace(config, noise=NoiseConfig(kind=args.noise_kind, seed=args.noise_seed))
     console.print(
         f"training [bold]{args.preset}[/] on [bold]{args.dataset}[/] for {config.recipe.epochs} epochs, seed {args.seed}"
     )
+    if not data.has_validation:
+        console.print("no validation split: training on all 60,000 images as the paper did; "
+                      "the test set is for reporting only")
     with Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=console, transient=False,
@@ -73,18 +79,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         task = progress.add_task("epochs", total=config.recipe.epochs)
 
         def on_epoch(r, _model) -> None:
-            progress.update(task, completed=r.epoch, description=f"epoch {r.epoch}: val acc {r.val_accuracy:.4f}")
+            shown = f"val acc {r.val_accuracy:.4f}" if r.val_accuracy is not None else f"train acc {r.train_accuracy:.4f}"
+            progress.update(task, completed=r.epoch, description=f"epoch {r.epoch}: {shown}")
 
         result = run_experiment(
             config, on_epoch=on_epoch, checkpoint_path=args.checkpoint, device=args.device, threads=args.threads,
         )
     summary = result.summary()
-    curves = [("validation", result.validation_curve)]
-    if result.test_curve is not None:
-        curves.append(("test", result.test_curve))
-    levels = result.validation_curve.levels
+    curves = [(n, c) for n, c in (("validation", result.validation_curve), ("test", result.test_curve)) if c is not None]
+    levels = curves[0][1].levels
     rows = [[f"{lv:g}"] + [f"{100 * c.accuracies[i]:.2f}" for _, c in curves] for i, lv in enumerate(levels)]
-    console.print(table(f"noise curve ({result.validation_curve.kind}), accuracy %", ["level"] + [n for n, _ in curves], rows))
+    console.print(table(f"noise curve ({curves[0][1].kind}), accuracy %", ["level"] + [n for n, _ in curves], rows))
     score_rows = [[n, f"{100 * (result.val_accuracy if n == 'validation' else result.test_accuracy):.2f}",
                    f"{c.noise_score:,}", f"{c.total * len(c.levels):,}"] for n, c in curves]
     console.print(table("scores", ["split", "clean accuracy %", "noise score", "max"], score_rows))
@@ -387,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", help="data root (default: $SPARSE_SWEEPS_DATA, else ./data)")
     t.add_argument("--train-limit", type=int, help="train on the first N training samples (quick runs)")
     t.add_argument("--eval-limit", type=int, help="evaluate on the first N validation/test samples")
+    t.add_argument("--validation-size", type=int, default=None,
+                   help="mnist: training images held out for validation (default 5000); 0 = the paper's protocol: "
+                        "train on all 60,000, no validation split, test set for reporting only")
     t.add_argument("--noise-kind", help="noise kind (default: the paper's protocol for the dataset)")
     t.add_argument("--noise-seed", type=int, default=0)
     t.add_argument("--device", help="cpu or cuda (default: cuda when present)")

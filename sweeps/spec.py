@@ -325,6 +325,9 @@ class SweepSpec:
         if "name" not in ds:
             _fail("dataset.name", "missing; use mnist or gsc")
         dataset = _typed(DataConfig, "dataset", ds)
+        if not dataset.has_validation:
+            _fail("dataset.validation_size", "0 leaves no validation split, and a sweep chooses configs on it; "
+                  "use at least 1 (default 5000; validation_size 0 is for `sweeps train` reproductions)")
         net = data.get("network")
         if isinstance(net, str):
             try:

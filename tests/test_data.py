@@ -80,6 +80,15 @@ def test_mnist_split_is_seeded_and_limits_take_the_head(data_dir: Path, mnist: D
     assert len(smaller.train) == 59_900 and len(smaller.validation) == 5
 
 
+def test_mnist_paper_protocol_trains_on_all_60000(data_dir: Path, mnist: Dataset, mnist_cache: Path) -> None:
+    paper = load_mnist(data_dir, cache_dir=mnist_cache, validation_size=0)
+    assert (len(paper.train), len(paper.validation), len(paper.test)) == (60_000, 0, 10_000)
+    both = torch.cat([mnist.train.raw, mnist.validation.raw])
+    assert _image_keys(paper.train.raw) == _image_keys(both)  # the same images, the 5,000 held out included
+    assert torch.equal(paper.test.raw, mnist.test.raw)
+    assert not DataConfig("mnist", validation_size=0).has_validation and DataConfig("mnist").has_validation
+
+
 def test_mnist_extracts_into_the_cache_and_uses_an_extracted_root(
     mnist: Dataset, mnist_cache: Path, tmp_path: Path
 ) -> None:
@@ -244,7 +253,7 @@ def test_gsc_speed_changes_pitch_and_stretch_keeps_it() -> None:
     [
         ({"name": "cifar"}, "name"),
         ({"name": "gsc", "class_set": "animals"}, "class_set"),
-        ({"name": "mnist", "validation_size": 0}, "validation_size"),
+        ({"name": "mnist", "validation_size": -1}, "validation_size"),
         ({"name": "mnist", "validation_size": 60_000}, "validation_size"),
         ({"name": "mnist", "split_seed": "zero"}, "split_seed"),
         ({"name": "mnist", "train_limit": 0}, "train_limit"),

@@ -114,6 +114,30 @@ def test_sweeps_train_cli_prints_the_curve_and_writes_json(tmp_path, data_dir):
     assert bad.returncode == 2 and "preset='sparse-cnn7'" in bad.stdout
 
 
+def test_paper_protocol_trains_on_everything_and_scores_the_test_set_only(tmp_path, data_dir):
+    """validation_size 0 (the paper's `validation = 1.0`): no validation split, no validation
+    numbers, the test set scored; `sweeps train --validation-size 0` says so and writes nulls."""
+    data = DataConfig(name="mnist", validation_size=0, train_limit=2000, eval_limit=200)
+    result = run_experiment(paper_experiment("dense-mlp", "mnist", epochs=1, data=data))
+    summary = result.summary()
+    assert result.validation_curve is None and summary["val_accuracy"] is None and summary["val_noise_score"] is None
+    assert result.history[0].val_loss is None and result.test_curve.total == 200 and summary["test_accuracy"] > 0.6
+    with pytest.raises(ValueError, match="no validation split and evaluate_test is off"):
+        paper_experiment("sparse-mlp", "mnist", data=data).__class__(
+            network=preset("sparse-mlp"), recipe=paper_recipe("sparse-mlp"), data=data, evaluate_test=False)
+
+    out = tmp_path / "paper.json"
+    proc = run_cli(["train", "--preset", "sparse-mlp", "--epochs", "1", "--train-limit", "800", "--eval-limit", "200",
+                    "--validation-size", "0", "--out", str(out)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no validation split: training on all 60,000 images" in proc.stdout and "validation" not in proc.stdout.split(
+        "noise curve")[1].split("scores")[0]
+    saved = json.loads(out.read_text())
+    assert saved["val_accuracy"] is None and saved["config"]["data"]["validation_size"] == 0
+    bad = run_cli(["train", "--preset", "sparse-cnn2", "--dataset", "gsc", "--validation-size", "0"], cwd=tmp_path)
+    assert bad.returncode == 2 and "--validation-size applies to mnist only" in bad.stdout
+
+
 class _Payload:
     """Unpickling this creates a file: proof that code from a checkpoint ran."""
 

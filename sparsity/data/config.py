@@ -60,8 +60,11 @@ class DataConfig:
             object.__setattr__(self, "class_set", facts.default_class_set)
         facts.classes(self.class_set)  # raises naming the class sets (or that there are none)
         limit = facts.train_size or 60_000
-        if not _is_int(self.validation_size) or not 1 <= self.validation_size < limit:
-            raise ValueError(f"validation_size={self.validation_size!r}: use an integer in 1 .. {limit - 1}")
+        if not _is_int(self.validation_size) or not 0 <= self.validation_size < limit:
+            raise ValueError(
+                f"validation_size={self.validation_size!r}: use an integer in 0 .. {limit - 1} "
+                f"(0: no validation split, train on all {limit:,})"
+            )
         if not _is_int(self.split_seed):
             raise ValueError(f"split_seed={self.split_seed!r}: use an integer")
         for field in ("train_limit", "eval_limit"):
@@ -84,6 +87,11 @@ class DataConfig:
         if facts.train_size is None:
             del out["validation_size"]
         return out
+
+    @property
+    def has_validation(self) -> bool:
+        """False in the paper's protocol (validation_size 0): everything trains, nothing validates."""
+        return dataset_facts(self.name).train_size is None or self.validation_size > 0
 
     @property
     def num_classes(self) -> int:

@@ -141,12 +141,15 @@ def load_mnist(
 ) -> Dataset:
     """MNIST: ``60,000 - validation_size`` train, ``validation_size`` validation, the official 10,000 test.
 
+    ``validation_size=0`` is the paper's protocol (its configuration's ``validation = 1.0``): all
+    60,000 images train and the validation split is empty; the test set is for reporting only.
+
     Every split is stored in a seeded shuffled order, so ``train_limit`` (train) and ``eval_limit``
     (validation and test) keep the first ``n`` of it: a deterministic random subset.
     Raises DatasetNotFoundError when the files are in neither the data root nor the cache.
     """
-    if not 1 <= validation_size < MNIST_TRAIN_SIZE:
-        raise ValueError(f"validation_size={validation_size}: use 1 .. {MNIST_TRAIN_SIZE - 1}")
+    if not 0 <= validation_size < MNIST_TRAIN_SIZE:
+        raise ValueError(f"validation_size={validation_size}: use 0 (no validation split) .. {MNIST_TRAIN_SIZE - 1}")
     for name, value in (("train_limit", train_limit), ("eval_limit", eval_limit)):
         if value is not None and value < 1:
             raise ValueError(f"{name}={value}: use None (everything) or a count >= 1")
