@@ -1,0 +1,171 @@
+"""Seed replicates: which configs to confirm, intervals over seeds, and the test behind a claim.
+
+Pure functions (numpy and scipy, no Ray, MLflow or Optuna), shared by the service and the replay
+simulator, so the figures the simulator reports are those of the code users run.
+
+* `candidates`: after the search, the configs to train again with more model seeds: the first
+  ``top`` searched configs by non-domination rank, then crowding distance (the front first,
+  spread along it), as `sweeps.pareto.promotion_order` ranks them.
+* `estimate`: mean, standard deviation and Student-t 95 % interval of one objective over seeds.
+* `compare`: a config against the dense baseline on one objective: Welch's two-sample t-test
+  (unequal variances). A config is called better (worse) only when the 95 % interval of the
+  difference lies wholly above (below) zero; otherwise the difference is not resolved, and
+  `seeds_for_power` says about how many seeds per config would resolve a difference of the
+  observed size with 80 % power.
+* `confirmation_values`: which observations a config's interval rests on. A searched config was
+  put on the front by its first seed, and picking the best of many single runs favours lucky
+  seeds (the winner's curse), so a confirmed config's figures come from its replicate seeds only.
+  A baseline was not selected: every seed of it counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "LEVEL",
+    "Estimate",
+    "Comparison",
+    "estimate",
+    "compare",
+    "seeds_for_power",
+    "candidates",
+    "confirmation_values",
+]
+
+LEVEL = 0.95  # every interval and test: two-sided 95 %
+POWER = 0.8
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One objective of one config over ``n`` seeds; ``low``/``high`` NaN when n < 2."""
+
+    mean: float
+    sd: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        def num(v: float) -> float | None:
+            return None if math.isnan(v) else float(v)
+
+        return {"mean": float(self.mean), "sd": num(self.sd), "low": num(self.low), "high": num(self.high), "n": self.n}
+
+
+def estimate(values: Sequence[float], level: float = LEVEL) -> Estimate:
+    """Mean and Student-t interval of ``values`` (one per seed)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("estimate: no values")
+    n = int(x.size)
+    mean = float(x.mean())
+    if n < 2:
+        return Estimate(mean, math.nan, math.nan, math.nan, n)
+    sd = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    return Estimate(mean, sd, mean - half, mean + half, n)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a`` minus ``b`` on one objective (maximized). ``verdict``: "better" or "worse" when the
+    interval of the difference excludes zero, "not resolved" when it straddles zero, "one seed"
+    when either side has a single seed (no test is possible)."""
+
+    difference: float
+    low: float
+    high: float
+    p_value: float  # two-sided Welch; NaN with one seed
+    verdict: str
+    n_a: int
+    n_b: int
+    seeds_needed: int | None  # per config, for 80 % power at the observed difference; None if resolved
+
+    def to_dict(self) -> dict[str, object]:
+        def num(v: float) -> float | None:
+            return None if math.isnan(v) else float(v)
+
+        return {"difference": float(self.difference), "low": num(self.low), "high": num(self.high),
+                "p_value": num(self.p_value), "verdict": self.verdict, "n": [self.n_a, self.n_b],
+                "seeds_needed": self.seeds_needed}
+
+
+def compare(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comparison:
+    """Welch's t-test of mean(a) - mean(b), with its ``level`` interval (Welch-Satterthwaite df)."""
+    from scipy import stats
+
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if xa.size == 0 or xb.size == 0:
+        raise ValueError("compare: each side needs at least one value")
+    diff = float(xa.mean() - xb.mean())
+    if xa.size < 2 or xb.size < 2:
+        return Comparison(diff, math.nan, math.nan, math.nan, "one seed", int(xa.size), int(xb.size), None)
+    va, vb = xa.var(ddof=1) / xa.size, xb.var(ddof=1) / xb.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        verdict = "better" if diff > 0 else "worse" if diff < 0 else "not resolved"
+        p = 0.0 if diff != 0 else 1.0
+        return Comparison(diff, diff, diff, p, verdict, int(xa.size), int(xb.size), None)
+    df = (va + vb) ** 2 / (va**2 / (xa.size - 1) + vb**2 / (xb.size - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+    p = float(2 * stats.t.sf(abs(diff) / se, df))
+    low, high = diff - half, diff + half
+    verdict = "better" if low > 0 else "worse" if high < 0 else "not resolved"
+    needed = None
+    if verdict == "not resolved":
+        sd = math.sqrt((xa.var(ddof=1) + xb.var(ddof=1)) / 2)
+        needed = seeds_for_power(diff, sd, level=level)
+    return Comparison(diff, low, high, p, verdict, int(xa.size), int(xb.size), needed)
+
+
+def seeds_for_power(difference: float, sd: float, level: float = LEVEL, power: float = POWER,
+                    limit: int = 1000) -> int | None:
+    """Seeds per config for a two-sample t-test at ``level`` to detect ``difference`` with
+    ``power``, both sides with standard deviation ``sd`` (noncentral t); None beyond ``limit``
+    or when there is no difference to detect."""
+    from scipy import stats
+
+    if not (math.isfinite(difference) and math.isfinite(sd)) or difference == 0:
+        return None
+    if sd == 0:
+        return 2
+    effect = abs(difference) / sd
+    for n in range(2, limit + 1):
+        df = 2 * n - 2
+        crit = stats.t.ppf(0.5 + level / 2, df)
+        ncp = effect * math.sqrt(n / 2)
+        if stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp) >= power:
+            return n
+    return None
+
+
+def candidates(points: Sequence[Sequence[float]], top: int) -> list[int]:
+    """Indices of the up to ``top`` points to confirm: by non-domination rank, then crowding
+    distance (`sweeps.pareto.promotion_order`); ties keep the input order."""
+    from .pareto import promotion_order
+
+    if top < 1:
+        raise ValueError(f"top={top!r}: must be >= 1")
+    if len(points) == 0:
+        return []
+    return [int(i) for i in promotion_order(np.asarray(points, dtype=float))[:top]]
+
+
+def confirmation_values(first: Sequence[float], replicates: Sequence[float], selected: bool) -> list[float]:
+    """The observations a config's figures rest on: its replicates only when the search
+    ``selected`` it on its first seed (and it has replicates), else every seed."""
+    if selected and replicates:
+        return list(replicates)
+    return [*first, *replicates]
