@@ -139,14 +139,15 @@ def run_one(run: Run, jobs: int, code: dict[str, Any]) -> dict[str, Any]:
         started=started.isoformat(timespec="seconds"),
         finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         load_average={"start": [round(v, 2) for v in load_start], "end": [round(v, 2) for v in os.getloadavg()]},
-        machine={**machine(), "jobs": jobs},
+        machine={**machine(), "jobs": jobs, "niceness": os.nice(0)},
         code=code,
     )
     return summary
 
 
-def _worker_init() -> None:
+def _worker_init(niceness: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    os.nice(niceness)  # a background campaign yields to interactive work (Ray's own workers run at nice 15)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(name)s: %(message)s", force=True)
 
 
@@ -175,6 +176,9 @@ def main() -> int:
     parser.add_argument("--variant", choices=sorted(VARIANTS), help="only this variant")
     parser.add_argument("--seeds", help="seeds, e.g. 0-9 or 0,3 (with --only or --variant: replaces the plan)")
     parser.add_argument("--dry-run", action="store_true", help="list what would run, train nothing")
+    parser.add_argument("--nice", type=int, default=19,
+                        help="niceness of the training processes (default 19: a sweep's Ray workers, at nice 15, and "
+                             "other work go first; 0 for a dedicated machine)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -217,7 +221,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     failures = 0
     ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init)
+    pool = cf.ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init, initargs=(args.nice,))
     try:
         futures = {pool.submit(run_one, r, args.jobs, code): r for r in todo}
         for fut in cf.as_completed(futures):

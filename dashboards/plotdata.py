@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 __all__ = [
+    "ConfigEstimate",
     "CurveSeries",
     "ParetoPoint",
     "ParetoData",
@@ -34,11 +35,28 @@ def _label(t: Any) -> str:
 
 
 @dataclass(frozen=True)
+class ConfigEstimate:
+    """One config over its seeds, as the service estimated it: (mean, low, high) of each objective
+    (low and high NaN with one seed; a 95 % interval otherwise) and of its validation noise curve's
+    accuracy at each level. ``trials``: the trial numbers its figures rest on."""
+
+    number: int  # its first trial
+    seeds: int
+    accuracy: tuple[float, float, float]
+    noise: tuple[float, float, float]
+    trials: tuple[int, ...] = ()
+    curve_levels: tuple[float, ...] = ()
+    curve: tuple[tuple[float, float, float], ...] = ()  # per level: (mean, low, high) accuracy
+
+
+@dataclass(frozen=True)
 class CurveSeries:
     label: str
     levels: tuple[float, ...]
     accuracy_percent: tuple[float, ...]
     baseline: bool = False
+    low_percent: tuple[float, ...] = ()  # a 95 % band over seeds, when there are several
+    high_percent: tuple[float, ...] = ()
 
 
 def curve_series(label: str, curve: dict[str, Any], baseline: bool = False) -> CurveSeries:
@@ -55,6 +73,9 @@ class ParetoPoint:
     on_front: bool
     baseline: str  # "" for searched configs
     chosen: bool
+    seeds: int = 1
+    accuracy_interval: tuple[float, float] | None = None  # 95 % over seeds, in percent
+    noise_interval: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,33 +84,62 @@ class ParetoData:
     front: tuple[ParetoPoint, ...] = field(default=())  # on-front points, by accuracy (the step line)
 
 
-def pareto_data(trials: Sequence[Any], front: frozenset[int] = frozenset(), chosen: int | None = None) -> ParetoData:
+def _interval(mean_low_high: tuple[float, float, float], scale: float = 1.0) -> tuple[float, float] | None:
+    _, low, high = mean_low_high
+    return None if math.isnan(low) else (scale * low, scale * high)
+
+
+def pareto_data(trials: Sequence[Any], front: frozenset[int] = frozenset(), chosen: int | None = None,
+                configs: Sequence[ConfigEstimate] = ()) -> ParetoData:
     """Every complete trial as a point (validation accuracy %, validation noise score), flagged
     when on the Pareto front (``front``: trial numbers, as the service computed it), when a dense
-    baseline, and when it is the chosen config."""
-    points = tuple(
-        ParetoPoint(
-            number=t.number, accuracy_percent=100.0 * t.values[0], noise_score=float(t.values[1]),
-            on_front=t.number in front, baseline=t.user_attrs.get("baseline", "") or "",
-            chosen=t.number == chosen,
+    baseline, and when it is the chosen config. With ``configs``, one point per config instead, at
+    its means over seeds, with its 95 % intervals (seed replicates fold into their config)."""
+    if configs:
+        attrs = {t.number: t.user_attrs for t in trials}
+        points = tuple(
+            ParetoPoint(
+                number=c.number, accuracy_percent=100.0 * c.accuracy[0], noise_score=float(c.noise[0]),
+                on_front=c.number in front, baseline=attrs.get(c.number, {}).get("baseline", "") or "",
+                chosen=c.number == chosen, seeds=c.seeds, accuracy_interval=_interval(c.accuracy, 100.0),
+                noise_interval=_interval(c.noise),
+            )
+            for c in configs
         )
-        for t in _complete(trials)
-    )
+    else:
+        points = tuple(
+            ParetoPoint(
+                number=t.number, accuracy_percent=100.0 * t.values[0], noise_score=float(t.values[1]),
+                on_front=t.number in front, baseline=t.user_attrs.get("baseline", "") or "",
+                chosen=t.number == chosen,
+            )
+            for t in _complete(trials)
+        )
     front = tuple(sorted((p for p in points if p.on_front), key=lambda p: p.accuracy_percent))
     return ParetoData(points, front)
 
 
-def overlay_curves(trials: Sequence[Any], front: frozenset[int] = frozenset(), best: int = 3) -> list[CurveSeries]:
+def overlay_curves(trials: Sequence[Any], front: frozenset[int] = frozenset(), best: int = 3,
+                   configs: Sequence[ConfigEstimate] = ()) -> list[CurveSeries]:
     """The dense baselines' validation noise curves against the ``best`` sparse configs' (by
-    noise score, among the Pareto-front trials ``front``, falling back to all complete trials)."""
-    done = [t for t in _complete(trials) if "val_curve" in t.user_attrs]
+    noise score, among the Pareto-front trials ``front``, falling back to all complete trials).
+    A config in ``configs`` with a curve over several seeds is drawn at its mean, with its band."""
+    done = [t for t in _complete(trials) if "val_curve" in t.user_attrs and "replicate_of" not in t.user_attrs]
+    bands = {c.number: c for c in configs if c.curve}
+    noise = {c.number: c.noise[0] for c in configs}
     baselines = [t for t in done if t.user_attrs.get("baseline")]
     searched = [t for t in done if not t.user_attrs.get("baseline")]
     front = [t for t in searched if t.number in front] or searched
-    top = sorted(front, key=lambda t: -t.values[1])[:best]
-    return [curve_series(_label(t), t.user_attrs["val_curve"], baseline=True) for t in baselines] + [
-        curve_series(_label(t), t.user_attrs["val_curve"]) for t in top
-    ]
+    top = sorted(front, key=lambda t: -noise.get(t.number, t.values[1]))[:best]
+
+    def series(t: Any, baseline: bool) -> CurveSeries:
+        c = bands.get(t.number)
+        if c is None:
+            return curve_series(_label(t), t.user_attrs["val_curve"], baseline=baseline)
+        return CurveSeries(f"{_label(t)} ({c.seeds} seeds)", c.curve_levels, tuple(100.0 * m for m, _, _ in c.curve),
+                           baseline, tuple(100.0 * lo for _, lo, _ in c.curve), tuple(100.0 * hi for _, _, hi in c.curve))
+
+    return [series(t, True) for t in baselines] + [series(t, False) for t in top]
 
 
 @dataclass(frozen=True)
@@ -108,20 +158,29 @@ class HypervolumeData:
     expected_label: str = ""
 
 
-def pareto_table(trials: Sequence[Any], front: frozenset[int]) -> list[dict[str, Any]]:
-    """Rows for the Pareto configs (``front``: trial numbers): number, baseline, objectives, test
-    figures, parameters; by decreasing accuracy."""
-    data = pareto_data(trials, front)
+def pareto_table(trials: Sequence[Any], front: frozenset[int], configs: Sequence[ConfigEstimate] = ()) -> list[dict[str, Any]]:
+    """Rows for the Pareto configs (``front``: trial numbers): number, baseline, objectives (with
+    seeds and 95 % intervals when ``configs`` are given), test figures, parameters; by decreasing
+    accuracy."""
+    data = pareto_data(trials, front, configs=configs)
     by_number = {t.number: t for t in trials}
     rows = []
     for p in sorted(data.front, key=lambda p: -p.accuracy_percent):
         t = by_number[p.number]
         test_acc = t.user_attrs.get("test_accuracy")
+        extra: dict[str, Any] = {}
+        if configs:
+            extra = {"seeds": p.seeds,
+                     "val accuracy % 95% CI": None if p.accuracy_interval is None
+                     else [round(v, 2) for v in p.accuracy_interval],
+                     "val noise score 95% CI": None if p.noise_interval is None
+                     else [int(round(v)) for v in p.noise_interval]}
         rows.append({
             "trial": p.number,
             "baseline": p.baseline,
             "val accuracy %": round(p.accuracy_percent, 2),
             "val noise score": int(p.noise_score),
+            **extra,
             "test accuracy %": None if test_acc is None or math.isnan(test_acc) else round(100 * test_acc, 2),
             "test noise score": None if t.user_attrs.get("test_noise_score") is None else int(t.user_attrs["test_noise_score"]),
             "params": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in (t.user_attrs.get("config") or t.params).items()},

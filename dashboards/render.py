@@ -33,7 +33,12 @@ def noise_curve_figure(series: Sequence[CurveSeries], title: str, noise_kind: st
     ax = fig.add_subplot()
     for s in series:
         style = dict(linestyle="--", marker="s") if s.baseline else dict(linestyle="-", marker="o")
-        ax.plot(s.levels, s.accuracy_percent, label=s.label + (" (dense baseline)" if s.baseline else ""), **style)
+        (line,) = ax.plot(s.levels, s.accuracy_percent, label=s.label + (" (dense baseline)" if s.baseline else ""),
+                          **style)
+        if s.low_percent:
+            ax.fill_between(s.levels, s.low_percent, s.high_percent, color=line.get_color(), alpha=0.15, linewidth=0)
+    if any(s.low_percent for s in series):
+        ax.fill_between([], [], [], color="0.6", alpha=0.3, label="95% interval over seeds")
     levels = sorted({lv for s in series for lv in s.levels})
     if levels and all(lv in PAPER_LEVELS for lv in levels):
         ax.set_xticks(PAPER_LEVELS)
@@ -66,6 +71,14 @@ def pareto_figure(data: ParetoData, title: str) -> Figure:
     if data.front:
         ax.step([p.accuracy_percent for p in data.front], [p.noise_score for p in data.front], where="post",
                 color="tab:blue", alpha=0.5)
+    bars = [p for p in data.points if p.accuracy_interval is not None]
+    if bars:
+        ax.errorbar([p.accuracy_percent for p in bars], [p.noise_score for p in bars],
+                    xerr=[[p.accuracy_percent - p.accuracy_interval[0] for p in bars],
+                          [p.accuracy_interval[1] - p.accuracy_percent for p in bars]],
+                    yerr=[[p.noise_score - p.noise_interval[0] for p in bars],
+                          [p.noise_interval[1] - p.noise_score for p in bars]],
+                    fmt="none", ecolor="0.35", elinewidth=1, capsize=3, label="95% interval over seeds")
     for p in data.points:
         if p.chosen:
             ax.scatter([p.accuracy_percent], [p.noise_score], s=250, facecolors="none", edgecolors="gold",

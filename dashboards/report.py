@@ -29,15 +29,17 @@ class ReportInput:
     objectives: tuple[str, ...] = ("val_accuracy", "val_noise_score")
     front: frozenset[int] = frozenset()  # trial numbers on the Pareto front
     hypervolume: plotdata.HypervolumeData = plotdata.HypervolumeData((0.0, 0.0))
+    configs: tuple[plotdata.ConfigEstimate, ...] = ()  # one per config, over its seeds (replicates folded in)
 
 
 def sweep_figures(report: ReportInput, trials: Sequence[Any]) -> list[tuple[str, Any]]:
     name = report.name
     return [
-        ("Pareto front", render.pareto_figure(plotdata.pareto_data(trials, report.front, chosen=report.chosen),
+        ("Pareto front", render.pareto_figure(plotdata.pareto_data(trials, report.front, chosen=report.chosen,
+                                                                   configs=report.configs),
                                               f"{name}: validation accuracy vs noise score")),
         ("Noise curves: dense baselines vs best sparse configs",
-         render.noise_curve_figure(plotdata.overlay_curves(trials, report.front),
+         render.noise_curve_figure(plotdata.overlay_curves(trials, report.front, configs=report.configs),
                                    f"{name}: dense baselines vs best sparse configs (validation)", report.noise_kind)),
         ("Hypervolume against trials", render.hypervolume_figure(report.hypervolume,
                                                                  f"{name}: hypervolume of the Pareto front")),
@@ -51,4 +53,4 @@ def sweep_report(report: ReportInput, trials: Sequence[Any], figures: list[tuple
     if figures is None:
         figures = sweep_figures(report, trials)
     return render.report_html(f"Sweep report: {report.name}", dict(report.summary), figures,
-                              plotdata.pareto_table(trials, report.front))
+                              plotdata.pareto_table(trials, report.front, report.configs))

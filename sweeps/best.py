@@ -20,7 +20,8 @@ from sparsity.network_spec import NetworkSpec
 from .errors import SpecError
 from .spec import SweepSpec
 
-__all__ = ["NoFinishedTrialsError", "choose", "knee_index", "best_config", "dense_reference", "write_best"]
+__all__ = ["NoFinishedTrialsError", "choose", "knee_index", "best_config", "dense_reference", "write_best",
+           "against_baselines", "claim_lines"]
 
 
 class NoFinishedTrialsError(SpecError):
@@ -70,9 +71,64 @@ def choose(front: Sequence[Any], min_accuracy: float | None = None, rule: str = 
     return front[knee_index([(t.values[0], t.values[1]) for t in front])]
 
 
-def best_config(spec: SweepSpec, trial: Any, rule: str) -> dict[str, Any]:
+OBJECTIVE_WORDS = {"val_accuracy": "validation accuracy", "val_noise_score": "validation noise score"}
+
+
+def against_baselines(chosen: Any, configs: Sequence[Any]) -> list[dict[str, Any]]:
+    """The chosen config (a `sweeps.results.ConfigSummary`) against each baseline of the sweep, per
+    objective: `sweeps.confirm.compare` of the values their figures rest on (Welch's test)."""
+    from .confirm import compare
+
+    out = []
+    for base in configs:
+        if not base.baseline or base.number == chosen.number:
+            continue
+        out.append({
+            "baseline": base.baseline,
+            "val_accuracy": compare(chosen.accuracy, base.accuracy).to_dict(),
+            "val_noise_score": compare(chosen.noise, base.noise).to_dict(),
+        })
+    return out
+
+
+def claim_lines(name: str, chosen: Any, against: Sequence[dict[str, Any]]) -> list[str]:
+    """What `sweeps best` says of the chosen config against each baseline: a claim only where the
+    test supports it; with one seed, that it rests on one seed and the command that adds seeds."""
+    if not against:
+        return ["no baseline in this sweep: nothing to compare the chosen config with"]
+    lines = []
+    for a in against:
+        parts = []
+        for key in ("val_noise_score", "val_accuracy"):
+            c = a[key]
+            what = OBJECTIVE_WORDS[key]
+            scale, unit = (100.0, " points") if key == "val_accuracy" else (1.0, "")
+
+            def num(v: float) -> str:
+                return f"{scale * v:+,.2f}{unit}" if key == "val_accuracy" else f"{v:+,.0f}"
+
+            if c["verdict"] == "one seed":
+                parts.append(f"{what} {num(c['difference'])} on one seed per config: not tested")
+            elif c["verdict"] in ("better", "worse"):
+                parts.append(f"{what} {c['verdict']}: {num(c['difference'])} (95% CI {num(c['low'])} to "
+                             f"{num(c['high'])}, Welch p={c['p_value']:.2g}, seeds {c['n'][0]} vs {c['n'][1]})")
+            else:
+                more = (f"; about {c['seeds_needed']} seeds per config would resolve a difference this size "
+                        f"(80% power)" if c["seeds_needed"] else "")
+                parts.append(f"{what} not resolved: {num(c['difference'])} (95% CI {num(c['low'])} to {num(c['high'])}, "
+                             f"seeds {c['n'][0]} vs {c['n'][1]}){more}")
+        lines.append(f"against {a['baseline']}: " + "; ".join(parts))
+    if any(a[k]["verdict"] == "one seed" for a in against for k in ("val_accuracy", "val_noise_score")):
+        lines.append(f"this comparison rests on one seed per config (the noise score varies between seeds about as "
+                     f"much as configs differ); add seed replicates with: sweeps confirm {name}")
+    return lines
+
+
+def best_config(spec: SweepSpec, trial: Any, rule: str, configs: Sequence[Any] = ()) -> dict[str, Any]:
     """A YAML-ready document: the network (rebuildable with `NetworkSpec.from_dict`), the recipe,
-    data, noise and seed of the experiment, plus where it came from and its scores."""
+    data, noise and seed of the experiment, plus where it came from and its scores. With
+    ``trial`` a `ConfigSummary` and the sweep's ``configs``, its seeds, estimates and the tests
+    against each baseline too."""
     config = dict(trial.user_attrs["config"] if "config" in trial.user_attrs else trial.params)
     exp, params, baseline = spec.trial(config)
     doc = exp.to_dict()
@@ -89,15 +145,32 @@ def best_config(spec: SweepSpec, trial: Any, rule: str) -> dict[str, Any]:
         "test_noise_score": trial.user_attrs.get("test_noise_score"),
         "test_curve": trial.user_attrs.get("test_curve"),
     }
+    if hasattr(trial, "estimates"):
+        est = trial.estimates()
+        against = against_baselines(trial, configs)
+        doc["source"].update(
+            seeds=len(trial.accuracy),
+            replicate_trials=[r.number for r in trial.replicates],
+            estimates={k: e.to_dict() for k, e in est.items()},
+            against=against,
+            claims=claim_lines(spec.name, trial, against),
+        )
+        if "test_accuracy" in est:
+            doc["source"]["test_accuracy"] = est["test_accuracy"].mean
+        if "test_noise_score" in est:
+            doc["source"]["test_noise_score"] = est["test_noise_score"].mean
     return doc
 
 
-def dense_reference(trials: Sequence[Any]) -> dict[str, Any] | None:
-    """Test figures of the first finished dense baseline (for the model card), if any."""
-    for t in trials:
-        if t.user_attrs.get("baseline") and getattr(t.state, "name", "") == "COMPLETE":
-            return {"name": t.user_attrs["baseline"], "test_accuracy": t.user_attrs.get("test_accuracy"),
-                    "test_noise_score": t.user_attrs.get("test_noise_score")}
+def dense_reference(configs: Sequence[Any]) -> dict[str, Any] | None:
+    """Test figures of the first baseline (`sweeps.results.ConfigSummary`: the mean over its
+    seeds, and n) for the model card, if any."""
+    for c in configs:
+        if c.baseline:
+            est = c.estimates()
+            return {"name": c.baseline, "seeds": len(c.accuracy),
+                    "test_accuracy": est["test_accuracy"].mean if "test_accuracy" in est else None,
+                    "test_noise_score": est["test_noise_score"].mean if "test_noise_score" in est else None}
     return None
 
 

@@ -102,25 +102,45 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # -- sweeps run / resume / status / list / best -------------------------------------------------
 
+def _estimate_cell(row: dict, key: str, scale: float, fmt: str) -> str:
+    """``mean ± half-width (n)`` of a config's estimate, or the plain value of a trial."""
+    est = (row.get("estimates") or {}).get(key)
+    value = row.get(key)
+    if est is None or est["n"] == 1:
+        return "" if value is None else format(scale * value, fmt)
+    cell = format(scale * est["mean"], fmt)
+    if est["low"] is not None:
+        cell += " ± " + format(scale * (est["high"] - est["low"]) / 2, fmt)
+    return f"{cell} (n={est['n']})"
+
+
 def _front_table(title: str, trials) -> object:
     from .results import trial_row
 
     rows = []
     for t in trials:
         r = trial_row(t)
-        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
-        rows.append([r["number"], r["state"], r["baseline"],
-                     "" if r["val_accuracy"] is None else f"{100 * r['val_accuracy']:.2f}",
-                     "" if r["val_noise_score"] is None else f"{r['val_noise_score']:,.0f}",
-                     "" if r["test_accuracy"] is None else f"{100 * r['test_accuracy']:.2f}",
-                     params or r["fail_reason"]])
-    return table(title, ["#", "state", "baseline", "val acc %", "val noise score", "test acc %", "params"], rows)
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items()
+                           if k not in ("baseline", "replicate_of"))
+        kind = r["baseline"] or ""
+        if r.get("replicate_of") is not None:
+            kind = (kind + " " if kind else "") + f"rep of #{r['replicate_of']}"
+        rows.append([r["number"], r["state"], kind,
+                     _estimate_cell(r, "val_accuracy", 100, ".2f"), _estimate_cell(r, "val_noise_score", 1, ",.0f"),
+                     _estimate_cell(r, "test_accuracy", 100, ".2f"), params or r["fail_reason"]])
+    return table(title, ["#", "state", "baseline / replicate", "val acc %", "val noise score", "test acc %", "params"],
+                 rows)
+
+
+FRONT_NOTE = ("front on the means of each config's seeds, ± the 95% interval; a confirmed config's figures rest on its "
+              "replicate seeds only (its first seed chose it)")
 
 
 def _print_outcome(outcome, root: str) -> None:
     from .results import saved_spec
 
     console.print(_front_table(f"Pareto front of {outcome.name} ({outcome.seconds:.0f}s)", outcome.front))
+    _print_front_note(outcome.front, outcome.name)
     uri = saved_spec(outcome.name, root).stores.resolved().mlflow_tracking_uri
     console.print(f"browse: [bold]sweeps dashboard {outcome.name}[/]  (MLflow at {uri}, experiment {outcome.mlflow_experiment_id})")
     console.print(f"pick a config: [bold]sweeps best {outcome.name}[/]")
@@ -157,19 +177,46 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from .results import saved_spec
+
+    spec = saved_spec(args.name, args.root)  # an unknown sweep, or bad numbers, answer before Ray loads
+    from .spec import Confirm, SweepSpec
+
+    base = spec.confirm or Confirm()
+    SweepSpec.from_dict({**spec.to_dict(), "confirm": {"top": base.top if args.top is None else args.top,
+                                                      "seeds": base.seeds if args.seeds is None else args.seeds}})
+    quiet_optuna()
+    from .progress import StudyProgress
+    from .service import confirm_sweep
+
+    outcome = confirm_sweep(args.name, top=args.top, seeds=args.seeds, root=args.root, address=args.address,
+                            progress=StudyProgress())
+    _print_outcome(outcome, args.root or default_root())
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from .results import ROW_ATTRS, sweep_status
 
     spec, trials, front = sweep_status(args.name, args.root, attrs=ROW_ATTRS)  # what the rows show
     shown = trials if args.all or len(trials) <= args.last else trials[-args.last:]
-    title = f"trials of {spec.name} ({len(trials)}/{spec.num_samples})"
+    title = f"trials of {spec.name} ({len(trials)}/{spec.total_trials})"
     if len(shown) < len(trials):
         title += f", the last {len(shown)} (--all for every one)"
     console.print(_front_table(title, shown))
     states = [t.state.name for t in trials]
     console.print(", ".join(f"{states.count(s)} {s.lower()}" for s in ("COMPLETE", "RUNNING", "PRUNED", "FAIL")))
     console.print(_front_table("Pareto front (validation accuracy vs noise score)", front))
+    _print_front_note(front, spec.name)
     return 0
+
+
+def _print_front_note(front, name: str) -> None:
+    if any(getattr(c, "confirmed", False) for c in front):
+        console.print(FRONT_NOTE)
+    elif front:
+        console.print(f"one seed per config: no intervals yet; add seed replicates with: sweeps confirm {name}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -179,7 +226,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in list_sweeps(args.root):
         spec = saved_spec(name, args.root)
         done, front = sweep_counts(spec)
-        rows.append([name, spec.dataset.name, spec.network.name, f"{done}/{spec.num_samples}", front])
+        rows.append([name, spec.dataset.name, spec.network.name, f"{done}/{spec.total_trials}", front])
     console.print(table("sweeps", ["name", "dataset", "network", "complete", "pareto"], rows))
     return 0
 
@@ -188,15 +235,22 @@ def cmd_best(args: argparse.Namespace) -> int:
     from .best import best_config, choose, write_best
     from .results import sweep_status, sweep_trials
 
-    spec, _, front = sweep_status(args.name, args.root, attrs=())  # the front needs values only
-    trial = choose(front, min_accuracy=args.min_accuracy, rule=args.rule)
-    trial = sweep_trials(spec, numbers=[trial.number])[0]  # the chosen one in full
+    from .results import config_summaries
+
+    spec, trials, front = sweep_status(args.name, args.root, attrs=())  # the front needs values only
+    chosen = choose(front, min_accuracy=args.min_accuracy, rule=args.rule)
+    full = {t.number: t for t in sweep_trials(spec, numbers=[chosen.number])}  # the chosen one in full
+    configs = config_summaries([full.get(t.number, t) for t in trials])
+    trial = next(c for c in configs if c.number == chosen.number)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else args.rule
-    doc = best_config(spec, trial, rule)
+    doc = best_config(spec, trial, rule, configs)
     out = write_best(doc, args.out or f"{spec.name}-best.yaml")
     src = doc["source"]
-    console.print(f"trial #{trial.number} ({rule}): val acc {100 * src['val_accuracy']:.2f}%, "
-                  f"val noise score {src['val_noise_score']:,.0f}; wrote {out}")
+    row = {"val_accuracy": src["val_accuracy"], "val_noise_score": src["val_noise_score"], "estimates": src["estimates"]}
+    console.print(f"trial #{trial.number} ({rule}): val acc {_estimate_cell(row, 'val_accuracy', 100, '.2f')}%, "
+                  f"val noise score {_estimate_cell(row, 'val_noise_score', 1, ',.0f')}; wrote {out}")
+    for line in src["claims"]:
+        console.print(line, soft_wrap=True)
     if args.register:
         from .deploy import register
 
@@ -213,10 +267,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     quiet_optuna()
 
+    from .results import config_summaries
+
     spec, trials, front = sweep_status(args.name, args.root)
     trial = choose(front, min_accuracy=args.min_accuracy)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else "knee"
-    out = export(spec, trial.number, best_config(spec, trial, rule), args.out, dense_reference(trials))
+    configs = config_summaries(trials)
+    out = export(spec, trial.number, best_config(spec, trial, rule, configs), args.out, dense_reference(configs))
     console.print(f"exported trial #{trial.number} of {spec.name} to {out}: config.yaml, weights.pt, MODEL_CARD.md")
     return 0
 
@@ -418,6 +475,15 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--address", help="Ray cluster address")
     stores(rs)
     rs.set_defaults(func=cmd_resume)
+
+    cf = sub.add_parser("confirm", help="add seed replicates: retrain the front's best configs and the baselines "
+                                       "with more model seeds, so the front and `best` rest on intervals")
+    cf.add_argument("name")
+    cf.add_argument("--top", type=int, help="configs to confirm (default: the spec's confirm.top, else 4)")
+    cf.add_argument("--seeds", type=int, help="model seeds added to each (default: the spec's confirm.seeds, else 3)")
+    cf.add_argument("--address", help="Ray cluster address")
+    stores(cf)
+    cf.set_defaults(func=cmd_confirm)
 
     st = sub.add_parser("status", help="trials and the current Pareto front (works while a sweep runs)")
     st.add_argument("name")

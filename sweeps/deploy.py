@@ -74,6 +74,22 @@ def register(spec: SweepSpec, number: int, model_name: str, config_doc: dict[str
     return version
 
 
+def confirmation_lines(src: dict[str, Any]) -> list[str]:
+    """The model card's section on seeds: each objective's mean, 95 % interval and n, and what the
+    tests against the baselines support (`sweeps.best.claim_lines`)."""
+    est = src.get("estimates")
+    if not est:
+        return []
+    lines = ["", f"## Over model seeds ({src.get('seeds', 1)} seed(s) behind these figures)", "",
+             "| figure | mean | 95% interval | n |", "|---|---|---|---|"]
+    for key, e in est.items():
+        scale, fmt = (100.0, ".2f") if key.endswith("accuracy") else (1.0, ",.0f")
+        interval = "—" if e["low"] is None else f"{format(scale * e['low'], fmt)} – {format(scale * e['high'], fmt)}"
+        lines.append(f"| {key} | {format(scale * e['mean'], fmt)} | {interval} | {e['n']} |")
+    lines += ["", *[f"- {line}" for line in src.get("claims", [])]]
+    return lines
+
+
 def model_card(doc: dict[str, Any], network: NetworkSpec, dense: dict[str, Any] | None) -> str:
     src = doc["source"]
     lines = [
@@ -91,6 +107,9 @@ def model_card(doc: dict[str, Any], network: NetworkSpec, dense: dict[str, Any] 
     ]
     if dense is not None:
         lines.append(f"| dense baseline ({dense['name']}) | {_pct(dense.get('test_accuracy'))} | {_num(dense.get('test_noise_score'))} |")
+    if dense is not None and dense.get("seeds", 1) > 1:
+        lines.append(f"\nThe dense baseline's figures are means over its {dense['seeds']} seeds.")
+    lines += confirmation_lines(src)
     curve = src.get("test_curve")
     if curve:
         lines += ["", f"Noise curve ({curve['kind']}), test accuracy % per level:", "",

@@ -71,7 +71,8 @@ def fail_trial(study: Any, number: int) -> None:
 
 
 class _SearchedTrialsView:
-    """A study as its sampler should see it: without the baseline trials. Baselines have no
+    """A study as its sampler should see it: without the baseline and replicate trials (replicates
+    repeat a config with other model seeds: they are no new configs). Baselines have no
     sampled params (the dense point lies outside the space), and a relative sampler's search space
     is the intersection over completed trials: with them in view it is empty, and GP, NSGA-II and
     multivariate TPE silently fall back to independent (random or univariate) sampling."""
@@ -84,7 +85,7 @@ class _SearchedTrialsView:
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-        return [t for t in trials if "baseline" not in t.user_attrs]
+        return [t for t in trials if "baseline" not in t.user_attrs and "replicate_of" not in t.user_attrs]
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list:
         return self._get_trials(deepcopy=deepcopy, states=states)
@@ -95,7 +96,7 @@ class _SearchedTrialsView:
 
 
 def searched_only(sampler: Any) -> Any:
-    """``sampler`` seeing each study through `_SearchedTrialsView` (baselines hidden)."""
+    """``sampler`` seeing each study through `_SearchedTrialsView` (baselines and replicates hidden)."""
     import optuna
 
     class SearchedOnlySampler(optuna.samplers.BaseSampler):
@@ -103,7 +104,7 @@ def searched_only(sampler: Any) -> Any:
             self.inner = inner
 
         def __str__(self) -> str:
-            return f"{type(self.inner).__name__} (baselines hidden)"
+            return f"{type(self.inner).__name__} (baselines and replicates hidden)"
 
         def infer_relative_search_space(self, study, trial):
             return self.inner.infer_relative_search_space(_SearchedTrialsView(study), trial)

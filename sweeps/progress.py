@@ -68,14 +68,14 @@ class StudyProgress:
 
         # States, values and fail reasons only: reading every trial in full through Optuna, every
         # few seconds, cost the driver about a CPU core at 2,000 trials.
-        trials = sweep_trials(self._spec, attrs=("fail_reason",), params=False)
+        trials = sweep_trials(self._spec, attrs=("fail_reason", "replicate_of"), params=False)
         if trials is None:
             return
-        counts = progress_counts(trials, self._spec.num_samples, self._spec.budget.max_concurrent)
+        counts = progress_counts(trials, self._spec.total_trials, self._spec.budget.max_concurrent)
         if counts == getattr(self, "_last", None) and not force:
             return
         self._last = counts
-        console.print(progress_line(self._spec.name, self._spec.num_samples, counts, trials))
+        console.print(progress_line(self._spec.name, self._spec.total_trials, counts, trials))
 
 
 def progress_line(name: str, num_samples: int, counts: ProgressCounts, trials: Sequence[Any]) -> str:
@@ -88,7 +88,9 @@ def progress_line(name: str, num_samples: int, counts: ProgressCounts, trials: S
         best = (f"; best val acc {acc.values[0]:.4f} (#{acc.number}), "
                 f"best noise score {noise.values[1]:,.0f} (#{noise.number})")
     orphaned = f", {counts.orphaned} orphaned by a stopped driver" if counts.orphaned else ""
+    replicates = sum("replicate_of" in t.user_attrs for t in done)
+    confirming = f" ({replicates} of them seed replicates)" if replicates else ""
     return (
-        f"[{name}] {counts.done}/{num_samples} done, {counts.running} running, "
+        f"[{name}] {counts.done}/{num_samples} done{confirming}, {counts.running} running, "
         f"{counts.failed} failed, {counts.pruned} stopped early{orphaned}{best}"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -31,6 +32,9 @@ __all__ = [
     "list_sweeps",
     "front_of",
     "pareto_front",
+    "ConfigSummary",
+    "config_summaries",
+    "config_front",
     "trial_row",
     "ROW_ATTRS",
     "sweep_trials",
@@ -108,15 +112,135 @@ def front_of(trials: Sequence[Any]) -> list[Any]:
     return [t for t, on in zip(done, front_flags([tuple(t.values[:2]) for t in done])) if on]
 
 
-def pareto_front(study: "optuna.Study") -> list["FrozenTrial"]:
-    return front_of(study.get_trials(deepcopy=False))
+def pareto_front(study: "optuna.Study") -> list[Any]:
+    """The sweep's front: on the means of confirmed configs once it has replicates, else the
+    single-seed front (`config_front`)."""
+    return config_front(config_summaries(study.get_trials(deepcopy=False)))
+
+
+def _complete(t: Any) -> bool:
+    return getattr(t.state, "name", "") == "COMPLETE" and bool(t.values)
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """One config of a sweep over its seeds: its first trial (``trial``, ``number``), the values
+    its figures rest on (`sweeps.confirm.confirmation_values`: a searched config's replicates
+    only, once it has them) and their estimates. ``values`` holds the two means, so the front and
+    `sweeps.best.choose` take a summary wherever they take a trial."""
+
+    trial: Any
+    baseline: str | None
+    replicates: tuple[Any, ...]  # its COMPLETE replicate trials
+    accuracy: tuple[float, ...]
+    noise: tuple[float, ...]
+    test_accuracy: tuple[float, ...]
+    test_noise: tuple[float, ...]
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+    @property
+    def state(self) -> Any:
+        return self.trial.state
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return self.trial.user_attrs
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.trial.params
+
+    @property
+    def confirmed(self) -> bool:
+        return bool(self.replicates)
+
+    @property
+    def values(self) -> list[float]:
+        return [sum(self.accuracy) / len(self.accuracy), sum(self.noise) / len(self.noise)]
+
+    def estimates(self) -> dict[str, Any]:
+        """`sweeps.confirm.Estimate` of each objective (and of the test figures where known)."""
+        from .confirm import estimate
+
+        out = {"val_accuracy": estimate(self.accuracy), "val_noise_score": estimate(self.noise)}
+        if self.test_accuracy:
+            out["test_accuracy"] = estimate(self.test_accuracy)
+        if self.test_noise:
+            out["test_noise_score"] = estimate(self.test_noise)
+        return out
+
+
+def config_summaries(trials: Sequence[Any]) -> list[ConfigSummary]:
+    """Every config with at least one finished seed, by its first trial's number: searched configs
+    and baselines, each with its replicates (`sweeps.study`)."""
+    from .confirm import confirmation_values
+    from .study import is_replicate, is_searched
+
+    reps: dict[int, list[Any]] = {}
+    for t in trials:
+        if is_replicate(t) and _complete(t):
+            reps.setdefault(int(t.user_attrs["replicate_of"]), []).append(t)
+    out = []
+    for t in trials:
+        if is_replicate(t):
+            continue
+        mine = sorted(reps.get(t.number, []), key=lambda r: r.number)
+        first = [t] if _complete(t) else []
+        if not first and not mine:
+            continue
+        selected = is_searched(t)
+
+        def values(get) -> tuple[float, ...]:
+            firsts = [v for v in map(get, first) if v is not None]
+            again = [v for v in map(get, mine) if v is not None]
+            return tuple(float(v) for v in confirmation_values(firsts, again, selected))
+
+        out.append(ConfigSummary(
+            trial=t, baseline=t.user_attrs.get("baseline"), replicates=tuple(mine),
+            accuracy=values(lambda x: x.values[0]), noise=values(lambda x: x.values[1]),
+            test_accuracy=values(lambda x: x.user_attrs.get("test_accuracy")),
+            test_noise=values(lambda x: x.user_attrs.get("test_noise_score")),
+        ))
+    return out
+
+
+def config_front(configs: Sequence[ConfigSummary]) -> list[ConfigSummary]:
+    """The Pareto front on the configs' means: among the confirmed configs once any config has
+    replicates (a single lucky seed is not put beside confirmed means), else among all, as Optuna's
+    best_trials; by decreasing validation accuracy."""
+    from .pareto import front_flags
+
+    pool = [c for c in configs if c.confirmed] or list(configs)
+    pool.sort(key=lambda c: (-c.values[0], -c.values[1]))
+    return [c for c, on in zip(pool, front_flags([tuple(c.values) for c in pool])) if on]
 
 
 # The user attributes `trial_row` shows: what `sweeps status` reads of each trial.
-ROW_ATTRS = ("baseline", "test_accuracy", "test_noise_score", "config", "fail_reason", "ray_trial_id")
+ROW_ATTRS = ("baseline", "test_accuracy", "test_noise_score", "config", "fail_reason", "ray_trial_id", "replicate_of",
+             "model_seed")
+# What `config_summaries` reads: which config a trial repeats, and its test figures.
+CONFIG_ATTRS = ("baseline", "replicate_of", "test_accuracy", "test_noise_score")
 
 
-def trial_row(t: "FrozenTrial") -> dict[str, Any]:
+def trial_row(t: "FrozenTrial | ConfigSummary") -> dict[str, Any]:
+    """A trial as a row of plain values; a `ConfigSummary` adds ``seeds`` and, per objective,
+    ``estimates`` (mean, 95 % interval, n) and shows the means."""
+    row = _trial_row(t)
+    if isinstance(t, ConfigSummary):
+        est = t.estimates()
+        row.update(val_accuracy=t.values[0], val_noise_score=t.values[1], seeds=len(t.accuracy),
+                   replicates=len(t.replicates), estimates={k: e.to_dict() for k, e in est.items()})
+        if "test_accuracy" in est:
+            row["test_accuracy"] = est["test_accuracy"].mean
+        if "test_noise_score" in est:
+            row["test_noise_score"] = est["test_noise_score"].mean
+    return row
+
+
+def _trial_row(t: Any) -> dict[str, Any]:
     return {
         "number": t.number,
         "state": t.state.name,
@@ -128,25 +252,30 @@ def trial_row(t: "FrozenTrial") -> dict[str, Any]:
         "params": t.user_attrs["config"] if "config" in t.user_attrs else t.params,
         "fail_reason": t.user_attrs.get("fail_reason", ""),
         "ray_trial_id": t.user_attrs.get("ray_trial_id", ""),
+        "replicate_of": t.user_attrs.get("replicate_of"),
+        "model_seed": t.user_attrs.get("model_seed"),
     }
 
 
 def sweep_status(name: str, root: str | None = None,
                  attrs: Iterable[str] | None = None) -> tuple[SweepSpec, list["FrozenTrial"], list["FrozenTrial"]]:
-    """(spec, all trials, Pareto front), read from Optuna's store alone: works while a sweep runs.
+    """(spec, all trials, Pareto front of `ConfigSummary`s), read from Optuna's store alone: works
+    while a sweep runs.
     ``attrs``: the user attributes needed (default all; `ROW_ATTRS` for rows, () for values only)."""
     spec = saved_spec(name, root)
+    if attrs is not None:
+        attrs = (*attrs, *CONFIG_ATTRS)  # what grouping seeds into configs reads
     trials = sweep_trials(spec, attrs=attrs)  # read once
     if trials is None:
         return spec, [], []
-    return spec, trials, front_of(trials)
+    return spec, trials, config_front(config_summaries(trials))
 
 
 def sweep_counts(spec: SweepSpec) -> tuple[int, int]:
     """(complete trials, Pareto front size) of a sweep: states and values only are read."""
-    trials = sweep_trials(spec, attrs=(), params=False) or []
+    trials = sweep_trials(spec, attrs=CONFIG_ATTRS, params=False) or []
     done = [t for t in trials if getattr(t.state, "name", "") == "COMPLETE"]
-    return len(done), len(front_of(done))
+    return len(done), len(config_front(config_summaries(done)))
 
 
 def chosen_trial(trials: Sequence[Any]) -> int | None:
@@ -154,7 +283,7 @@ def chosen_trial(trials: Sequence[Any]) -> int | None:
     from .best import NoFinishedTrialsError, choose
 
     try:
-        return choose(front_of(trials)).number
+        return choose(config_front(config_summaries(trials))).number
     except NoFinishedTrialsError:
         return None
 
@@ -168,12 +297,13 @@ def report_html(spec: SweepSpec, trials: Sequence[Any], figures: list[tuple[str,
 
 def hypervolume_curve(trials: Sequence[Any], reference: tuple[float, float] = (0.0, 0.0)) -> tuple[list[int], list[float]]:
     """(trials ended, hypervolume of the COMPLETE trials by then) after each trial that ended
-    (COMPLETE or stopped early), in the order they ended; objectives scaled to [0, 1] (the noise
+    (COMPLETE or stopped early; seed replicates are no new configs and are left out), in the order they ended; objectives scaled to [0, 1] (the noise
     score by its maximum, the ``noise_max`` user attribute), as the replay benchmark measures it."""
     from .pareto import anytime_hypervolume
 
     ended = sorted((t for t in trials if getattr(t.state, "name", "") in ("COMPLETE", "PRUNED")
-                    and t.datetime_complete is not None), key=lambda t: (t.datetime_complete, t.number))
+                    and t.datetime_complete is not None and "replicate_of" not in t.user_attrs),
+                   key=lambda t: (t.datetime_complete, t.number))
     points = []
     for t in ended:
         if getattr(t.state, "name", "") == "COMPLETE" and t.values:
@@ -182,6 +312,29 @@ def hypervolume_curve(trials: Sequence[Any], reference: tuple[float, float] = (0
         else:
             points.append((-math.inf, -math.inf))  # a stopped trial adds nothing
     return list(range(1, len(ended) + 1)), anytime_hypervolume(points, reference).tolist()
+
+
+def config_estimate(c: ConfigSummary):
+    """A config as the report draws it (`dashboards.plotdata.ConfigEstimate`): its estimates, and
+    its validation noise curve's per-level estimate over the same seeds as its figures."""
+    from dashboards.plotdata import ConfigEstimate
+
+    from .confirm import estimate
+    from .study import is_searched
+
+    est = c.estimates()
+    seeds = list(c.replicates) if (c.replicates and is_searched(c.trial)) else [c.trial, *c.replicates]
+    seeds = [t for t in seeds if _complete(t)]
+    curves = [t.user_attrs.get("val_curve") for t in seeds]
+    levels: tuple[float, ...] = ()
+    band: tuple[tuple[float, float, float], ...] = ()
+    if len(curves) > 1 and all(curves) and len({tuple(cv["levels"]) for cv in curves}) == 1:
+        levels = tuple(float(v) for v in curves[0]["levels"])
+        per_level = [estimate([cv["accuracies"][i] for cv in curves]) for i in range(len(levels))]
+        band = tuple((e.mean, e.low, e.high) for e in per_level)
+    a, n = est["val_accuracy"], est["val_noise_score"]
+    return ConfigEstimate(c.number, len(c.accuracy), (a.mean, a.low, a.high), (n.mean, n.low, n.high),
+                          tuple(t.number for t in seeds), levels, band)
 
 
 def report_input(spec: SweepSpec, trials: Sequence[Any]):
@@ -194,6 +347,8 @@ def report_input(spec: SweepSpec, trials: Sequence[Any]):
     from .replay.reference import random_reference
 
     states = [getattr(t.state, "name", str(t.state)) for t in trials]
+    configs = config_summaries(trials)
+    front = config_front(configs)
     chosen = chosen_trial(trials)
     noise = spec.noise.kind_for(spec.dataset.name)
     expected = random_reference(spec)
@@ -207,15 +362,16 @@ def report_input(spec: SweepSpec, trials: Sequence[Any]):
         noise_kind=noise,
         chosen=chosen,
         objectives=tuple(OBJECTIVES),
-        front=frozenset(t.number for t in front_of(trials)),
+        front=frozenset(c.number for c in front),
         hypervolume=hypervolume,
+        configs=tuple(config_estimate(c) for c in configs) if any(c.confirmed for c in configs) else (),
         summary={
             "dataset": spec.dataset.name,
             "base network": spec.network.name,
             "objectives": "validation accuracy and validation noise score (both maximized)",
             "noise": noise,
             "trials": f"{states.count('COMPLETE')} complete, {states.count('FAIL')} failed, "
-                      f"{states.count('PRUNED')} stopped early, of {spec.num_samples}",
+                      f"{states.count('PRUNED')} stopped early, of {spec.total_trials}",
             "searcher": f"{spec.searcher.algorithm} (seed {spec.searcher.seed})",
             "chosen config (knee)": "none yet" if chosen is None else f"trial #{chosen}",
         },

@@ -20,7 +20,7 @@ from ray.tune.search import Searcher
 
 from .early_stopping import SuccessiveHalving
 from .spec import SweepSpec
-from .study import SweepStudy
+from .study import FINISHED, SweepStudy
 from .trial_report import TrialReport
 
 __all__ = ["SweepSearch", "RungScheduler"]
@@ -53,12 +53,15 @@ class SweepSearch(Searcher):
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the objectives are fixed: both of `trial_report.OBJECTIVES`, maximized
 
-    def suggest(self, trial_id: str) -> dict | None:
-        proposal = self.study.ask()
+    def suggest(self, trial_id: str) -> dict | str | None:
+        proposal = self.study.next_proposal()  # the plan decides how many trials there are
+        if proposal is None:
+            return None  # replicates wait for the search's last results: Tune asks again
+        if proposal == FINISHED:
+            return Searcher.FINISHED
         self.study.set_user_attr(proposal.number, "ray_trial_id", trial_id)
         self._numbers[trial_id] = proposal.number
-        extra = {"baseline": proposal.baseline} if proposal.baseline else {}
-        return {**extra, **proposal.params, "optuna_trial_number": proposal.number}
+        return {**proposal.config(), "optuna_trial_number": proposal.number}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._done or trial_id not in self._numbers:
@@ -91,6 +94,8 @@ class RungScheduler(FIFOScheduler):
         self.rule = rule
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if "replicate_of" in (trial.config or {}):
+            return TrialScheduler.CONTINUE  # a seed replicate confirms a config: it runs to the end
         go_on = self.rule.decide(trial.trial_id, TrialReport.from_result(result))
         return TrialScheduler.CONTINUE if go_on else TrialScheduler.STOP
 

@@ -212,7 +212,7 @@ def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any,
         tune_config=tune.TuneConfig(
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=spec.budget.max_concurrent),
             scheduler=scheduler,
-            num_samples=spec.num_samples,
+            num_samples=spec.total_trials,  # at most; the study's plan says when it is done (`SweepStudy.next_proposal`)
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
@@ -344,6 +344,31 @@ def resume_sweep(name: str, root: str | None = None, address: str | None = None,
     return _fit(spec, client, exp_id, parent, address, restore=True, progress=progress, t0=t0)
 
 
+def confirm_sweep(name: str, top: int | None = None, seeds: int | None = None, root: str | None = None,
+                  address: str | None = None, progress: Any = None) -> SweepOutcome:
+    """Add seed replicates to a sweep (`SweepSpec.confirm`, these ``top`` and ``seeds`` where
+    given): the saved spec takes the new section, then a fresh run of the plan trains what it
+    lacks (a sweep not yet finished finishes its search first). Replicates already there are kept."""
+    import dataclasses
+
+    from .spec import Confirm
+
+    t0 = time.perf_counter()
+    spec = saved_spec(name, root)
+    base = spec.confirm or Confirm()
+    confirm = Confirm(top=base.top if top is None else top, seeds=base.seeds if seeds is None else seeds)
+    spec = SweepSpec.from_dict({**spec.to_dict(), "confirm": dataclasses.asdict(confirm)})  # validated as a whole
+    preflight(spec.stores)
+    client, exp_id, parent = _mlflow(spec, create=False)
+    study = study_store.load_study(spec.name, spec.stores.resolved().optuna_storage)
+    if study is None:
+        raise SpecError(f"sweep {name!r} has no Optuna study in {spec.stores.resolved().optuna_storage}")
+    SweepStudy(spec, study)  # refuses a study this tool did not make
+    spec_path(Path(spec.stores.resolved().root), spec.name).write_text(spec.to_yaml())
+    reconcile(spec)  # no driver runs it now: what the study holds as running was lost
+    return _fit(spec, client, exp_id, parent, address, restore=False, progress=progress, t0=t0)
+
+
 def _warm_up(stores: Any) -> None:
     """Run beside `ray.init`, while the driver mostly waits: connect to the tracking and study
     stores once, creating an embedded store's tables (nothing of the sweep is written), and import
@@ -388,6 +413,7 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
         can_restore = restore and tune.Tuner.can_restore(_experiment_path(spec))
         if restore and not can_restore:
             log.warning("no Ray experiment state for %s: starting the remaining trials afresh", spec.name)
+            reconcile(spec)  # nothing will rerun what the study holds as running: the plan asks it again
             searcher = search.SweepSearch(spec, stores.optuna_storage)
         tuner = _tuner(spec, searcher, trainable, restore=can_restore)
         if progress is not None:

@@ -38,6 +38,7 @@ __all__ = [
     "Resources",
     "Searcher",
     "EarlyStopping",
+    "Confirm",
     "Stores",
     "SweepSpec",
     "load_spec",
@@ -219,6 +220,24 @@ class EarlyStopping:
 
 
 @dataclass(frozen=True)
+class Confirm:
+    """Seed replicates after the search (`sweeps.confirm`): the up to ``top`` best searched configs
+    (by non-domination rank, then crowding) and every baseline train again with ``seeds`` more
+    model seeds (spec seed + 1 ... + seeds), as real trials; the front and `sweeps best` then rest
+    on their means and intervals."""
+
+    top: int = 4
+    seeds: int = 3
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.top, int) and not isinstance(self.top, bool) and self.top >= 1):
+            _fail("confirm.top", f"{self.top!r} must be an integer >= 1 (configs to confirm), or confirm: null for none")
+        if not (isinstance(self.seeds, int) and not isinstance(self.seeds, bool) and self.seeds >= 1):
+            _fail("confirm.seeds", f"{self.seeds!r} must be an integer >= 1 (model seeds added to each config); "
+                  f"for no replicates set confirm: null")
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     name: str
     dataset: DataConfig
@@ -232,6 +251,7 @@ class SweepSpec:
     resources: Resources = field(default_factory=Resources)
     searcher: Searcher = field(default_factory=Searcher)
     early_stopping: EarlyStopping | None = None
+    confirm: Confirm | None = None
     stores: Stores = field(default_factory=Stores)
     seed: int = 0
 
@@ -244,6 +264,13 @@ class SweepSpec:
         if self.early_stopping is not None and self.early_stopping.grace_period >= self.epochs:
             _fail("early_stopping.grace_period", f"{self.early_stopping.grace_period} leaves no epoch to stop at "
                   f"before the last ({self.epochs}); use a grace_period below {self.epochs}")
+        if self.confirm is not None:
+            if not self.baselines:
+                _fail("confirm", "replicates are judged against a baseline, but the spec has none; add one "
+                      "(baselines: [{name: dense}]) or set confirm: null")
+            if self.confirm.top > self.budget.trials:
+                _fail("confirm.top", f"{self.confirm.top} is more than the {self.budget.trials} searched trials "
+                      f"(budget.trials); use at most {self.budget.trials}")
         names = [p.name for p in self.space]
         if len(set(names)) != len(names):
             _fail("space", f"a parameter appears twice: {names}")
@@ -277,7 +304,24 @@ class SweepSpec:
 
     @property
     def num_samples(self) -> int:
+        """Baselines and searched trials: the search, replicates apart."""
         return self.budget.trials + len(self.baselines)
+
+    @property
+    def total_trials(self) -> int:
+        """Every trial the plan runs: the search, then the replicates (at most: `replicate_trials`)."""
+        return self.num_samples + self.replicate_trials
+
+    @property
+    def replicate_trials(self) -> int:
+        """Replicate trials when every candidate is there: (top + baselines) x seeds."""
+        if self.confirm is None:
+            return 0
+        return (self.confirm.top + len(self.baselines)) * self.confirm.seeds
+
+    def replicate_seed(self, k: int) -> int:
+        """The model seed of a config's ``k``-th replicate (1-based): the spec's seed + k."""
+        return self.seed + k
 
     def experiment(self, params: Mapping[str, Any], baseline: Baseline | None = None, seed: int | None = None) -> ExperimentConfig:
         """The experiment one trial runs: the base network and recipe with ``params`` applied."""
@@ -309,7 +353,8 @@ class SweepSpec:
         else:
             baseline = None
             params = {p.name: config[p.name] for p in self.space}
-        return self.experiment(params, baseline=baseline), params, baseline_name
+        seed = config.get("seed")  # a replicate's model seed; None: the spec's
+        return self.experiment(params, baseline=baseline, seed=None if seed is None else int(seed)), params, baseline_name
 
     # -- YAML -----------------------------------------------------------------------------------
 
@@ -317,7 +362,7 @@ class SweepSpec:
     def from_dict(cls, data: Mapping[str, Any], stores_root: str | None = None) -> "SweepSpec":
         data = _mapping("spec", data)
         known = {"name", "dataset", "network", "recipe", "space", "baselines", "objectives", "budget",
-                 "resources", "searcher", "early_stopping", "stores", "seed"}
+                 "resources", "searcher", "early_stopping", "confirm", "stores", "seed"}
         _reject_unknown("", data, known)
         if "name" not in data:
             _fail("name", "missing; every sweep needs a name")
@@ -390,6 +435,7 @@ class SweepSpec:
             resources=_typed(Resources, "resources", data.get("resources")),
             searcher=_typed(Searcher, "searcher", data.get("searcher")),
             early_stopping=None if not es else _typed(EarlyStopping, "early_stopping", es),
+            confirm=None if not data.get("confirm") else _typed(Confirm, "confirm", data.get("confirm")),
             stores=stores,
             seed=int(data.get("seed", 0)),
         )
@@ -415,6 +461,7 @@ class SweepSpec:
             "resources": dataclasses.asdict(self.resources),
             "searcher": dataclasses.asdict(self.searcher),
             "early_stopping": None if self.early_stopping is None else dataclasses.asdict(self.early_stopping),
+            "confirm": None if self.confirm is None else dataclasses.asdict(self.confirm),
             "stores": dataclasses.asdict(self.stores),
             "seed": self.seed,
         }

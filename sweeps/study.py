@@ -8,6 +8,12 @@ without Ray. `SweepStudy` is the only code that asks the sampler and tells resul
   with no sampled params (user attr ``baseline``), so the dense reference is on every front;
 * then the sampler (`sweeps.samplers`) proposes; trials asked and not yet told stay RUNNING, which
   is how samplers that care (``tpe-mv``'s constant liar, ``gp``) see what is pending;
+* then, with ``spec.confirm``, once every trial so far has finished: the replicates
+  (`sweeps.confirm`), each a trial with no sampled params, user attrs ``replicate_of`` (the
+  config's first trial), ``model_seed`` and, for a baseline's, ``baseline``. The sampler never
+  sees baselines or replicates (`sweeps.internals.searched_only`). `next_proposal` follows this
+  plan from what the study holds, so a resumed sweep picks it up where it stopped: a trial
+  orphaned by a stop does not count as asked and is asked again;
 * `tell` records a `TrialReport`:
   - finished all epochs: COMPLETE with (val_accuracy, val_noise_score);
   - stopped early: PRUNED, its last values kept as user attrs (`early_val_accuracy`,
@@ -34,12 +40,28 @@ if TYPE_CHECKING:
 
     from .spec import Param, SweepSpec
 
-__all__ = ["Proposal", "SweepStudy", "DIRECTIONS", "storage", "load_study", "suggest"]
+__all__ = ["Proposal", "SweepStudy", "DIRECTIONS", "FINISHED", "storage", "load_study", "suggest", "is_replicate",
+           "is_searched", "is_orphaned"]
 
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ["maximize", "maximize"]
 ATTR_PARENT_RUN = "mlflow_parent_run_id"
+FINISHED = "finished"  # `next_proposal`: the plan is done
+ORPHANED = "orphaned"  # how `reconcile`'s fail_reason starts
+
+
+def is_replicate(t: Any) -> bool:
+    return "replicate_of" in t.user_attrs
+
+
+def is_searched(t: Any) -> bool:
+    """A trial whose config the sampler proposed (not a baseline, not a replicate)."""
+    return "baseline" not in t.user_attrs and "replicate_of" not in t.user_attrs
+
+
+def is_orphaned(t: Any) -> bool:
+    return getattr(t.state, "name", "") == "FAIL" and str(t.user_attrs.get("fail_reason", "")).startswith(ORPHANED)
 
 
 def storage(url: str) -> "optuna.storages.BaseStorage":
@@ -79,6 +101,15 @@ class Proposal:
     number: int
     params: dict[str, Any]
     baseline: str | None = None
+    replicate_of: int | None = None  # a replicate: the config's first trial
+    seed: int | None = None  # a replicate's model seed (None: the spec's)
+
+    def config(self) -> dict[str, Any]:
+        """What the trial's `config` user attr and Ray config hold (`SweepSpec.trial` reads it)."""
+        extra: dict[str, Any] = {"baseline": self.baseline} if self.baseline else {}
+        if self.replicate_of is not None:
+            extra.update(replicate_of=self.replicate_of, seed=self.seed)
+        return {**extra, **self.params}
 
 
 class SweepStudy:
@@ -143,6 +174,7 @@ class SweepStudy:
 
     def ask(self) -> Proposal:
         """The next trial: a baseline not yet asked, else the sampler's proposal."""
+        searched_before = self.searched_asked()  # counted before this trial exists
         trial = self.study.ask()
         baseline = self._next_baseline()
         if baseline is not None:
@@ -151,9 +183,76 @@ class SweepStudy:
             self._baselines_asked.add(baseline.name)
         else:
             params = {p.name: suggest(trial, p) for p in self.spec.space}
-        trial.set_user_attr("config", {**({"baseline": baseline.name} if baseline else {}), **params})
+            self._searched_asked = searched_before + 1
+        proposal = Proposal(trial.number, params, baseline.name if baseline else None)
+        trial.set_user_attr("config", proposal.config())
         self._asked[trial.number] = trial
-        return Proposal(trial.number, params, baseline.name if baseline else None)
+        return proposal
+
+    # -- the plan: baselines, the search budget, then the replicates -------------------------------
+
+    _searched_asked: int | None = None
+
+    def searched_asked(self) -> int:
+        """Searched trials asked so far (orphaned ones not counted: they are asked again)."""
+        if self._searched_asked is None:
+            trials = self.study.get_trials(deepcopy=False)
+            self._searched_asked = sum(is_searched(t) and not is_orphaned(t) for t in trials)
+        return self._searched_asked
+
+    def next_proposal(self) -> "Proposal | None | str":
+        """The plan's next trial; None while the replicates wait for trials still running (ask
+        again later); `FINISHED` when nothing is left."""
+        if self._next_baseline() is not None or self.searched_asked() < self.spec.budget.trials:
+            return self.ask()
+        if self.spec.confirm is None:
+            return FINISHED
+        from optuna.trial import TrialState
+
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+        if any(not is_replicate(t) for t in running):
+            return None  # the candidates are known once every searched trial has its result
+        todo = self.replicates_left(self.study.get_trials(deepcopy=False))
+        if not todo:
+            return FINISHED
+        return self.ask_replicate(*todo[0])
+
+    def replicates_left(self, trials: list) -> list[tuple[Any, int]]:
+        """(config's first trial, k) of every replicate the plan still needs, in order: the
+        candidates by rank, then the baselines; k = 1 .. confirm.seeds."""
+        from .confirm import candidates
+
+        confirm = self.spec.confirm
+        if confirm is None:
+            return []
+        searched = [t for t in trials if is_searched(t) and getattr(t.state, "name", "") == "COMPLETE" and t.values]
+        sources = [searched[i] for i in candidates([t.values[:2] for t in searched], confirm.top)]
+        first_baselines: dict[str, Any] = {}
+        for t in trials:
+            name = t.user_attrs.get("baseline")
+            if name and not is_replicate(t) and not is_orphaned(t):
+                first_baselines.setdefault(name, t)
+        sources += [first_baselines[b.name] for b in self.spec.baselines if b.name in first_baselines]
+        taken = {(t.user_attrs["replicate_of"], t.user_attrs.get("replicate_k")) for t in trials
+                 if is_replicate(t) and not is_orphaned(t)}
+        return [(src, k) for src in sources for k in range(1, confirm.seeds + 1) if (src.number, k) not in taken]
+
+    def ask_replicate(self, source: Any, k: int) -> Proposal:
+        """Trial ``source``'s config again, with model seed ``spec.replicate_seed(k)``."""
+        config = dict(source.user_attrs.get("config") or source.params)
+        baseline = config.pop("baseline", None)
+        config.pop("replicate_of", None)
+        config.pop("seed", None)
+        trial = self.study.ask()
+        proposal = Proposal(trial.number, config, baseline, replicate_of=source.number, seed=self.spec.replicate_seed(k))
+        if baseline:
+            trial.set_user_attr("baseline", baseline)
+        trial.set_user_attr("replicate_of", source.number)
+        trial.set_user_attr("replicate_k", k)
+        trial.set_user_attr("model_seed", proposal.seed)
+        trial.set_user_attr("config", proposal.config())
+        self._asked[trial.number] = trial
+        return proposal
 
     def set_user_attr(self, number: int, key: str, value: Any) -> None:
         self._trial(number).set_user_attr(key, value)
@@ -217,7 +316,7 @@ class SweepStudy:
 
         orphans = []
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-            self._trial(t.number).set_user_attr("fail_reason", "orphaned: the driver stopped before it was recorded")
+            self._trial(t.number).set_user_attr("fail_reason", f"{ORPHANED}: the driver stopped before it was recorded")
             fail_trial(self.study, t.number)
             self._asked.pop(t.number, None)
             orphans.append(t.number)

@@ -27,6 +27,8 @@ TAG_KIND = "sweeps.kind"  # "sweep" (parent) or "trial"
 TAG_OPTUNA = "sweeps.optuna_trial_number"
 TAG_RAY = "sweeps.ray_trial_id"
 TAG_BASELINE = "sweeps.baseline"
+TAG_REPLICATE_OF = "sweeps.replicate_of"  # a seed replicate: the Optuna number of its config's first trial
+TAG_MODEL_SEED = "sweeps.model_seed"
 TAG_PARENT = "mlflow.parentRunId"
 
 
@@ -88,9 +90,10 @@ def parent_run(client: MlflowClient, exp_id: str, sweep: str, create: bool) -> s
 
 def trial_run(
     client: MlflowClient, exp_id: str, sweep: str, parent_id: str, number: int, ray_trial_id: str,
-    baseline: str | None,
+    baseline: str | None, replicate: tuple[int, int] | None = None,
 ) -> tuple[str, bool]:
-    """(run id, resumed) of the nested run of Optuna trial ``number``; reopened if it exists."""
+    """(run id, resumed) of the nested run of Optuna trial ``number``; reopened if it exists.
+    ``replicate``: (first trial of the config, model seed) for a seed replicate, tagged so."""
     runs = find_runs(client, exp_id, {TAG_SWEEP: sweep, TAG_KIND: "trial", TAG_OPTUNA: str(number)})
     if runs:
         run_id = runs[0].info.run_id
@@ -101,6 +104,9 @@ def trial_run(
     tags = {TAG_SWEEP: sweep, TAG_KIND: "trial", TAG_OPTUNA: str(number), TAG_RAY: ray_trial_id, TAG_PARENT: parent_id}
     if baseline:
         tags[TAG_BASELINE] = baseline
+    if replicate is not None:
+        name += f"-rep{replicate[0]:04d}-seed{replicate[1]}"
+        tags.update({TAG_REPLICATE_OF: str(replicate[0]), TAG_MODEL_SEED: str(replicate[1])})
     run = client.create_run(exp_id, run_name=name, tags=tags)
     return run.info.run_id, False
 

@@ -90,7 +90,9 @@ def run_trial(
         return
     ray_trial_id = tune.get_context().get_trial_id() or "local"
     client = MlflowClient(tracking_uri)
-    run_id, resumed = tracking.trial_run(client, experiment_id, spec.name, parent_run_id, number, ray_trial_id, baseline)
+    replicate = (int(config["replicate_of"]), int(config["seed"])) if "replicate_of" in config else None
+    run_id, resumed = tracking.trial_run(client, experiment_id, spec.name, parent_run_id, number, ray_trial_id, baseline,
+                                         replicate)
     client.set_tag(run_id, "sweeps.node_id", ray.get_runtime_context().get_node_id())  # this attempt's node
     if not resumed:
         tracking.log_params(

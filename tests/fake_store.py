@@ -21,13 +21,21 @@ from sweeps.spec import load_spec
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 
 
-def build_store(root: Path, name: str, trials: int, preset: str = "mnist-quick", seed: int = 0) -> Path:
+def build_store(root: Path, name: str, trials: int, preset: str = "mnist-quick", seed: int = 0,
+                replicates: int = 0) -> Path:
     """Write sweep ``name`` (the ``preset`` spec) with ``trials`` trials under ``root``; returns root.
-    About 1 in 20 searched trials failed and 1 in 20 was stopped early; the rest are COMPLETE."""
+    About 1 in 20 searched trials failed and 1 in 20 was stopped early; the rest are COMPLETE.
+    ``replicates`` > 0: then the spec's confirmation, with that many seeds: each candidate and
+    baseline again, its values moved by seed noise (sd 0.003 accuracy, 150 noise points)."""
     root = Path(root).resolve()
     spec = load_spec(preset, stores_root=str(root))
     budget = dataclasses.replace(spec.budget, trials=max(0, trials - len(spec.baselines)))
-    spec = dataclasses.replace(spec, name=name, budget=budget)  # the trials are the whole budget
+    confirm = None
+    if replicates:
+        from sweeps.spec import Confirm
+
+        confirm = Confirm(top=min(2, budget.trials), seeds=replicates)
+    spec = dataclasses.replace(spec, name=name, budget=budget, confirm=confirm)  # the trials are the whole budget
     path = spec_path(root, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(spec.to_yaml())
@@ -64,5 +72,33 @@ def build_store(root: Path, name: str, trials: int, preset: str = "mnist-quick",
         t.datetime_start = t0 + timedelta(seconds=30 * number)
         t.datetime_complete = t.datetime_start + timedelta(seconds=60)
         made.append(t)
+    if replicates:
+        made += _replicates(spec, made, rng, t0 + timedelta(seconds=30 * trials))
     study.add_trials(made)
     return root
+
+
+def _replicates(spec, made: list, rng: random.Random, start: datetime) -> list:
+    """What `SweepStudy`'s confirmation adds: for every candidate (`sweeps.confirm.candidates` of the
+    searched COMPLETE trials) and baseline, ``spec.confirm.seeds`` trials of its config."""
+    from sweeps.confirm import candidates
+
+    number = {id(t): i for i, t in enumerate(made)}  # what add_trials numbers them (create_trial leaves -1)
+    searched = [t for t in made if t.state == TrialState.COMPLETE and "baseline" not in t.user_attrs]
+    sources = [searched[i] for i in candidates([t.values for t in searched], spec.confirm.top)]
+    sources += [t for t in made if "baseline" in t.user_attrs]
+    out = []
+    for src in sources:
+        src_number = number[id(src)]
+        for k in range(1, spec.confirm.seeds + 1):
+            acc = min(1.0, max(0.0, src.values[0] + rng.gauss(0, 0.003)))
+            noise = src.values[1] + rng.gauss(0, 150)
+            attrs = {**src.user_attrs, "replicate_of": src_number, "replicate_k": k, "model_seed": spec.replicate_seed(k),
+                     "config": {**src.user_attrs["config"], "replicate_of": src_number, "seed": spec.replicate_seed(k)},
+                     "ray_trial_id": f"fake_rep_{src_number:05d}_{k}", "test_accuracy": acc - 0.005,
+                     "test_noise_score": noise - 50.0}
+            t = create_trial(state=TrialState.COMPLETE, values=[acc, noise], user_attrs=attrs)
+            t.datetime_start = start + timedelta(seconds=30 * len(out))
+            t.datetime_complete = t.datetime_start + timedelta(seconds=60)
+            out.append(t)
+    return out

@@ -102,3 +102,42 @@ def test_running_the_same_name_again_is_refused(finished):
     proc = run_cli(["run", str(folder / "e2e.yaml"), "--root", str(root)], cwd=folder)
     assert proc.returncode == 2
     assert "sweeps resume e2e" in proc.stdout
+
+
+def test_confirm_adds_seed_replicates_as_tagged_trials_and_best_rests_on_them(tmp_path):
+    """`sweeps confirm` on a finished sweep: the searched config and the baseline train again with
+    2 more model seeds each, as real trials with their own MLflow runs tagged as replicates;
+    status, best and the YAML then show means over them."""
+    from sweep_helpers import tiny_spec, write_spec
+
+    copy = tmp_path / "store"  # a sweep of its own: the shared one stays as the other tests expect
+    run = run_cli(["run", str(write_spec(tmp_path, tiny_spec("e2e"))), "--root", str(copy)], cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "sweeps confirm e2e" in run.stdout  # one seed per config: the front says how to add seeds
+    proc = run_cli(["confirm", "e2e", "--top", "1", "--seeds", "2", "--root", str(copy)], cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "(4 of them seed replicates)" in proc.stdout  # counted in the progress line
+    trials = study(copy, "e2e").get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    reps = [t for t in trials if "replicate_of" in t.user_attrs]
+    assert sorted((t.user_attrs["replicate_of"], t.user_attrs["model_seed"]) for t in reps) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert all(t.user_attrs.get("baseline") == "dense" for t in reps if t.user_attrs["replicate_of"] == 0)
+    assert len({tuple(t.values) for t in reps if t.user_attrs["replicate_of"] == 1}) == 2  # other seeds, other numbers
+    runs = trial_runs(copy, "e2e")
+    tagged = {int(r.data.tags[tracking.TAG_OPTUNA]): r.data.tags for r in runs}
+    assert len(runs) == 6 and len(tagged) == 6  # one run per trial
+    for t in reps:
+        assert tagged[t.number][tracking.TAG_REPLICATE_OF] == str(t.user_attrs["replicate_of"])
+        assert tagged[t.number][tracking.TAG_MODEL_SEED] == str(t.user_attrs["model_seed"])
+    best = run_cli(["best", "e2e", "--root", str(copy), "--out", str(tmp_path / "best.yaml")], cwd=tmp_path)
+    assert best.returncode == 0, best.stdout + best.stderr
+    src = yaml.safe_load((tmp_path / "best.yaml").read_text())["source"]
+    n = src["estimates"]["val_noise_score"]["n"]
+    chosen = src["optuna_trial_number"]
+    mine = [t.values[1] for t in reps if t.user_attrs["replicate_of"] == chosen]
+    if chosen == 0:  # the baseline: every seed counts
+        mine.insert(0, trials[0].values[1])
+    assert n == len(mine) and src["estimates"]["val_noise_score"]["mean"] == pytest.approx(sum(mine) / n)
+    assert "against dense" in best.stdout or chosen == 0
+    again = run_cli(["confirm", "e2e", "--top", "1", "--seeds", "2", "--root", str(copy)], cwd=tmp_path, timeout=600)
+    assert again.returncode == 0 and len(study(copy, "e2e").get_trials()) == 6  # nothing left to add

@@ -63,7 +63,8 @@ def test_killed_then_stopped_sweep_resumes_without_repeats_or_duplicates(tmp_pat
     2. `resume` is stopped with SIGTERM while a trial trains: the driver, its local Ray's servers,
     agents and workers all end, it exits 130 and marks its stores (nothing RUNNING in either);
     3. `resume` again finishes the budget: finished trials not rerun, one MLflow run per trial."""
-    spec = tiny_spec("killed", budget={"trials": 3, "max_concurrent": 1, "max_failures": 0})
+    spec = tiny_spec("killed", budget={"trials": 3, "max_concurrent": 1, "max_failures": 0},
+                     confirm={"top": 1, "seeds": 1})
     path = write_spec(tmp_path, spec)
     root = tmp_path / "store"
     driver = subprocess.Popen(
@@ -103,10 +104,18 @@ def test_killed_then_stopped_sweep_resumes_without_repeats_or_duplicates(tmp_pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     trials = study(root, "killed").get_trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 4  # the budget: 3 searched + 1 baseline
+    assert len(complete) == 6  # the budget: 3 searched + 1 baseline, then 1 replicate of the top config and the baseline
     assert finished_numbers <= {t.number for t in complete}  # finished trials were not rerun
     assert not [t for t in trials if t.state == TrialState.RUNNING]
-    assert sum(t.user_attrs.get("baseline") == "dense" for t in complete) == 1
+    assert sum(t.user_attrs.get("baseline") == "dense" and "replicate_of" not in t.user_attrs for t in complete) == 1
+    reps = [t for t in complete if "replicate_of" in t.user_attrs]
+    assert sorted(t.user_attrs["replicate_of"] for t in reps)[0] == 0 and len(reps) == 2  # the baseline's and one
+    assert len({t.user_attrs["replicate_of"] for t in reps}) == 2  # each replicate once
+    from sweeps.results import config_summaries
+
+    confirmed = {c.number: c for c in config_summaries(trials) if c.confirmed}
+    assert set(confirmed) == {t.user_attrs["replicate_of"] for t in reps}
+    assert len(confirmed[0].noise) == 2  # the baseline's figures: its first seed and its replicate
     runs = trial_runs(root, "killed")
     numbers = [int(r.data.tags[tracking.TAG_OPTUNA]) for r in runs]
     assert len(numbers) == len(set(numbers))  # one MLflow run per Optuna trial

@@ -1,0 +1,223 @@
+"""Seed replicates: the statistics (`sweeps.confirm`), the spec section, the study's plan, and what
+`sweeps best` may claim (on synthetic studies: no training)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from sweeps.best import against_baselines, claim_lines
+from sweeps.confirm import candidates, compare, confirmation_values, estimate, seeds_for_power
+from sweeps.errors import SpecError
+from sweeps.results import config_front, config_summaries
+from sweeps.spec import SweepSpec
+from sweeps.study import FINISHED, SweepStudy
+
+from fake_store import build_store
+from sweep_helpers import run_cli, tiny_spec
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# -- the statistics ------------------------------------------------------------------------------
+
+
+def test_estimate_is_the_student_t_interval_by_hand():
+    e = estimate([0.90, 0.92, 0.94])
+    # mean 0.92, sd 0.02, t(0.975, 2) = 4.302653: half-width 4.302653 * 0.02 / sqrt(3) = 0.049683
+    assert e.mean == pytest.approx(0.92) and e.sd == pytest.approx(0.02) and e.n == 3
+    assert (e.low, e.high) == (pytest.approx(0.92 - 0.0496828, abs=1e-6), pytest.approx(0.92 + 0.0496828, abs=1e-6))
+    one = estimate([0.9])
+    assert one.n == 1 and math.isnan(one.low) and one.to_dict()["low"] is None
+
+
+def test_compare_claims_only_what_the_interval_supports():
+    clear = compare([0.95, 0.96, 0.955], [0.90, 0.91, 0.905])
+    assert clear.verdict == "better" and clear.low > 0 and clear.seeds_needed is None
+    assert compare([0.90, 0.91, 0.905], [0.95, 0.96, 0.955]).verdict == "worse"
+    straddles = compare([0.93, 0.90, 0.96], [0.91, 0.92, 0.90])  # +0.02 with a wide spread
+    assert straddles.verdict == "not resolved" and straddles.low < 0 < straddles.high
+    assert straddles.seeds_needed is not None and straddles.seeds_needed > 3
+    single = compare([0.95], [0.90, 0.91])
+    assert single.verdict == "one seed" and math.isnan(single.p_value)
+    # Welch's test as SciPy computes it.
+    from scipy import stats
+
+    assert straddles.p_value == pytest.approx(stats.ttest_ind([0.93, 0.90, 0.96], [0.91, 0.92, 0.90],
+                                                              equal_var=False).pvalue)
+
+
+def test_seeds_for_power_matches_the_textbook_figure():
+    # Two-sample t-test, alpha 0.05 two-sided, 80 % power: d = 1 needs 17 per group, d = 0.5 needs 64.
+    assert seeds_for_power(1.0, 1.0) == 17
+    assert seeds_for_power(0.5, 1.0) == 64
+    assert seeds_for_power(0.0, 1.0) is None
+
+
+def test_candidates_take_the_front_first_then_spread_and_confirmation_drops_the_selecting_seed():
+    points = [(0.97, 0.90), (0.98, 0.85), (0.96, 0.95), (0.95, 0.80), (0.975, 0.88)]
+    assert candidates(points, 2) == [1, 2]  # the front's two ends (infinite crowding)
+    assert set(candidates(points, 4)) == {0, 1, 2, 4}  # the whole front before any dominated point
+    assert candidates([], 3) == []
+    assert confirmation_values([0.99], [0.95, 0.96], selected=True) == [0.95, 0.96]
+    assert confirmation_values([0.90], [0.91], selected=False) == [0.90, 0.91]
+    assert confirmation_values([0.99], [], selected=True) == [0.99]
+
+
+# -- the spec ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("confirm", "extra", "key"), [
+    ({"top": 1, "seeds": 0}, {}, "confirm.seeds"),
+    ({"top": 5, "seeds": 2}, {}, "confirm.top"),  # more than the 3 searched trials
+    ({"top": 1, "seeds": 2}, {"baselines": []}, "confirm"),
+    ({"top": "two", "seeds": 2}, {}, "confirm.top"),
+    ({"tops": 1}, {}, "confirm"),
+])
+def test_bad_confirm_is_refused_in_one_line_naming_the_key(tmp_path: Path, confirm, extra, key):
+    spec = tiny_spec("bad", budget={"trials": 3, "max_concurrent": 1}, confirm=confirm, **extra)
+    with pytest.raises(SpecError, match=rf"^{key}\b"):
+        SweepSpec.from_dict(spec)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    proc = run_cli(["run", str(path), "--root", str(tmp_path / "store")], cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stdout.strip().splitlines()) == 1, proc.stdout
+    assert proc.stdout.startswith(f"error: {key}") and not (tmp_path / "store").exists()
+
+
+def test_confirm_round_trips_and_counts_its_trials():
+    spec = SweepSpec.from_dict(tiny_spec("ok", budget={"trials": 3}, confirm={"top": 2, "seeds": 2}))
+    assert SweepSpec.from_dict(spec.to_dict()) == spec
+    assert (spec.num_samples, spec.replicate_trials, spec.total_trials) == (4, 6, 10)
+    assert [spec.replicate_seed(k) for k in (1, 2)] == [1, 2]
+    assert SweepSpec.from_dict(tiny_spec("none")).confirm is None
+
+
+# -- the study's plan -------------------------------------------------------------------------------
+
+
+def _tell(study: SweepStudy, number: int, values) -> None:
+    from sweeps.trial_report import TrialReport
+
+    study.tell(number, TrialReport(number=number, epoch=1, val_accuracy=values[0], val_noise_score=values[1],
+                                   final=True))
+
+
+def test_the_plan_runs_baselines_search_then_replicates_once_the_search_has_ended():
+    spec = SweepSpec.from_dict(tiny_spec("plan", budget={"trials": 3}, confirm={"top": 2, "seeds": 2}))
+    study = SweepStudy.in_memory(spec)
+    asked = [study.next_proposal() for _ in range(4)]
+    assert [p.baseline for p in asked] == ["dense", None, None, None]
+    assert study.next_proposal() is None  # the search has not ended: the candidates are not known
+    for p, v in zip(asked, [(0.90, 1000), (0.95, 900), (0.93, 1100), (0.91, 950)]):
+        _tell(study, p.number, v)
+    reps = []
+    while (p := study.next_proposal()) not in (None, FINISHED):
+        reps.append(p)
+    assert p is FINISHED or p == FINISHED
+    # candidates: searched trials 1 (0.95, 900) and 2 (0.93, 1100), then the baseline; 2 seeds each
+    assert [(r.replicate_of, r.seed) for r in reps] == [(1, 1), (1, 2), (2, 1), (2, 2), (0, 1), (0, 2)]
+    assert reps[-1].baseline == "dense" and reps[-1].config()["seed"] == 2
+    assert spec.trial(reps[0].config())[0].seed == 1  # the replicate trains with its own model seed
+    trials = study.study.get_trials(deepcopy=False)
+    assert [t.user_attrs.get("replicate_of") for t in trials][4:] == [1, 1, 2, 2, 0, 0]
+    # the sampler never sees baselines or replicates
+    from sweeps.internals import _SearchedTrialsView
+
+    assert [t.number for t in _SearchedTrialsView(study.study).get_trials()] == [1, 2, 3]
+
+
+def test_a_replicate_orphaned_by_a_stop_is_asked_again_and_none_twice():
+    spec = SweepSpec.from_dict(tiny_spec("orph", budget={"trials": 1}, confirm={"top": 1, "seeds": 1}))
+    study = SweepStudy.in_memory(spec)
+    for _ in range(2):
+        p = study.next_proposal()
+        _tell(study, p.number, (0.9, 1000))
+    first = study.next_proposal()
+    assert first.replicate_of == 1
+    study.reconcile()  # the driver stopped while it trained
+    again = SweepStudy(spec, study.study)  # a resumed driver
+    todo = [again.next_proposal(), again.next_proposal()]
+    assert [(p.replicate_of, p.seed) for p in todo] == [(1, 1), (0, 1)]
+    for p in todo:
+        _tell(again, p.number, (0.91, 1010))
+    assert again.next_proposal() == FINISHED
+
+
+# -- what `best` may claim ------------------------------------------------------------------------
+
+
+class _T:
+    """A FrozenTrial-like row for config_summaries."""
+
+    def __init__(self, number, values, **attrs):
+        self.number, self.values, self.user_attrs, self.params = number, list(values), attrs, {}
+        self.state = TrialState.COMPLETE
+
+
+def _sweep(base_noise, cand_noise, cand_first=(0.99, 5000)):
+    trials = [_T(0, (0.97, base_noise[0]), baseline="dense"), _T(1, cand_first)]
+    n = 2
+    for k, v in enumerate(cand_noise, 1):
+        trials.append(_T(n, (0.97, v), replicate_of=1, replicate_k=k))
+        n += 1
+    for k, v in enumerate(base_noise[1:], 1):
+        trials.append(_T(n, (0.97, v), baseline="dense", replicate_of=0, replicate_k=k))
+        n += 1
+    return config_summaries(trials)
+
+
+def test_best_does_not_claim_better_on_an_interval_that_straddles_the_baseline():
+    configs = _sweep(base_noise=[1000, 1100, 900, 1000], cand_noise=[1050, 950, 1150])
+    cand = next(c for c in configs if c.number == 1)
+    assert cand.noise == (1050, 950, 1150)  # the selecting first seed (5000) is left out
+    against = against_baselines(cand, configs)
+    assert against[0]["val_noise_score"]["verdict"] == "not resolved"
+    lines = claim_lines("s", cand, against)
+    assert "noise score not resolved" in lines[0] and "better" not in lines[0]
+    assert "seeds per config would resolve" in lines[0]
+
+
+def test_best_claims_better_where_the_test_supports_it_and_the_front_uses_means():
+    configs = _sweep(base_noise=[1000, 1010, 990, 1000], cand_noise=[1200, 1210, 1190])
+    front = config_front(configs)
+    assert {c.number for c in front} == {1}  # dominates dense on the means; single-seed configs left out
+    against = against_baselines(front[0], configs)
+    assert against[0]["val_noise_score"]["verdict"] == "better"
+    assert "validation noise score better: +200" in claim_lines("s", front[0], against)[0]
+
+
+def test_best_says_a_single_seed_comparison_rests_on_one_seed(tmp_path: Path):
+    root = build_store(tmp_path / "store", "single", trials=12)
+    proc = run_cli(["best", "single", "--root", str(root), "--out", str(tmp_path / "b.yaml")], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rests on one seed per config" in proc.stdout and "sweeps confirm single" in proc.stdout
+    assert "better" not in proc.stdout
+    doc = yaml.safe_load((tmp_path / "b.yaml").read_text())
+    assert doc["source"]["seeds"] == 1 and doc["source"]["against"][0]["val_noise_score"]["verdict"] == "one seed"
+
+
+def test_status_and_best_show_means_intervals_and_n_from_the_replicates(tmp_path: Path):
+    root = build_store(tmp_path / "store", "reps", trials=12, replicates=3)
+    status = run_cli(["status", "reps", "--root", str(root)], cwd=tmp_path)
+    assert status.returncode == 0, status.stdout + status.stderr
+    front_part = status.stdout.split("Pareto front")[-1]
+    assert "±" in front_part and "(n=3)" in front_part and "(n=4)" in front_part  # candidates 3, baselines 1 + 3
+    best = run_cli(["best", "reps", "--root", str(root), "--out", str(tmp_path / "b.yaml")], cwd=tmp_path)
+    assert best.returncode == 0, best.stdout + best.stderr
+    doc = yaml.safe_load((tmp_path / "b.yaml").read_text())
+    src = doc["source"]
+    trials = {t.number: t for t in optuna.load_study(study_name="reps", storage=f"sqlite:///{root / 'optuna.db'}").trials}
+    mine = [t.values[1] for t in trials.values() if t.user_attrs.get("replicate_of") == src["optuna_trial_number"]]
+    if trials[src["optuna_trial_number"]].user_attrs.get("baseline"):
+        mine = [trials[src["optuna_trial_number"]].values[1], *mine]
+    assert src["estimates"]["val_noise_score"]["n"] == len(mine) >= 3
+    assert src["estimates"]["val_noise_score"]["mean"] == pytest.approx(sum(mine) / len(mine))
+    assert src["claims"] and all(line in best.stdout for line in src["claims"])  # the YAML says what the CLI said
+    report = run_cli(["report", "reps", "--root", str(root), "--out", str(tmp_path / "r.html")], cwd=tmp_path)
+    assert report.returncode == 0 and "95% CI" in (tmp_path / "r.html").read_text()
