@@ -1,0 +1,264 @@
+"""Build the Table 1 section of docs/benchmarks.md and the Figure-5 plot from the campaign's files.
+
+Reads only `benchmarks/results/table1/<variant>/<network>-seed<S>.json` (written by
+`reproduce_paper.py`), so every figure traces to one file:
+
+* the table: per network, seeds, test accuracy and noise score as mean ± sd beside the paper's,
+  the differences (accuracy in points, noise score in the paper's standard deviations) and the
+  targets (accuracy within 0.3 points, noise score within 1 paper sd);
+* the paper's noise ordering, each comparison with Welch's t-test: every sparse CNN above the
+  dense CNN of its depth, and DSW lowest of the CNN-2 family;
+* the ablation of the training-set size (`split55k` against `paper`, same seeds);
+* the determinism check (`repeat` against `paper`, same seed: identical numbers);
+* Figure 5: test accuracy against noise level, mean over seeds with a min-max band, 8 networks
+  (benchmarks/results/table1/figure5.png).
+
+    python benchmarks/table1_report.py [--write]   # prints; --write also updates docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "table1"
+DOC = ROOT / "docs" / "benchmarks.md"
+FIGURE = RESULTS / "figure5.png"
+BEGIN, END = "<!-- table1:begin (benchmarks/table1_report.py --write) -->", "<!-- table1:end -->"
+
+LABELS = {
+    "dense-cnn1": "Dense CNN-1", "dense-cnn2": "Dense CNN-2", "sparse-cnn1": "Sparse CNN-1",
+    "sparse-cnn2": "Sparse CNN-2", "dense-cnn2-sp3": "Dense CNN-2 SP3", "sparse-cnn2-d3": "Sparse CNN-2 D3",
+    "sparse-cnn2-w1": "Sparse CNN-2 W1", "sparse-cnn2-dsw": "Sparse CNN-2 DSW",
+}
+# Table 1 of the paper, 10 seeds: (accuracy %, sd, noise score, sd)
+PAPER = {
+    "dense-cnn1": (99.14, 0.03, 74_569, 3_200), "dense-cnn2": (99.31, 0.06, 97_040, 2_853),
+    "sparse-cnn1": (98.41, 0.08, 100_306, 1_735), "sparse-cnn2": (99.09, 0.05, 103_764, 1_125),
+    "dense-cnn2-sp3": (99.13, 0.07, 100_318, 2_762), "sparse-cnn2-d3": (98.89, 0.13, 102_328, 1_720),
+    "sparse-cnn2-w1": (98.20, 0.19, 100_322, 2_082), "sparse-cnn2-dsw": (98.92, 0.09, 70_566, 2_857),
+}
+ACCURACY_TOLERANCE = 0.3  # points
+# The paper's ordering: (higher, lower) noise score pairs, each a sparse CNN above the dense CNN of its depth.
+ABOVE_DENSE = [("sparse-cnn1", "dense-cnn1"), ("sparse-cnn2", "dense-cnn2"), ("dense-cnn2-sp3", "dense-cnn2"),
+               ("sparse-cnn2-d3", "dense-cnn2"), ("sparse-cnn2-w1", "dense-cnn2")]
+CNN2_FAMILY = ["dense-cnn2", "sparse-cnn2", "dense-cnn2-sp3", "sparse-cnn2-d3", "sparse-cnn2-w1", "sparse-cnn2-dsw"]
+
+
+def load(variant: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((RESULTS / variant).glob("*.json")):
+        run = json.loads(path.read_text())
+        run["_file"] = str(path.relative_to(ROOT))
+        out.setdefault(run["network"], []).append(run)
+    for runs in out.values():
+        runs.sort(key=lambda r: r["seed"])
+    return out
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
+
+
+def welch(a: list[float], b: list[float]) -> tuple[float, float]:
+    """(difference of means, two-sided Welch p); p NaN with fewer than 2 values a side."""
+    from scipy import stats
+
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return diff, math.nan
+    return diff, float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def fmt(v: float, digits: int = 2, thousands: bool = False) -> str:
+    if math.isnan(v):
+        return "—"
+    return f"{v:,.{digits}f}" if thousands else f"{v:.{digits}f}"
+
+
+def table_lines(paper: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[str]]:
+    lines = [
+        "| network | seeds | test acc % (ours) | paper | diff (points) | noise score (ours) | paper | diff (paper sd) | "
+        "targets (acc ±0.3, noise ±1 sd) | s/run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for net in LABELS:
+        runs = paper.get(net, [])
+        pa, pas, ps, pss = PAPER[net]
+        if not runs:
+            lines.append(f"| {LABELS[net]} | 0 | — | {pa:.2f} ± {pas:.2f} | — | — | {ps:,} ± {pss:,} | — | not run yet | — |")
+            continue
+        am, asd = mean_sd([100 * r["test_accuracy"] for r in runs])
+        sm, ssd = mean_sd([r["test_noise_score"] for r in runs])
+        acc_ok = abs(am - pa) <= ACCURACY_TOLERANCE
+        noise_ok = abs(sm - ps) <= pss
+        wall = statistics.fmean(r["wall_seconds"] for r in runs)
+        verdict = f"{'met' if acc_ok else 'MISSED'} / {'met' if noise_ok else 'MISSED'}"
+        lines.append(
+            f"| {LABELS[net]} | {len(runs)} | {fmt(am)} ± {fmt(asd)} | {pa:.2f} ± {pas:.2f} | {am - pa:+.2f} | "
+            f"{fmt(sm, 0, True)} ± {fmt(ssd, 0, True)} | {ps:,} ± {pss:,} | {(sm - ps) / pss:+.2f} | {verdict} | {wall:.0f} |")
+        verdicts.append(f"{LABELS[net]}: accuracy {am - pa:+.2f} points ({'within' if acc_ok else 'outside'} 0.3), "
+                        f"noise score {(sm - ps) / pss:+.2f} paper sd ({'within' if noise_ok else 'outside'} 1), n={len(runs)}")
+    return lines, verdicts
+
+
+def ordering_lines(paper: dict[str, list[dict[str, Any]]]) -> list[str]:
+    score = {net: [r["test_noise_score"] for r in runs] for net, runs in paper.items()}
+    lines = ["| comparison (noise score) | ours: difference, Welch p, n | paper: difference | holds |", "|---|---|---|---|"]
+    for hi, lo in ABOVE_DENSE:
+        if hi not in score or lo not in score:
+            lines.append(f"| {LABELS[hi]} > {LABELS[lo]} | not run yet | {PAPER[hi][2] - PAPER[lo][2]:+,} | — |")
+            continue
+        diff, p = welch(score[hi], score[lo])
+        lines.append(f"| {LABELS[hi]} > {LABELS[lo]} | {diff:+,.0f}, p={fmt(p, 3)}, n={len(score[hi])}/{len(score[lo])} | "
+                     f"{PAPER[hi][2] - PAPER[lo][2]:+,} | {'yes' if diff > 0 else 'NO'} |")
+    family = [n for n in CNN2_FAMILY if n in score]
+    if "sparse-cnn2-dsw" in score and len(family) > 1:
+        others = [n for n in family if n != "sparse-cnn2-dsw"]
+        nearest = min(others, key=lambda n: statistics.fmean(score[n]))
+        diff, p = welch(score["sparse-cnn2-dsw"], score[nearest])
+        lowest = diff < 0
+        lines.append(f"| DSW lowest of the CNN-2 family (next lowest: {LABELS[nearest]}) | {diff:+,.0f}, p={fmt(p, 3)}, "
+                     f"n={len(score['sparse-cnn2-dsw'])}/{len(score[nearest])} | "
+                     f"{PAPER['sparse-cnn2-dsw'][2] - min(PAPER[n][2] for n in others):+,} | {'yes' if lowest else 'NO'} |")
+    return lines
+
+
+def ablation_lines(paper: dict[str, list[dict[str, Any]]], split: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = ["| network | training images | seeds | test acc % | noise score | files |", "|---|---|---|---|---|---|"]
+    rows = []
+    for net, runs55 in split.items():
+        seeds = {r["seed"] for r in runs55}
+        runs60 = [r for r in paper.get(net, []) if r["seed"] in seeds]
+        for label, runs in (("60,000 (paper)", runs60), ("55,000 (sweeps' split)", runs55)):
+            if not runs:
+                continue
+            am, asd = mean_sd([100 * r["test_accuracy"] for r in runs])
+            sm, ssd = mean_sd([r["test_noise_score"] for r in runs])
+            lines.append(f"| {LABELS[net]} | {label} | {', '.join(str(r['seed']) for r in runs)} | {fmt(am)} ± {fmt(asd)} | "
+                         f"{fmt(sm, 0, True)} ± {fmt(ssd, 0, True)} | `{Path(runs[0]['_file']).parent}/` |")
+        if runs60 and len(runs60) == len(runs55):
+            da, pa = welch([100 * r["test_accuracy"] for r in runs60], [100 * r["test_accuracy"] for r in runs55])
+            ds, ps = welch([r["test_noise_score"] for r in runs60], [r["test_noise_score"] for r in runs55])
+            rows.append(f"{LABELS[net]}: 60,000 minus 55,000 images: accuracy {da:+.2f} points (Welch p={fmt(pa, 3)}), "
+                        f"noise score {ds:+,.0f} (Welch p={fmt(ps, 3)}), n={len(runs60)} seeds each (the same seeds)")
+    return lines + [""] + rows if rows else lines
+
+
+def repeat_lines(paper: dict[str, list[dict[str, Any]]], repeat: dict[str, list[dict[str, Any]]]) -> list[str]:
+    out = []
+    for net, runs in repeat.items():
+        for r in runs:
+            first = next((p for p in paper.get(net, []) if p["seed"] == r["seed"]), None)
+            if first is None:
+                continue
+            same = (first["test_accuracy"] == r["test_accuracy"] and first["test_noise_score"] == r["test_noise_score"]
+                    and first["test_curve"]["correct"] == r["test_curve"]["correct"]
+                    and [h["train_loss"] for h in first["history"]] == [h["train_loss"] for h in r["history"]])
+            out.append(f"{LABELS[net]} seed {r['seed']} trained twice ({first['started']} and {r['started']}): "
+                       f"{'identical' if same else 'DIFFERENT'} test accuracy, noise score, per-level counts and "
+                       f"per-epoch training loss ({'PASS' if same else 'FAIL'}; `{first['_file']}`, `{r['_file']}`)")
+    return out
+
+
+def figure(paper: dict[str, list[dict[str, Any]]]) -> Path | None:
+    if not paper:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    for net in LABELS:
+        runs = paper.get(net)
+        if not runs:
+            continue
+        levels = runs[0]["test_curve"]["levels"]
+        acc = [[100 * r["test_curve"]["accuracies"][i] for r in runs] for i in range(len(levels))]
+        mean = [statistics.fmean(a) for a in acc]
+        style = "--" if net.startswith("dense") and net != "dense-cnn2-sp3" else "-"
+        (line,) = ax.plot(levels, mean, style, marker="o", markersize=3, label=f"{LABELS[net]} (n={len(runs)})")
+        if len(runs) > 1:
+            ax.fill_between(levels, [min(a) for a in acc], [max(a) for a in acc], color=line.get_color(), alpha=0.15,
+                            linewidth=0)
+    ax.set_xlabel("noise level η (fraction of the 784 pixels set to mean + 2 sd)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("MNIST: accuracy under noise, mean over seeds (band: min to max)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURE, dpi=110)
+    return FIGURE
+
+
+def machine_lines(paper: dict[str, list[dict[str, Any]]]) -> list[str]:
+    runs = [r for rs in paper.values() for r in rs]
+    if not runs:
+        return []
+    m = runs[0]["machine"]
+    commits = sorted({r["code"]["commit"][:7] + ("+changes" if r["code"]["uncommitted_changes"] else "") for r in runs})
+    loads = [v for r in runs for v in (r["load_average"]["start"][0], r["load_average"]["end"][0])]
+    return [f"Machine: {m['cpu']}, {m['cpus']} CPUs, torch {m['torch']}, {m['threads_per_run']} torch thread per run, "
+            f"{m['jobs']} runs at a time; load average (1 min) at the runs' starts and ends {min(loads):.1f}-{max(loads):.1f}; "
+            f"code at commit(s) {', '.join(commits)}; runs from {min(r['started'] for r in runs)} to "
+            f"{max(r['finished'] for r in runs)} UTC."]
+
+
+def build() -> str:
+    paper, split, repeat = load("paper"), load("split55k"), load("repeat")
+    table, verdicts = table_lines(paper)
+    fig = figure(paper)
+    parts = [
+        BEGIN, "",
+        f"Runs: {sum(len(v) for v in paper.values())} in `benchmarks/results/table1/paper/` (one JSON each). "
+        "All 60,000 training images, no validation split (the paper's `validation = 1.0`), the paper's recipes "
+        "(`sparsity.recipe.paper_recipe`, pinned to its configuration file by `tests/test_recipe.py`), the final-epoch "
+        "model scored on the 10,000 test images, mnist-pixels noise at the paper's 11 levels (noise seed 0). "
+        "Mean ± sd over seeds; the paper's figures are over 10 seeds.", "",
+        *machine_lines(paper), "",
+        *table, "",
+        *[f"- {v}" for v in verdicts], "",
+        "The paper's noise ordering (Welch's t-test on the noise scores):", "",
+        *ordering_lines(paper), "",
+    ]
+    if split:
+        parts += ["Ablation of the training-set size (the same seeds):", "", *ablation_lines(paper, split), ""]
+    rep = repeat_lines(paper, repeat)
+    if rep:
+        parts += ["Determinism:", "", *[f"- {line}" for line in rep], ""]
+    if fig is not None:
+        parts += [f"Figure 5 (ours): `{fig.relative_to(ROOT)}`", "", f"![Figure 5]({Path('..') / fig.relative_to(ROOT)})", ""]
+    parts.append(END)
+    return "\n".join(parts)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--write", action="store_true", help="replace the section between the markers in docs/benchmarks.md")
+    args = ap.parse_args()
+    text = build()
+    print(text)
+    if args.write:
+        doc = DOC.read_text()
+        if BEGIN not in doc or END not in doc:
+            print(f"error: {DOC} has no Table 1 markers ({BEGIN} ... {END}); add them where the section goes",
+                  file=sys.stderr)
+            return 2
+        head, rest = doc.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        DOC.write_text(head + text + tail)
+        print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
