@@ -317,8 +317,12 @@ def test_seed_independent_of_global_rng():
         assert torch.equal(va, vb), k
 
 
-def test_init_is_pytorch_default_bounds():
-    model = build_network(preset("dense-cnn2"), seed=0)
+@pytest.mark.parametrize("name", ["dense-cnn2", "sparse-cnn2", "sparse-cnn1"])
+def test_init_is_pytorch_default_bounds_over_the_full_fan_in(name):
+    """As the paper's configuration ran (``normalize_weights`` off): PyTorch's default bounds over
+    the whole fan-in, sparse layers included (their nonzero weights are not rescaled to the
+    nonzero fan-in, which would widen the bound by 1/sqrt(density))."""
+    model = build_network(preset(name), seed=0)
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
             bound = 1 / math.sqrt(m.weight[0].numel())

@@ -69,7 +69,7 @@ def test_every_mnist_paper_network_is_pinned() -> None:
 
 # -- each preset trains: a few hundred steps of its real recipe, no NaN, no collapse to chance -----------
 
-STEPS = 300
+STEPS = 200
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def mnist(data_dir):
 
 def _first_steps(network: str, recipe: Recipe, data, steps: int = STEPS) -> tuple[float, float]:
     """(last loss, validation accuracy) after ``steps`` first-epoch steps of ``recipe``, then one
-    batch-64 step per later-epoch batch size for another ``steps // 3`` (momentum carried over)."""
+    ``steps // 4`` steps at the later epochs' batch size (momentum carried over)."""
     torch.manual_seed(0)
     model = prepare_model(preset(network, "mnist"), seed=0, device=torch.device("cpu"))
     opt, _ = _optimizer(model, recipe)
@@ -88,7 +88,7 @@ def _first_steps(network: str, recipe: Recipe, data, steps: int = STEPS) -> tupl
     order = torch.randperm(len(data.train), generator=g)
     model.train()
     pos, loss = 0, torch.tensor(0.0)
-    for epoch, n in ((0, steps), (1, steps // 3)):
+    for epoch, n in ((0, steps), (1, steps // 4)):
         batch = recipe.batch_size_for(epoch)
         for _ in range(n):
             idx = order[pos: pos + batch]
@@ -104,7 +104,11 @@ def _first_steps(network: str, recipe: Recipe, data, steps: int = STEPS) -> tupl
 @pytest.mark.slow
 @pytest.mark.parametrize("network", sorted(PAPER_CFG))
 def test_each_preset_trains_with_its_recipe(network: str, mnist) -> None:
+    """A gross mistake (a learning rate 10x off, a broken layer) shows within a few hundred steps.
+    The slower divergence of D3 and W1 with a first-epoch batch of 4 and momentum 0.9 does not: it
+    built over thousands of steps (NaN at step 6,273 of D3's first epoch, measured): the pin to the
+    configuration file above is what catches that."""
     torch.set_num_threads(1)
     loss, acc = _first_steps(network, paper_recipe(network, "mnist"), mnist)
     assert math.isfinite(loss), f"{network}: loss {loss} after its recipe's first steps"
-    assert acc >= 0.8, f"{network}: validation accuracy {acc:.3f} after {STEPS} + {STEPS // 3} steps (chance 0.1)"
+    assert acc >= 0.8, f"{network}: validation accuracy {acc:.3f} after {STEPS} + {STEPS // 4} steps (chance 0.1)"
