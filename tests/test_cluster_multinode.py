@@ -45,8 +45,8 @@ NODE_TAG = "sweeps.node_id"
 
 
 # End to end (a PostgreSQL, an MLflow server and a two-node Ray cluster: about 100 s on 2 quiet cores, the
-# most of any file): `pytest -m "not slow"` leaves it out, and so does scripts/test.sh (CI) unless given -m
-# (`bash scripts/test.sh -m ''` runs everything).
+# most of any file): `pytest -m "not slow"` and `-m "not extended"` leave it out; CI runs it
+# (with the whole suite).
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 

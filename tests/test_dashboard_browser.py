@@ -21,8 +21,8 @@ from sweeps import tracking
 from sweep_helpers import cli_env
 
 
-# End to end (a real sweep, an mlflow server and a headless browser): `pytest -m "not slow"` leaves it out,
-# and so does scripts/test.sh (CI) unless given -m (`bash scripts/test.sh -m ''` runs everything).
+# End to end (a real sweep, an mlflow server and a headless browser): `pytest -m "not slow"` and
+# `-m "not extended"` leave it out; CI runs it with the whole suite.
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 

@@ -163,8 +163,8 @@ def test_each_signal_stops_a_command_and_what_it_started(sig):
 
 
 # An `mlflow server` start each (about 15 s on 2 quiet cores, most of it the server's own start; a
-# migrated database does not shorten it). One handler serves the three signals: scripts/test.sh (CI)
-# sends SIGTERM (a supervisor's, and `sweeps stop`'s), SIGINT and SIGHUP are extended.
+# migrated database does not shorten it). One handler serves the three signals: SIGTERM (a
+# supervisor's, and `sweeps stop`'s) is in the quicker set, SIGINT and SIGHUP are extended.
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [pytest.param(signal.SIGINT, marks=pytest.mark.extended), signal.SIGTERM,
                                  pytest.param(signal.SIGHUP, marks=pytest.mark.extended)], ids=lambda s: s.name)

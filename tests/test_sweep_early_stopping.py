@@ -10,9 +10,8 @@ from sweeps import tracking
 
 from sweep_helpers import run_cli, study, tiny_spec, trial_runs, write_spec
 
-# End to end (a real sweep with early stopping): `pytest -m "not slow"` leaves it out, and so does
-# scripts/test.sh (CI) unless given -m (the rules themselves: test_replay.py; `bash scripts/test.sh -m ''`
-# runs everything).
+# End to end (a real sweep with early stopping): `pytest -m "not slow"` and `-m "not extended"` leave it
+# out (the rules themselves: test_replay.py); CI runs it with the whole suite.
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from sweep_helpers import cli_env, tiny_spec
 
-# End to end (a local Ray and Tune): `pytest -m "not slow"` leaves it out, and so does scripts/test.sh (CI)
-# unless given -m: it guards start-up speed, not results (`bash scripts/test.sh -m ''` runs everything).
+# End to end (a local Ray and Tune): `pytest -m "not slow"` and `-m "not extended"` leave it out (it guards
+# start-up speed, not results); CI runs it with the whole suite.
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 _PROBE = r"""
