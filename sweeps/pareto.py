@@ -19,7 +19,6 @@ import numpy as np
 
 __all__ = [
     "as_points",
-    "dominates",
     "front_flags",
     "pareto_mask",
     "nondominated_rank",
@@ -38,12 +37,6 @@ def as_points(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     if arr.ndim != 2:
         raise ValueError(f"points: expected an (n, objectives) array, got shape {arr.shape}")
     return arr
-
-
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """``a`` is at least as good as ``b`` everywhere and better somewhere (maximizing)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return bool(np.all(a >= b) and np.any(a > b))
 
 
 def _dominated_by(p: np.ndarray) -> np.ndarray:

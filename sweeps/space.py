@@ -34,7 +34,7 @@ RECIPE_PARAMS = ("lr", "momentum", "weight_decay", "lr_gamma")
 GRAMMAR = ["percent_on[.conv[i]|.linear[i]]", "weight_density[...]", "dropout[.linear[i]]",
            *KWINNERS_PARAMS, *RECIPE_PARAMS]
 
-_LAYER_PARAM = re.compile(r"^(percent_on|weight_density|dropout)(?:\.(conv|linear)\[(\d+)\])?$")
+_LAYER_PARAM = re.compile(rf"^({'|'.join(LAYER_ATTRS)})(?:\.(conv|linear)\[(\d+)\])?$")
 
 Home = Literal["layers", "kwinners", "recipe"]
 LayerKind = Literal["conv", "linear"]

@@ -49,8 +49,6 @@ __all__ = [
 # Both maximized, on the validation split. The test split is only for reporting.
 from .trial_report import OBJECTIVES  # noqa: E402  (the objectives live with the trial report)
 
-# What a parameter name means and how a trial's values apply: `sweeps.space` (the grammar).
-apply_params = grammar.apply_params
 # A baseline without a preset is the dense point of the same network.
 _DENSE_POINT = ((grammar.parse("percent_on"), 1.0), (grammar.parse("weight_density"), 1.0))
 
@@ -197,7 +195,7 @@ class EarlyStopping:
 
     metric: str = "val_accuracy"
     grace_period: int = 1
-    reduction_factor: float = 2.0
+    reduction_factor: float = 3.0  # as SuccessiveHalving's (sweeps.early_stopping)
     rule: str = "accuracy"
 
     def __post_init__(self) -> None:
