@@ -3,9 +3,50 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+
+_SCRATCH: dict[str, object] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite leaves nothing in the temp folder: what its processes put there (Ray's session
+    folders, a killed trial's scratch folder, MLflow's temporary files, pytest's own tmp_path
+    folders) goes to one folder, set as TMPDIR and RAY_TMPDIR for this process and every command it
+    starts, and deleted at the end of a passing run (kept, and named, when a test failed). Short, so
+    Ray's socket paths stay under the 107-character limit."""
+    if getattr(config, "workerinput", None) is not None:
+        return  # a pytest-xdist worker: the controller set it up
+    root = tempfile.mkdtemp(prefix="sst-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    _SCRATCH.update(root=root, saved={k: os.environ.get(k) for k in ("TMPDIR", "RAY_TMPDIR")})
+    os.environ["TMPDIR"] = os.environ["RAY_TMPDIR"] = root
+    tempfile.tempdir = root
+    if config.option.basetemp is None:
+        config.option.basetemp = os.path.join(root, "pytest")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _SCRATCH["keep"] = exitstatus not in (0, 5)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = _SCRATCH.pop("root", None)
+    if root is None:
+        return
+    tempfile.tempdir = None
+    for key, value in _SCRATCH.pop("saved").items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if _SCRATCH.pop("keep", False):
+        print(f"\ntests failed: their temp folder is kept for a look: {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
