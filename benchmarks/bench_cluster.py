@@ -1,7 +1,7 @@
 """The same sweep on the embedded default and on a two-node Ray cluster with PostgreSQL stores.
 
 Runs the `mnist-quick` preset (10 searched trials + 2 baselines, 2 trials at a time) twice through
-`sweeps.service.run_sweep`, in this process as the driver:
+`sweeps.run.service.run_sweep`, in this process as the driver:
 
 * embedded: a local Ray started by the sweep (2 CPUs), SQLite for MLflow and Optuna, local folders;
 * cluster: PostgreSQL (Optuna, and MLflow's backend), an MLflow tracking server serving artifacts,
@@ -46,7 +46,7 @@ def trial_seconds(spec: Any, outcome: Any) -> tuple[list[float], dict[str, int]]
     """trial_seconds of every trial run, and how many trials each Ray node ran."""
     from mlflow.tracking import MlflowClient
 
-    from sweeps import tracking
+    from sweeps.tracking import runs as tracking
 
     client = MlflowClient(spec.stores.resolved().mlflow_tracking_uri)
     runs = tracking.find_runs(client, outcome.mlflow_experiment_id, {tracking.TAG_SWEEP: spec.name,
@@ -61,7 +61,7 @@ def trial_seconds(spec: Any, outcome: Any) -> tuple[list[float], dict[str, int]]
 def measure(label: str, spec: Any, address: str | None) -> dict[str, Any]:
     from optuna.trial import TrialState
 
-    from sweeps.service import run_sweep
+    from sweeps.run.service import run_sweep
 
     t0 = time.perf_counter()
     outcome = run_sweep(spec, address=address)

@@ -1,7 +1,7 @@
 """Issue 11's 2,000-trial sweep of tiny trials, run by the real service, then checked and timed.
 
 Runs `benchmarks/specs/many-tiny-trials.yaml` (Sparse MLP, 300 MNIST images, 1 epoch, 2 at a time;
-`--trials N` for a smaller sweep) through `sweeps.service.run_sweep` with the CLI's live progress
+`--trials N` for a smaller sweep) through `sweeps.run.service.run_sweep` with the CLI's live progress
 (`StudyProgress`), as `sweeps run` does, then checks:
 
 * every trial is in Optuna and in MLflow, none duplicated (one Optuna trial per number, one MLflow
@@ -17,7 +17,7 @@ Runs `benchmarks/specs/many-tiny-trials.yaml` (Sparse MLP, 300 MNIST images, 1 e
 
 Resumable: SIGINT, SIGTERM or SIGHUP stop the sweep as they stop `sweeps run` (running trials
 marked, nothing left RUNNING) and the checks run on what finished; run the same command line again
-(after a stop or a kill) and the sweep saved under --root is resumed (`sweeps.service.resume_sweep`)
+(after a stop or a kill) and the sweep saved under --root is resumed (`sweeps.run.service.resume_sweep`)
 before the checks; `--check-only` only checks and times.
 Raw results (every trial's timings) go to benchmarks/results/many-trials-<UTC time>.json.
 
@@ -73,9 +73,9 @@ class LoadSampler:
 
 
 def run_or_resume(spec: Any, root: Path) -> dict[str, Any]:
-    from sweeps.progress import StudyProgress
-    from sweeps.results import spec_path
-    from sweeps.service import resume_sweep, run_sweep
+    from sweeps.cli.progress import StudyProgress
+    from sweeps.results.read import spec_path
+    from sweeps.run.service import resume_sweep, run_sweep
     from sweeps.shutdown import stop_on_signals
 
     resumed = spec_path(root, spec.name).exists()
@@ -109,7 +109,7 @@ def check_stores(spec: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from sweeps import tracking
+    from sweeps.tracking import runs as tracking
 
     stores = spec.stores.resolved()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,10 +1,10 @@
 """Real sweeps: does the simulator's ordering hold? The default searcher against random search.
 
-Each run is a real sweep (`sweeps.service.run_sweep`: local Ray, MLflow and Optuna on SQLite,
+Each run is a real sweep (`sweeps.run.service.run_sweep`: local Ray, MLflow and Optuna on SQLite,
 real MNIST training) of the replay table's spec (`benchmarks/specs/replay-mnist.yaml`: mnist-quick's
 space, 4 epochs on 2,500 training images) with ``--trials`` searched trials plus the two baselines,
 ``--concurrent`` at a time, once per searcher and seed. Its hypervolume is measured exactly as the
-replay benchmark measures it (`sweeps.results.hypervolume_curve`, the table's reference point), and
+replay benchmark measures it (`sweeps.results.read.hypervolume_curve`, the table's reference point), and
 the simulator's prediction for the same budget (``--sim-seeds`` simulated sweeps each) is printed
 beside it.
 
@@ -44,8 +44,8 @@ def spec_for(base: Any, algorithm: str, seed: int, trials: int, concurrent: int,
 
 def finished_trials(spec: Any) -> list[Any] | None:
     """The trials of a sweep that already ran to its budget in this root, else None."""
-    from sweeps.service import spec_path
-    from sweeps.study import load_study
+    from sweeps.run.service import spec_path
+    from sweeps.search.study import load_study
 
     if not spec_path(spec.stores.root, spec.name).exists():
         return None
@@ -73,8 +73,8 @@ def main() -> int:
     from sweeps.replay.reference import random_reference
     from sweeps.replay.surrogate import fit_surrogate
     from sweeps.replay.table import load_table
-    from sweeps.results import hypervolume_curve
-    from sweeps.samplers import DEFAULT_SAMPLER
+    from sweeps.results.read import hypervolume_curve
+    from sweeps.search.samplers import DEFAULT_SAMPLER
     from sweeps.spec import load_spec
 
     base = load_spec(SPEC)
@@ -94,7 +94,7 @@ def main() -> int:
             trials = finished_trials(spec)
             t0 = time.perf_counter()
             if trials is None:
-                from sweeps.service import resume_sweep, run_sweep, spec_path
+                from sweeps.run.service import resume_sweep, run_sweep, spec_path
 
                 started = spec_path(args.root, spec.name).exists()  # killed part-way: resume it
                 trials = (resume_sweep(spec.name, root=args.root) if started else run_sweep(spec)).trials

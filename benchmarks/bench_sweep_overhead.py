@@ -2,7 +2,7 @@
 
 Runs the shipped `mnist-quick` sweep (10 searched trials + 2 baselines, 2 epochs of Sparse CNN-2 on
 10,000 MNIST images, 2 trials at a time, 1 CPU / 1 torch thread each) through
-`sweeps.service.run_sweep`, into a fresh stores root, and measures:
+`sweeps.run.service.run_sweep`, into a fresh stores root, and measures:
 
 * wall time: the whole `run_sweep` call (data check, Ray start, MLflow/Optuna setup, trials,
   reconcile), and the part `run_sweep` itself reports (`SweepOutcome.seconds`, Ray fit only);
@@ -31,7 +31,7 @@ Without --root the stores go to a fresh temporary folder (kept, and printed, for
 With --address the sweep runs on a Ray cluster that is already up (start it first; the figures in
 docs/benchmarks.md had one node, started with the workers' preload, given time to import):
 
-    RAY_AUTH_MODE=disabled RAY_preload_python_modules=sweeps.worker \
+    RAY_AUTH_MODE=disabled RAY_preload_python_modules=sweeps.run.worker \
         ray start --head --num-cpus 2 --include-dashboard false --disable-usage-stats
     ... bench_sweep_overhead.py --address 127.0.0.1:6379
 """
@@ -65,7 +65,7 @@ def trial_records(spec: Any, outcome: Any) -> list[dict[str, Any]]:
     """One row per trial, joined from MLflow (times, trial_seconds, epoch seconds) and Optuna."""
     from mlflow.tracking import MlflowClient
 
-    from sweeps import tracking
+    from sweeps.tracking import runs as tracking
 
     client = MlflowClient(spec.stores.resolved().mlflow_tracking_uri)
     by_number = {t.number: t for t in outcome.trials}
@@ -150,7 +150,8 @@ class Phases:
         import ray
         from ray import tune
 
-        from sweeps import search, service
+        from sweeps.run import tune as search
+        from sweeps.run import service
 
         self.wrap(service, "_check_data", "data check (load_dataset in driver)")
         self.wrap(service, "_init_ray", "ray.init")
@@ -175,7 +176,8 @@ def micro_timings(spec: Any, root: Path) -> dict[str, float]:
 
     from sparsity.data import load_dataset
     from sparsity.experiment import run_experiment
-    from sweeps import tracking, trainable
+    from sweeps.tracking import runs as tracking
+    from sweeps.run import trainable
 
     out: dict[str, float] = {}
     t = time.perf_counter()
@@ -235,7 +237,7 @@ def import_seconds() -> float:
     import sys
 
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import sweeps.trainable, mlflow.pytorch"], check=True)
+    subprocess.run([sys.executable, "-c", "import sweeps.run.trainable, mlflow.pytorch"], check=True)
     return time.perf_counter() - t
 
 
@@ -270,7 +272,7 @@ def main() -> int:
 
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    from sweeps.service import run_sweep
+    from sweeps.run.service import run_sweep
     from sweeps.spec import load_spec
 
     root = Path(args.root or tempfile.mkdtemp(prefix="bench-sweep-overhead-")).resolve()
@@ -404,7 +406,7 @@ def main() -> int:
           f"{figures['post_training_s_median'] or math.nan:.1f} s/trial; the trainable's own count {sum_logging:.1f})")
 
     # Pareto front and the preset's claim.
-    from sweeps.service import trial_row
+    from sweeps.run.service import trial_row
 
     print()
     print("Pareto front (val_accuracy, val_noise_score):")

@@ -44,7 +44,7 @@ DEFAULT_TABLE = HERE / "results" / "replay" / "replay-mnist.jsonl.gz"
 def _jobs(spec, n_design: int, repeat_configs: int, repeat_seeds: int, baseline_seeds: int) -> list[dict]:
     import optuna
 
-    from sweeps.study import suggest
+    from sweeps.search.study import suggest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

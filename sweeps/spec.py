@@ -24,11 +24,11 @@ from sparsity.network_spec import NetworkSpec
 from sparsity.presets import preset as network_preset
 from sparsity.recipe import Recipe, paper_recipe
 
-from .early_stopping import RULES as EARLY_STOPPING_RULES
-from . import space as grammar
-from .errors import SpecError
-from .stores import STORE_ENV, Stores  # noqa: F401  (the stores' home; re-exported here)
-from .samplers import DEFAULT_SAMPLER, SAMPLERS
+from sweeps.search.early_stopping import RULES as EARLY_STOPPING_RULES
+from sweeps.search import space as grammar
+from sweeps.errors import SpecError
+from sweeps.stores.config import STORE_ENV, Stores  # noqa: F401  (the stores' home; re-exported here)
+from sweeps.search.samplers import DEFAULT_SAMPLER, SAMPLERS
 
 __all__ = [
     "SpecError",
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 # Both maximized, on the validation split. The test split is only for reporting.
-from .trial_report import OBJECTIVES  # noqa: E402  (the objectives live with the trial report)
+from sweeps.search.trial_report import OBJECTIVES  # noqa: E402  (the objectives live with the trial report)
 
 # A baseline without a preset is the dense point of the same network.
 _DENSE_POINT = ((grammar.parse("percent_on"), 1.0), (grammar.parse("weight_density"), 1.0))
@@ -94,7 +94,7 @@ class Param:
     log: bool = False
     choices: tuple[Any, ...] | None = None
     integer: bool = False
-    # Where the value lands, parsed once from ``name`` (`sweeps.space`).
+    # Where the value lands, parsed once from ``name`` (`sweeps.search.space`).
     target: grammar.Target = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -132,7 +132,7 @@ class Baseline:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
     preset: str | None = None
-    # ``params`` with each name parsed once into its target (`sweeps.space`).
+    # ``params`` with each name parsed once into its target (`sweeps.search.space`).
     values: tuple[tuple[grammar.Target, Any], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -173,7 +173,7 @@ class Resources:
 
 @dataclass(frozen=True)
 class Searcher:
-    """Which Optuna sampler proposes configs (`sweeps.samplers`), and its seed."""
+    """Which Optuna sampler proposes configs (`sweeps.search.samplers`), and its seed."""
 
     algorithm: str = DEFAULT_SAMPLER
     seed: int = 0
@@ -188,14 +188,14 @@ class Searcher:
 
 @dataclass(frozen=True)
 class EarlyStopping:
-    """Asynchronous successive halving (`sweeps.early_stopping`): ``rule: accuracy`` stops on one
+    """Asynchronous successive halving (`sweeps.search.early_stopping`): ``rule: accuracy`` stops on one
     per-epoch ``metric`` (ASHA); ``rule: pareto`` on both objectives by non-dominated sorting
     (MO-ASHA). Trials it stops are recorded as PRUNED in Optuna (their objective values are from an
     unfinished run, so they stay off the Pareto front)."""
 
     metric: str = "val_accuracy"
     grace_period: int = 1
-    reduction_factor: float = 3.0  # as SuccessiveHalving's (sweeps.early_stopping)
+    reduction_factor: float = 3.0  # as SuccessiveHalving's (sweeps.search.early_stopping)
     rule: str = "accuracy"
 
     def __post_init__(self) -> None:
@@ -219,7 +219,7 @@ class EarlyStopping:
 
 @dataclass(frozen=True)
 class Confirm:
-    """Seed replicates after the search (`sweeps.confirm`): the up to ``top`` best searched configs
+    """Seed replicates after the search (`sweeps.search.confirm`): the up to ``top`` best searched configs
     (by non-domination rank, then crowding) and every baseline train again with ``seeds`` more
     model seeds (spec seed + 1 ... + seeds), as real trials; the front and `sweeps best` then rest
     on their means and intervals."""

@@ -22,6 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config, "workerinput", None) is not None:
         return  # a pytest-xdist worker: the controller set it up
     root = tempfile.mkdtemp(prefix="sst-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    os.chmod(root, 0o1777)  # as /tmp: the test PostgreSQL runs as another user and reads its files here
     _SCRATCH.update(root=root, saved={k: os.environ.get(k) for k in ("TMPDIR", "RAY_TMPDIR")})
     os.environ["TMPDIR"] = os.environ["RAY_TMPDIR"] = root
     tempfile.tempdir = root

@@ -15,7 +15,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from sweeps.results import spec_path
+from sweeps.results.read import spec_path
 from sweeps.spec import load_spec
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
@@ -79,9 +79,9 @@ def build_store(root: Path, name: str, trials: int, preset: str = "mnist-quick",
 
 
 def _replicates(spec, made: list, rng: random.Random, start: datetime) -> list:
-    """What `SweepStudy`'s confirmation adds: for every candidate (`sweeps.confirm.candidates` of the
+    """What `SweepStudy`'s confirmation adds: for every candidate (`sweeps.search.confirm.candidates` of the
     searched COMPLETE trials) and baseline, ``spec.confirm.seeds`` trials of its config."""
-    from sweeps.confirm import candidates
+    from sweeps.search.confirm import candidates
 
     number = {id(t): i for i, t in enumerate(made)}  # what add_trials numbers them (create_trial leaves -1)
     searched = [t for t in made if t.state == TrialState.COMPLETE and "baseline" not in t.user_attrs]

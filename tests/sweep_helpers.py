@@ -12,7 +12,7 @@ import optuna
 import yaml
 from mlflow.tracking import MlflowClient
 
-from sweeps import tracking
+from sweeps.tracking import runs as tracking
 
 
 def tiny_spec(name: str, **overrides: Any) -> dict[str, Any]:

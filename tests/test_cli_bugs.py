@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from sweeps.progress import progress_counts, progress_line
+from sweeps.cli.progress import progress_counts, progress_line
 
 
 def _trial(number, state, values=None, **attrs):
@@ -29,7 +29,8 @@ def test_unreachable_tracking_server_is_one_line_not_a_traceback(monkeypatch, ca
     """Wherever MLflow is first reached (resume, reconcile, export, dashboard), an unreachable
     server is a user error: one line, exit 2 (it was a ConnectionError the CLI let through)."""
     from sparsity.errors import UserError
-    from sweeps import cli, tracking
+    from sweeps.cli import commands as cli
+    from sweeps.tracking import runs as tracking
 
     def reach(args):
         tracking.check_reachable("http://127.0.0.1:9", timeout=2)
@@ -62,7 +63,7 @@ class _PagedClient:
 
 
 def test_find_runs_reads_every_page():
-    from sweeps import tracking
+    from sweeps.tracking import runs as tracking
 
     client = _PagedClient(2500)
     runs = tracking.find_runs(client, "1", {tracking.TAG_SWEEP: "s", tracking.TAG_KIND: "trial"})
@@ -72,7 +73,7 @@ def test_find_runs_reads_every_page():
 def test_snr_noise_curves_log_without_overflow():
     from sparsity.facts import PAPER_LEVELS, SNR_LEVELS
     from sparsity.noise import NoiseCurve
-    from sweeps.trainable import noise_series
+    from sweeps.run.trainable import noise_series
 
     snr = NoiseCurve("audio-snr", SNR_LEVELS, [0.5] * len(SNR_LEVELS), [5] * len(SNR_LEVELS), 10)
     paper = NoiseCurve("mnist-pixels", PAPER_LEVELS, [0.5] * 11, [5] * 11, 10)

@@ -23,7 +23,7 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO)}  # the subprocesses run this check
 PROBE = textwrap.dedent(
     """
     import json, sys
-    from sweeps.cli import main
+    from sweeps.cli.commands import main
     rc = main(sys.argv[1:])
     heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))
     print("\\nIMPORTED " + json.dumps(heavy))
@@ -138,7 +138,7 @@ def test_public_names_still_reach_the_modules():
 def test_the_front_read_once_is_optunas_front(store):
     import optuna
 
-    from sweeps.results import front_of, sweep_status
+    from sweeps.results.read import front_of, sweep_status
 
     study = optuna.load_study(study_name="fake", storage=f"sqlite:///{store / 'optuna.db'}")
     spec, trials, front = sweep_status("fake", str(store))
@@ -150,7 +150,7 @@ def test_the_front_read_once_is_optunas_front(store):
 @pytest.mark.parametrize("command", [["status", "fake"], ["list"], ["best", "fake"]])
 def test_read_commands_read_optunas_tables_without_optuna(store, tmp_path, command):
     """status, list and best read what they show straight from the study's tables
-    (`sweeps.internals.read_trials`): no Optuna, SQLAlchemy or alembic to import (about 1.5 s)."""
+    (`sweeps.search.optuna_private.read_trials`): no Optuna, SQLAlchemy or alembic to import (about 1.5 s)."""
     probe = PROBE.replace(repr(HEAVY), repr(("optuna", "sqlalchemy", "alembic")))
     proc = subprocess.run([sys.executable, "-c", probe, *command, "--root", str(store)], cwd=tmp_path, env=ENV,
                           capture_output=True, text=True, timeout=120)
@@ -161,7 +161,8 @@ def test_read_commands_read_optunas_tables_without_optuna(store, tmp_path, comma
 def test_a_store_at_another_schema_revision_is_read_through_optuna(store, monkeypatch):
     """`read_trials` reads one schema revision; at any other (here: it expects another) the same
     answers come through Optuna's public API."""
-    from sweeps import internals, results
+    from sweeps.stores import optuna_tables as internals
+    from sweeps.results import read as results
 
     spec, trials, front = results.sweep_status("fake", str(store))
     assert isinstance(trials[0], internals.StoredTrial)

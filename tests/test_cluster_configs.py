@@ -27,7 +27,7 @@ import yaml
 import ray
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from sweeps.cli import build_parser
+from sweeps.cli.commands import build_parser
 from sweeps.spec import STORE_ENV, SpecError, Stores, load_spec, spec_preset_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -367,7 +367,7 @@ def test_stores_come_from_the_environment_when_the_spec_leaves_them_empty(monkey
 
 
 def test_cluster_mode_passes_the_sweeps_environment_to_trials(monkeypatch, tmp_path):
-    from sweeps.service import _forwarded_env
+    from sweeps.run.service import _forwarded_env
 
     for var in [v for v in __import__("os").environ if v.startswith("SPARSE_SWEEPS_")]:
         monkeypatch.delenv(var)

@@ -35,7 +35,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from sparsity import NetworkSpec, build_network
-from sweeps import tracking
+from sweeps.tracking import runs as tracking
 
 from cluster_helpers import (LoopbackCluster, MlflowServer, Postgres, base_env, ensure_postgres, logs_tail,
                              stop_tree, without_sweeps_env)
@@ -73,7 +73,7 @@ def stack(data_dir):
         pg_bin = ensure_postgres()
     except RuntimeError as e:
         pytest.fail(str(e))
-    base = Path(tempfile.mkdtemp(prefix="sweeps-multinode-"))
+    base = Path(tempfile.mkdtemp(prefix="smn-"))  # short: Ray's socket paths live below
     pg = Postgres(pg_bin)
     server = cluster = None
     try:

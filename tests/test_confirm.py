@@ -1,4 +1,4 @@
-"""Seed replicates: the statistics (`sweeps.confirm`), the spec section, the study's plan, and what
+"""Seed replicates: the statistics (`sweeps.search.confirm`), the spec section, the study's plan, and what
 `sweeps best` may claim (on synthetic studies: no training)."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from sweeps.best import against_baselines, claim_lines
-from sweeps.confirm import candidates, compare, confirmation_values, estimate, seeds_for_power
+from sweeps.results.best import against_baselines, claim_lines
+from sweeps.search.confirm import candidates, compare, confirmation_values, estimate, seeds_for_power
 from sweeps.errors import SpecError
-from sweeps.results import config_front, config_summaries
+from sweeps.results.read import config_front, config_summaries
 from sweeps.spec import SweepSpec
-from sweeps.study import FINISHED, SweepStudy
+from sweeps.search.study import FINISHED, SweepStudy
 
 from fake_store import build_store
 from sweep_helpers import run_cli, tiny_spec
@@ -102,7 +102,7 @@ def test_confirm_round_trips_and_counts_its_trials():
 
 
 def _tell(study: SweepStudy, number: int, values) -> None:
-    from sweeps.trial_report import TrialReport
+    from sweeps.search.trial_report import TrialReport
 
     study.tell(number, TrialReport(number=number, epoch=1, val_accuracy=values[0], val_noise_score=values[1],
                                    final=True))
@@ -127,7 +127,7 @@ def test_the_plan_runs_baselines_search_then_replicates_once_the_search_has_ende
     trials = study.study.get_trials(deepcopy=False)
     assert [t.user_attrs.get("replicate_of") for t in trials][4:] == [1, 1, 2, 2, 0, 0]
     # the sampler never sees baselines or replicates
-    from sweeps.internals import _SearchedTrialsView
+    from sweeps.search.optuna_private import _SearchedTrialsView
 
     assert [t.number for t in _SearchedTrialsView(study.study).get_trials()] == [1, 2, 3]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sweeps import tracking
+from sweeps.tracking import runs as tracking
 
 from sweep_helpers import cli_env
 

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from sparsity import NetworkSpec, build_network, sparse_weight_modules
-from sweeps.deploy import load_model
+from sweeps.results.deploy import load_model
 
 from sweep_helpers import run_cli
 
@@ -85,9 +85,9 @@ def _failed_sweep(root, name: str):
     from optuna.trial import TrialState, create_trial
 
     from sweep_helpers import tiny_spec
-    from sweeps.results import spec_path
+    from sweeps.results.read import spec_path
     from sweeps.spec import SweepSpec
-    from sweeps.study import SweepStudy
+    from sweeps.search.study import SweepStudy
 
     spec = SweepSpec.from_dict(tiny_spec(name, baselines=[{"name": "dense", "params": {"lr": 1.0e6}}],
                                          budget={"trials": 0, "max_concurrent": 1, "max_failures": 0},
@@ -114,7 +114,8 @@ def test_a_sweep_without_finished_trials_still_gets_its_summary(tmp_path):
     and counts are logged to the parent run, nothing raises."""
     from mlflow.tracking import MlflowClient
 
-    from sweeps import service, tracking
+    from sweeps.run import service
+    from sweeps.tracking import runs as tracking
 
     spec, study = _failed_sweep(tmp_path / "store", "nothing")
     stores = spec.stores.resolved()  # as the service opens them: artifacts under the root too

@@ -1,4 +1,4 @@
-"""The private library internals in `sweeps/internals.py`: each test fails loudly when the library
+"""The private library internals (`sweeps/search/optuna_private.py`) and the raw reader of Optuna's tables (`sweeps/stores/optuna_tables.py`): each test fails loudly when the library
 changes what the adapter relies on (a moved module, a renamed method, a changed signature)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import numpy as np
 import optuna
 import pytest
 
-from sweeps import internals
+from sweeps.search import optuna_private as internals
+from sweeps.stores import optuna_tables
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -94,7 +95,7 @@ def test_stored_trial_reads_one_trial_by_number():
     assert internals.stored_trial(study, 7) is None
 
 
-# -- Optuna's RDB schema, read without Optuna (`internals.read_trials`) --------------------------------
+# -- Optuna's RDB schema, read without Optuna (`optuna_tables.read_trials`) --------------------------------
 
 def _varied_study(url: str, name: str = "s") -> optuna.Study:
     """Every state, values with infinities, float/int/log/categorical params, nested user attrs."""
@@ -143,12 +144,12 @@ def test_optuna_creates_the_schema_revision_read_trials_knows(tmp_path):
 
     optuna.create_study(storage=f"sqlite:///{tmp_path / 'o.db'}")
     revision = sqlite3.connect(tmp_path / "o.db").execute("SELECT version_num FROM alembic_version").fetchall()
-    assert revision == [(internals.OPTUNA_SCHEMA_REVISION,)], (
+    assert revision == [(optuna_tables.OPTUNA_SCHEMA_REVISION,)], (
         f"Optuna's RDB schema moved to {revision}: check read_trials' queries against "
         f"optuna/storages/_rdb/models.py, then update OPTUNA_SCHEMA_REVISION")
-    assert {s.name: s.value for s in internals.StoredState} == {s.name: s.value for s in optuna.trial.TrialState}
+    assert {s.name: s.value for s in optuna_tables.StoredState} == {s.name: s.value for s in optuna.trial.TrialState}
     for s in optuna.trial.TrialState:
-        assert internals.StoredState[s.name].is_finished() == s.is_finished()
+        assert optuna_tables.StoredState[s.name].is_finished() == s.is_finished()
 
 
 def test_read_trials_equals_optunas_own_read(tmp_path):
@@ -156,43 +157,43 @@ def test_read_trials_equals_optunas_own_read(tmp_path):
     study = _varied_study(url)
     theirs = study.get_trials(deepcopy=False)
     assert {t.state.name for t in theirs} == {"COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"}
-    _same(internals.read_trials(url, "s"), theirs)
-    _same(internals.read_trials(url, "s", attrs=("baseline", "fail_reason"), params=False), theirs,
+    _same(optuna_tables.read_trials(url, "s"), theirs)
+    _same(optuna_tables.read_trials(url, "s", attrs=("baseline", "fail_reason"), params=False), theirs,
           attrs=("baseline", "fail_reason"), params=False)
-    _same(internals.read_trials(url, "s", attrs=(), numbers=[2, 7, 99]), [t for t in theirs if t.number in (2, 7)],
+    _same(optuna_tables.read_trials(url, "s", attrs=(), numbers=[2, 7, 99]), [t for t in theirs if t.number in (2, 7)],
           attrs=())
-    assert internals.read_trials(url, "s", numbers=[]) == []
-    assert internals.read_trials(url, "no-such-study") is None
+    assert optuna_tables.read_trials(url, "s", numbers=[]) == []
+    assert optuna_tables.read_trials(url, "no-such-study") is None
 
 
 def test_read_trials_writes_nothing_and_refuses_other_revisions(tmp_path):
     import sqlite3
 
-    assert internals.read_trials(f"sqlite:///{tmp_path / 'missing.db'}", "s") is None
+    assert optuna_tables.read_trials(f"sqlite:///{tmp_path / 'missing.db'}", "s") is None
     assert not (tmp_path / "missing.db").exists()  # not created, as Optuna would
     (tmp_path / "empty.db").touch()  # no tables yet: Optuna's own read creates them
-    with pytest.raises(internals.UnknownOptunaSchema):
-        internals.read_trials(f"sqlite:///{tmp_path / 'empty.db'}", "s")
+    with pytest.raises(optuna_tables.UnknownOptunaSchema):
+        optuna_tables.read_trials(f"sqlite:///{tmp_path / 'empty.db'}", "s")
     url = f"sqlite:///{tmp_path / 'o.db'}"
     _varied_study(url)
     with sqlite3.connect(tmp_path / "o.db") as conn:
         conn.execute("UPDATE alembic_version SET version_num = 'v9.9.9.z'")
-    with pytest.raises(internals.UnknownOptunaSchema, match="v9.9.9.z"):
-        internals.read_trials(url, "s")
+    with pytest.raises(optuna_tables.UnknownOptunaSchema, match="v9.9.9.z"):
+        optuna_tables.read_trials(url, "s")
 
 
 def test_read_trials_reads_postgresql_as_optuna_does(test_postgres, monkeypatch):
     monkeypatch.setenv("PGPASSWORD", test_postgres.password)
     url = test_postgres.create_database("internals_read")
     study = _varied_study(url)
-    _same(internals.read_trials(url, "s"), study.get_trials(deepcopy=False))
-    assert internals.read_trials(url, "no-such-study") is None
+    _same(optuna_tables.read_trials(url, "s"), study.get_trials(deepcopy=False))
+    assert optuna_tables.read_trials(url, "no-such-study") is None
 
 
 def test_importing_the_adapter_imports_no_optuna():
     import subprocess
     import sys
 
-    code = "import sys, sweeps.internals; print('optuna' in sys.modules)"
+    code = "import sys, sweeps.search.optuna_private; print('optuna' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stderr

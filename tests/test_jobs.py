@@ -95,7 +95,7 @@ def test_a_job_server_that_does_not_answer_is_one_line(tmp_path):
 
 
 def test_the_job_carries_the_project_and_no_secret(tmp_path, monkeypatch):
-    from sweeps.jobs import entrypoint, runtime_env
+    from sweeps.run.jobs import entrypoint, runtime_env
 
     monkeypatch.setenv("PGPASSWORD", "pw-not-for-jobs")
     env = runtime_env(tmp_path)

@@ -1,4 +1,4 @@
-"""The Pareto math (`sweeps.pareto`) against brute force and by hand."""
+"""The Pareto math (`sweeps.search.pareto`) against brute force and by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from sweeps import pareto
+from sweeps.search import pareto
 
 
 def _brute_front(values):

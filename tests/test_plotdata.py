@@ -11,7 +11,7 @@ from optuna.trial import TrialState, create_trial
 
 from dashboards import plotdata, render
 from dashboards.report import ReportInput, sweep_report
-from sweeps.results import chosen_trial, front_of, hypervolume_curve, report_input
+from sweeps.results.read import chosen_trial, front_of, hypervolume_curve, report_input
 from sweeps.spec import load_spec
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)

@@ -1,4 +1,4 @@
-"""The search-space grammar (sweeps.space) and the dataset facts (sparsity.facts)."""
+"""The search-space grammar (sweeps.search.space) and the dataset facts (sparsity.facts)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from sparsity import DataConfig, ExperimentConfig, NoiseConfig, preset
 from sparsity.facts import DATASETS, NOISE_FACTS, dataset_facts, noise_facts
 from sparsity.recipe import paper_recipe
-from sweeps import space
+from sweeps.search import space
 from sweeps.spec import Param, SweepSpec, load_spec
 
 from sweep_helpers import tiny_spec

@@ -11,7 +11,7 @@ import yaml
 from optuna.trial import TrialState
 
 from sparsity import NetworkSpec, build_network
-from sweeps import tracking
+from sweeps.tracking import runs as tracking
 
 from sweep_helpers import mlflow_client, run_cli, study, trial_runs
 

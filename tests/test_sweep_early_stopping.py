@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from sweeps import tracking
+from sweeps.tracking import runs as tracking
 
 from sweep_helpers import run_cli, study, tiny_spec, trial_runs, write_spec
 

@@ -13,7 +13,7 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from sweeps import tracking
+from sweeps.tracking import runs as tracking
 
 from cluster_helpers import ray_up, sigterm_when
 from sweep_helpers import cli_env, run_cli, study, tiny_spec, trial_runs, write_spec
@@ -111,7 +111,7 @@ def test_killed_then_stopped_sweep_resumes_without_repeats_or_duplicates(tmp_pat
     reps = [t for t in complete if "replicate_of" in t.user_attrs]
     assert sorted(t.user_attrs["replicate_of"] for t in reps)[0] == 0 and len(reps) == 2  # the baseline's and one
     assert len({t.user_attrs["replicate_of"] for t in reps}) == 2  # each replicate once
-    from sweeps.results import config_summaries
+    from sweeps.results.read import config_summaries
 
     confirmed = {c.number: c for c in config_summaries(trials) if c.confirmed}
     assert set(confirmed) == {t.user_attrs["replicate_of"] for t in reps}

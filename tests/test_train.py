@@ -169,7 +169,7 @@ def test_exported_weights_carrying_a_pickle_payload_are_refused(tmp_path):
 
     from sparsity import build_network
     from sparsity.train import UnsafeCheckpointError
-    from sweeps.deploy import load_model
+    from sweeps.results.deploy import load_model
 
     spec, marker = preset("sparse-mlp"), tmp_path / "payload-ran"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"network": spec.to_dict(), "seed": 0}))

@@ -26,7 +26,7 @@ import json, os, sys, time
 import ray
 from ray import tune
 from ray.core.generated import common_pb2, gcs_pb2
-from sweeps import service
+from sweeps.run import service
 from sweeps.spec import SweepSpec
 
 def workers():  # every worker process the raylet has registered so far, alive or gone (Ray's GCS table)
@@ -48,7 +48,7 @@ while sum(w["alive"] and w["launched_ms"] < ray_started_ms for w in workers()) <
 time.sleep(2)
 
 def probe(config):
-    tune.report({"pid": os.getpid(), "preloaded": "sweeps.worker" in sys.modules})
+    tune.report({"pid": os.getpid(), "preloaded": "sweeps.run.worker" in sys.modules})
 
 os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
 with service._trial_actors_on_prestarted_workers():

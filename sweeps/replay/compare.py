@@ -42,7 +42,7 @@ class Variant:
     startup_trials: int | None = None  # None: the spec's searcher.startup_trials
 
     def spec_for(self, spec: Any) -> Any:
-        from ..spec import EarlyStopping
+        from sweeps.spec import EarlyStopping
 
         es = None if self.early_stopping is None else EarlyStopping(**self.early_stopping)
         budget = spec.budget if self.trials is None else dataclasses.replace(spec.budget, trials=self.trials)

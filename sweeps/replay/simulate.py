@@ -2,7 +2,7 @@
 
 What runs is what a real sweep runs, minus Ray and training:
 
-* `SweepStudy` (in Optuna's in-memory storage) with the spec's sampler as `sweeps.samplers` builds
+* `SweepStudy` (in Optuna's in-memory storage) with the spec's sampler as `sweeps.search.samplers` builds
   it: baselines first, then proposals; trials in flight stay RUNNING while others are asked;
 * `SuccessiveHalving` from the spec's ``early_stopping``, deciding after every simulated epoch;
 * ``budget.max_concurrent`` workers: a worker that finishes (or is stopped) asks for the next trial.
@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ..early_stopping import SuccessiveHalving
-from ..pareto import anytime_hypervolume
-from ..study import SweepStudy
-from ..trial_report import TrialReport
+from sweeps.search.early_stopping import SuccessiveHalving
+from sweeps.search.pareto import anytime_hypervolume
+from sweeps.search.study import SweepStudy
+from sweeps.search.trial_report import TrialReport
 from .surrogate import Surrogate
 
 __all__ = ["SimTrial", "SimResult", "simulate"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SpecError, UserError
+from sweeps.errors import SpecError, UserError
 
 __all__ = ["ReplayTable", "TableError", "load_table", "DEFAULT_TABLE"]
 
@@ -113,7 +113,7 @@ def _fail(path: Path, where: str, why: str) -> None:
 
 def load_table(path: str | Path = DEFAULT_TABLE) -> ReplayTable:
     """Read and check a replay table (.jsonl.gz or .jsonl)."""
-    from ..spec import SweepSpec
+    from sweeps.spec import SweepSpec
 
     path = Path(path)
     if not path.exists():

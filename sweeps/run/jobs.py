@@ -8,7 +8,7 @@ environment: ``$PGPASSWORD`` and the ``$SPARSE_SWEEPS_*`` variables set on its n
 job's runtime environment, which the job API shows). The job is named ``sweeps-NAME``.
 
 `stop` asks Ray to stop the job: its driver gets SIGTERM, shuts Ray's trials down, marks what was
-running (`sweeps.service._stopped`) and exits; Ray waits up to `STOP_WAIT_S` for that before it
+running (`sweeps.run.service._stopped`) and exits; Ray waits up to `STOP_WAIT_S` for that before it
 kills the driver. `sweeps resume NAME` (on the head, or submitted again) continues the sweep.
 """
 
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import UserError
+from sweeps.errors import UserError
 
 __all__ = ["JOB_PREFIX", "job_name", "runtime_env", "submit", "jobs", "logs", "stop", "status"]
 

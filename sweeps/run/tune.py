@@ -18,10 +18,10 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
-from .early_stopping import SuccessiveHalving
-from .spec import SweepSpec
-from .study import FINISHED, SweepStudy
-from .trial_report import TrialReport
+from sweeps.search.early_stopping import SuccessiveHalving
+from sweeps.spec import SweepSpec
+from sweeps.search.study import FINISHED, SweepStudy
+from sweeps.search.trial_report import TrialReport
 
 __all__ = ["SweepSearch", "RungScheduler"]
 

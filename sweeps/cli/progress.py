@@ -6,9 +6,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .console import console
+from sweeps.cli.console import console
 
-ORPHANED = "orphaned"  # how a trial lost by a stopped driver's fail_reason starts (sweeps.study)
+ORPHANED = "orphaned"  # how a trial lost by a stopped driver's fail_reason starts (sweeps.search.study)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class StudyProgress:
                 pass
 
     def _poll(self, force: bool = False) -> None:
-        from .results import sweep_trials
+        from sweeps.results.read import sweep_trials
 
         # States, values and fail reasons only: reading every trial in full through Optuna, every
         # few seconds, cost the driver about a CPU core at 2,000 trials.

@@ -20,9 +20,9 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
-from .errors import UserError
-from .shutdown import alive, descendants
-from .stores import password_env
+from sweeps.errors import UserError
+from sweeps.shutdown import alive, descendants
+from sweeps.stores.config import password_env
 
 __all__ = ["Dashboard", "start_dashboard", "experiment_url"]
 

@@ -1,5 +1,5 @@
 """The early-stopping rule: asynchronous successive halving (ASHA), on one metric or on both
-objectives (MO-ASHA). Pure Python over `TrialReport`s; `sweeps.search.RungScheduler` runs it under
+objectives (MO-ASHA). Pure Python over `TrialReport`s; `sweeps.run.tune.RungScheduler` runs it under
 Ray Tune and `sweeps.replay` runs it in simulated time, so both stop the same trials.
 
 Rungs sit at ``grace_period * reduction_factor**k`` epochs below the last epoch. The first time a
@@ -10,7 +10,7 @@ trial reports at or past a rung it is compared with the trials recorded at that 
 * ``rule: pareto`` (MO-ASHA, Schmucker et al. 2021): it goes on when it is among the best
   ``ceil(n / reduction_factor)`` of the ``n`` trials at the rung (itself included) by
   non-dominated sorting of (validation accuracy, validation noise score), ties within a rank broken
-  by crowding distance (NSGA-II's order, `sweeps.pareto.promotion_order`). The trial measures its
+  by crowding distance (NSGA-II's order, `sweeps.search.pareto.promotion_order`). The trial measures its
   noise score at the rung epochs for this (`needs_noise`).
 
 A trial the rule stops ends PRUNED in Optuna.
@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Hashable
 
 import numpy as np
 
-from .pareto import promotion_order
-from .trial_report import TrialReport
+from sweeps.search.pareto import promotion_order
+from sweeps.search.trial_report import TrialReport
 
 if TYPE_CHECKING:
-    from .spec import SweepSpec
+    from sweeps.spec import SweepSpec
 
 __all__ = ["SuccessiveHalving", "RULES"]
 

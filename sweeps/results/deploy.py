@@ -21,8 +21,8 @@ from sparsity import NetworkSpec, build_network, sparse_weight_modules
 from sparsity.network import SparseNet
 from sparsity.train import load_tensors
 
-from . import tracking
-from .spec import SpecError, SweepSpec
+from sweeps.tracking import runs as tracking
+from sweeps.spec import SpecError, SweepSpec
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def register(spec: SweepSpec, number: int, model_name: str, config_doc: dict[str
 
 def confirmation_lines(src: dict[str, Any]) -> list[str]:
     """The model card's section on seeds: each objective's mean, 95 % interval and n, and what the
-    tests against the baselines support (`sweeps.best.claim_lines`)."""
+    tests against the baselines support (`sweeps.results.best.claim_lines`)."""
     est = src.get("estimates")
     if not est:
         return []
@@ -122,7 +122,7 @@ def model_card(doc: dict[str, Any], network: NetworkSpec, dense: dict[str, Any] 
         k = "" if s.k is None else f"{s.k} / {s.k_inference} of {s.units}"
         lines.append(f"| {s.name} | {'x'.join(map(str, s.out_shape))} | {s.activation} | {k} | {s.weight_density:g} | "
                      f"{s.nonzero_weights:,} of {s.weights:,} |")
-    lines += ["", "Load it: `sweeps.deploy.load_model(FOLDER)`, or rebuild with "
+    lines += ["", "Load it: `sweeps.results.deploy.load_model(FOLDER)`, or rebuild with "
               "`sparsity.build_network(NetworkSpec.from_dict(config['network']))` and `load_state_dict(weights.pt)`.", ""]
     return "\n".join(lines)
 

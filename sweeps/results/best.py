@@ -17,8 +17,8 @@ import yaml
 
 from sparsity.network_spec import NetworkSpec
 
-from .errors import SpecError
-from .spec import SweepSpec
+from sweeps.errors import SpecError
+from sweeps.spec import SweepSpec
 
 __all__ = ["NoFinishedTrialsError", "choose", "knee_index", "best_config", "dense_reference", "write_best",
            "against_baselines", "claim_lines"]
@@ -75,9 +75,9 @@ OBJECTIVE_WORDS = {"val_accuracy": "validation accuracy", "val_noise_score": "va
 
 
 def against_baselines(chosen: Any, configs: Sequence[Any]) -> list[dict[str, Any]]:
-    """The chosen config (a `sweeps.results.ConfigSummary`) against each baseline of the sweep, per
-    objective: `sweeps.confirm.compare` of the values their figures rest on (Welch's test)."""
-    from .confirm import compare
+    """The chosen config (a `sweeps.results.read.ConfigSummary`) against each baseline of the sweep, per
+    objective: `sweeps.search.confirm.compare` of the values their figures rest on (Welch's test)."""
+    from sweeps.search.confirm import compare
 
     out = []
     for base in configs:
@@ -163,7 +163,7 @@ def best_config(spec: SweepSpec, trial: Any, rule: str, configs: Sequence[Any] =
 
 
 def dense_reference(configs: Sequence[Any]) -> dict[str, Any] | None:
-    """Test figures of the first baseline (`sweeps.results.ConfigSummary`: the mean over its
+    """Test figures of the first baseline (`sweeps.results.read.ConfigSummary`: the mean over its
     seeds, and n) for the model card, if any."""
     for c in configs:
         if c.baseline:

@@ -2,9 +2,9 @@
 
 Everything here reads the saved spec (ROOT/specs/NAME.yaml) and the Optuna study only, so
 ``sweeps status``, ``list``, ``best`` and ``report`` work while a sweep runs and import neither
-Ray, MLflow nor torch. `sweeps.service` (which launches sweeps) re-exports these names.
+Ray, MLflow nor torch. `sweeps.run.service` (which launches sweeps) re-exports these names.
 
-Trials are read by `sweep_trials`: straight from Optuna's tables (`sweeps.internals.read_trials`,
+Trials are read by `sweep_trials`: straight from Optuna's tables (`sweeps.search.optuna_private.read_trials`,
 no Optuna, SQLAlchemy ORM or alembic import), and only what a command shows: `list` reads states
 and values, `status` the attributes of its rows, `best` the chosen trial's in full. A store at a
 schema revision that reader does not know is read through Optuna's public API instead.
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from .errors import SpecError
-from .service_paths import ROOT_ENV, default_root
-from .spec import OBJECTIVES, SweepSpec, load_spec
+from sweeps.errors import SpecError
+from sweeps.stores.paths import ROOT_ENV, default_root
+from sweeps.spec import OBJECTIVES, SweepSpec, load_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -72,7 +72,7 @@ def list_sweeps(root: str | None = None) -> list[str]:
 
 def _load_study(spec: SweepSpec) -> "optuna.Study | None":
     """The sweep's study, None if its storage has none."""
-    from .study import load_study
+    from sweeps.search.study import load_study
 
     return load_study(spec.name, spec.stores.resolved().optuna_storage)
 
@@ -82,14 +82,14 @@ def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: I
     """The sweep's trials in Optuna's order, None if its storage has no study. ``attrs``: the user
     attributes needed (None: all); ``numbers``: only these trials; ``params=False``: no params.
     Trials read through Optuna (the fallback) carry everything whatever was asked."""
-    from .internals import UnknownOptunaSchema, read_trials
+    from sweeps.stores.optuna_tables import UnknownOptunaSchema, read_trials
 
     try:
         return read_trials(spec.stores.resolved().optuna_storage, spec.name, attrs=attrs, numbers=numbers,
                            params=params)
     except UnknownOptunaSchema as e:
         log.debug("reading %s through Optuna: %s", spec.name, e)
-    from .console import quiet_optuna
+    from sweeps.search.study import quiet_optuna
 
     quiet_optuna()
     study = _load_study(spec)
@@ -105,7 +105,7 @@ def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: I
 def front_of(trials: Sequence[Any]) -> list[Any]:
     """The COMPLETE trials no other COMPLETE trial dominates (both objectives maximized; equal points
     all stay, as in Optuna's ``best_trials``), by decreasing validation accuracy."""
-    from .pareto import front_flags
+    from sweeps.search.pareto import front_flags
 
     done = [t for t in trials if getattr(t.state, "name", "") == "COMPLETE" and t.values]
     done.sort(key=lambda t: (-t.values[0], -t.values[1]))
@@ -125,9 +125,9 @@ def _complete(t: Any) -> bool:
 @dataclass(frozen=True)
 class ConfigSummary:
     """One config of a sweep over its seeds: its first trial (``trial``, ``number``), the values
-    its figures rest on (`sweeps.confirm.confirmation_values`: a searched config's replicates
+    its figures rest on (`sweeps.search.confirm.confirmation_values`: a searched config's replicates
     only, once it has them) and their estimates. ``values`` holds the two means, so the front and
-    `sweeps.best.choose` take a summary wherever they take a trial."""
+    `sweeps.results.best.choose` take a summary wherever they take a trial."""
 
     trial: Any
     baseline: str | None
@@ -162,8 +162,8 @@ class ConfigSummary:
         return [sum(self.accuracy) / len(self.accuracy), sum(self.noise) / len(self.noise)]
 
     def estimates(self) -> dict[str, Any]:
-        """`sweeps.confirm.Estimate` of each objective (and of the test figures where known)."""
-        from .confirm import estimate
+        """`sweeps.search.confirm.Estimate` of each objective (and of the test figures where known)."""
+        from sweeps.search.confirm import estimate
 
         out = {"val_accuracy": estimate(self.accuracy), "val_noise_score": estimate(self.noise)}
         if self.test_accuracy:
@@ -175,9 +175,9 @@ class ConfigSummary:
 
 def config_summaries(trials: Sequence[Any]) -> list[ConfigSummary]:
     """Every config with at least one finished seed, by its first trial's number: searched configs
-    and baselines, each with its replicates (`sweeps.study`)."""
-    from .confirm import confirmation_values
-    from .study import is_replicate, is_searched
+    and baselines, each with its replicates (`sweeps.search.study`)."""
+    from sweeps.search.confirm import confirmation_values
+    from sweeps.search.study import is_replicate, is_searched
 
     reps: dict[int, list[Any]] = {}
     for t in trials:
@@ -211,7 +211,7 @@ def config_front(configs: Sequence[ConfigSummary]) -> list[ConfigSummary]:
     """The Pareto front on the configs' means: among the confirmed configs once any config has
     replicates (a single lucky seed is not put beside confirmed means), else among all, as Optuna's
     best_trials; by decreasing validation accuracy."""
-    from .pareto import front_flags
+    from sweeps.search.pareto import front_flags
 
     pool = [c for c in configs if c.confirmed] or list(configs)
     pool.sort(key=lambda c: (-c.values[0], -c.values[1]))
@@ -279,8 +279,8 @@ def sweep_counts(spec: SweepSpec) -> tuple[int, int]:
 
 
 def chosen_trial(trials: Sequence[Any]) -> int | None:
-    """The number of the front's knee (`sweeps.best.choose`'s default rule), None with no front."""
-    from .best import NoFinishedTrialsError, choose
+    """The number of the front's knee (`sweeps.results.best.choose`'s default rule), None with no front."""
+    from sweeps.results.best import NoFinishedTrialsError, choose
 
     try:
         return choose(config_front(config_summaries(trials))).number
@@ -299,7 +299,7 @@ def hypervolume_curve(trials: Sequence[Any], reference: tuple[float, float] = (0
     """(trials ended, hypervolume of the COMPLETE trials by then) after each trial that ended
     (COMPLETE or stopped early; seed replicates are no new configs and are left out), in the order they ended; objectives scaled to [0, 1] (the noise
     score by its maximum, the ``noise_max`` user attribute), as the replay benchmark measures it."""
-    from .pareto import anytime_hypervolume
+    from sweeps.search.pareto import anytime_hypervolume
 
     ended = sorted((t for t in trials if getattr(t.state, "name", "") in ("COMPLETE", "PRUNED")
                     and t.datetime_complete is not None and "replicate_of" not in t.user_attrs),
@@ -319,8 +319,8 @@ def config_estimate(c: ConfigSummary):
     its validation noise curve's per-level estimate over the same seeds as its figures."""
     from dashboards.plotdata import ConfigEstimate
 
-    from .confirm import estimate
-    from .study import is_searched
+    from sweeps.search.confirm import estimate
+    from sweeps.search.study import is_searched
 
     est = c.estimates()
     seeds = list(c.replicates) if (c.replicates and is_searched(c.trial)) else [c.trial, *c.replicates]
@@ -344,7 +344,7 @@ def report_input(spec: SweepSpec, trials: Sequence[Any]):
     from dashboards.plotdata import HypervolumeData
     from dashboards.report import ReportInput
 
-    from .replay.reference import random_reference
+    from sweeps.replay.reference import random_reference
 
     states = [getattr(t.state, "name", str(t.state)) for t in trials]
     configs = config_summaries(trials)

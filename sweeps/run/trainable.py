@@ -31,11 +31,12 @@ from sparsity.data import DataConfig, Dataset, load_dataset
 from sparsity.experiment import ExperimentResult, run_experiment
 from sparsity.train import NonFiniteLossError
 
-from . import study as sweep_study, tracking
-from .early_stopping import SuccessiveHalving
-from .internals import stored_trial
-from .trial_report import TrialReport
-from .spec import SweepSpec
+from sweeps.search import study as sweep_study
+from sweeps.tracking import runs as tracking
+from sweeps.search.early_stopping import SuccessiveHalving
+from sweeps.search.optuna_private import stored_trial
+from sweeps.search.trial_report import TrialReport
+from sweeps.spec import SweepSpec
 
 log = logging.getLogger(__name__)
 

@@ -25,15 +25,6 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def quiet_optuna() -> None:
-    """Optuna logs one line per in-memory study (the report's importances) unless told not to; it
-    resets its level when imported, so commands that use it call this (optuna costs ~1 s to import,
-    and commands that never touch it do not pay)."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
 def table(title: str, columns: list[str], rows: list[list[object]]) -> Table:
     t = Table(title=title, title_justify="left")
     for c in columns:

@@ -6,12 +6,12 @@ without Ray. `SweepStudy` is the only code that asks the sampler and tells resul
 
 * baselines first: each baseline of the spec is asked once, before any sampled config, as a trial
   with no sampled params (user attr ``baseline``), so the dense reference is on every front;
-* then the sampler (`sweeps.samplers`) proposes; trials asked and not yet told stay RUNNING, which
+* then the sampler (`sweeps.search.samplers`) proposes; trials asked and not yet told stay RUNNING, which
   is how samplers that care (``tpe-mv``'s constant liar, ``gp``) see what is pending;
 * then, with ``spec.confirm``, once every trial so far has finished: the replicates
-  (`sweeps.confirm`), each a trial with no sampled params, user attrs ``replicate_of`` (the
+  (`sweeps.search.confirm`), each a trial with no sampled params, user attrs ``replicate_of`` (the
   config's first trial), ``model_seed`` and, for a baseline's, ``baseline``. The sampler never
-  sees baselines or replicates (`sweeps.internals.searched_only`). `next_proposal` follows this
+  sees baselines or replicates (`sweeps.search.optuna_private.searched_only`). `next_proposal` follows this
   plan from what the study holds, so a resumed sweep picks it up where it stopped: a trial
   orphaned by a stop does not count as asked and is asked again;
 * `tell` records a `TrialReport`:
@@ -31,14 +31,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import SweepExistsError
-from .samplers import make_sampler
-from .trial_report import OBJECTIVES, TrialReport
+from sweeps.errors import SweepExistsError
+from sweeps.search.samplers import make_sampler
+from sweeps.search.trial_report import OBJECTIVES, TrialReport
 
 if TYPE_CHECKING:
     import optuna
 
-    from .spec import Param, SweepSpec
+    from sweeps.spec import Param, SweepSpec
 
 __all__ = ["Proposal", "SweepStudy", "DIRECTIONS", "FINISHED", "storage", "load_study", "suggest", "is_replicate",
            "is_searched", "is_orphaned"]
@@ -62,6 +62,15 @@ def is_searched(t: Any) -> bool:
 
 def is_orphaned(t: Any) -> bool:
     return getattr(t.state, "name", "") == "FAIL" and str(t.user_attrs.get("fail_reason", "")).startswith(ORPHANED)
+
+
+def quiet_optuna() -> None:
+    """Optuna logs one line per in-memory study (the report's importances) unless told not to; it
+    resets its level when imported, so commands that use it call this (optuna costs ~1 s to import,
+    and commands that never touch it do not pay)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def storage(url: str) -> "optuna.storages.BaseStorage":
@@ -131,7 +140,7 @@ class SweepStudy:
 
     @classmethod
     def _sampler(cls, spec: "SweepSpec"):
-        from .internals import searched_only
+        from sweeps.search.optuna_private import searched_only
 
         return searched_only(make_sampler(spec.searcher.algorithm, spec.searcher.seed, spec.budget.trials,
                                          spec.searcher.startup_trials))
@@ -220,7 +229,7 @@ class SweepStudy:
     def replicates_left(self, trials: list) -> list[tuple[Any, int]]:
         """(config's first trial, k) of every replicate the plan still needs, in order: the
         candidates by rank, then the baselines; k = 1 .. confirm.seeds."""
-        from .confirm import candidates
+        from sweeps.search.confirm import candidates
 
         confirm = self.spec.confirm
         if confirm is None:
@@ -260,12 +269,12 @@ class SweepStudy:
     def _trial(self, number: int):
         if number in self._asked:
             return self._asked[number]
-        from .internals import trial_handle
+        from sweeps.search.optuna_private import trial_handle
 
         return trial_handle(self.study, number)
 
     def is_finished(self, number: int) -> bool:
-        from .internals import trial_state
+        from sweeps.search.optuna_private import trial_state
 
         return trial_state(self.study, number).is_finished()
 
@@ -312,7 +321,7 @@ class SweepStudy:
         only when no trial of the sweep is running (Ray has finished)."""
         from optuna.trial import TrialState
 
-        from .internals import fail_trial
+        from sweeps.search.optuna_private import fail_trial
 
         orphans = []
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):

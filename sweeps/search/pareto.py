@@ -120,7 +120,7 @@ def promotion_order(points) -> np.ndarray:
 def hypervolume(points, reference: Sequence[float]) -> float:
     """Area (volume) dominated by ``points`` and bounded below by ``reference``; points that do not
     strictly beat the reference in every objective add nothing."""
-    from .internals import compute_hypervolume
+    from sweeps.search.optuna_private import compute_hypervolume
 
     p = as_points(points)
     ref = np.asarray(reference, dtype=float)

@@ -17,8 +17,9 @@ from typing import Sequence
 from sparsity.errors import UserError
 from sparsity.facts import DATASET_NAMES
 
-from .console import configure_logging, console, quiet_optuna, table
-from .service_paths import ROOT_ENV, default_root
+from sweeps.cli.console import configure_logging, console, table
+from sweeps.search.study import quiet_optuna
+from sweeps.stores.paths import ROOT_ENV, default_root
 
 # Commands import what they use inside their bodies: `sweeps run BAD.yaml`, `status`, `list` and
 # `best` import neither Ray, MLflow nor torch (tests/test_cli_imports.py); Ray and MLflow load
@@ -115,7 +116,7 @@ def _estimate_cell(row: dict, key: str, scale: float, fmt: str) -> str:
 
 
 def _front_table(title: str, trials) -> object:
-    from .results import trial_row
+    from sweeps.results.read import trial_row
 
     rows = []
     for t in trials:
@@ -137,7 +138,7 @@ FRONT_NOTE = ("front on the means of each config's seeds, ± the 95% interval; a
 
 
 def _print_outcome(outcome, root: str) -> None:
-    from .results import saved_spec
+    from sweeps.results.read import saved_spec
 
     console.print(_front_table(f"Pareto front of {outcome.name} ({outcome.seconds:.0f}s)", outcome.front))
     _print_front_note(outcome.front, outcome.name)
@@ -147,18 +148,18 @@ def _print_outcome(outcome, root: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .spec import load_spec
+    from sweeps.spec import load_spec
 
     # The spec is read and validated before anything heavy loads: a bad one answers in a moment.
     spec = load_spec(args.spec, stores_root=args.root or os.environ.get(ROOT_ENV))
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
-    from .stores import preflight
+    from sweeps.stores.config import preflight
 
     preflight(spec.stores)  # every store reachable and usable, before anything is written
     quiet_optuna()
-    from .progress import StudyProgress
-    from .service import run_sweep
+    from sweeps.cli.progress import StudyProgress
+    from sweeps.run.service import run_sweep
 
     console.print(f"sweep [bold]{spec.name}[/]: {spec.budget.trials} searched trials + {len(spec.baselines)} baselines, "
                   f"{spec.epochs} epochs each, {spec.budget.max_concurrent} at a time")
@@ -169,8 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     quiet_optuna()
-    from .progress import StudyProgress
-    from .service import resume_sweep
+    from sweeps.cli.progress import StudyProgress
+    from sweeps.run.service import resume_sweep
 
     outcome = resume_sweep(args.name, root=args.root, address=args.address, progress=StudyProgress())
     _print_outcome(outcome, args.root or default_root())
@@ -178,17 +179,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from .results import saved_spec
+    from sweeps.results.read import saved_spec
 
     spec = saved_spec(args.name, args.root)  # an unknown sweep, or bad numbers, answer before Ray loads
-    from .spec import Confirm, SweepSpec
+    from sweeps.spec import Confirm, SweepSpec
 
     base = spec.confirm or Confirm()
     SweepSpec.from_dict({**spec.to_dict(), "confirm": {"top": base.top if args.top is None else args.top,
                                                       "seeds": base.seeds if args.seeds is None else args.seeds}})
     quiet_optuna()
-    from .progress import StudyProgress
-    from .service import confirm_sweep
+    from sweeps.cli.progress import StudyProgress
+    from sweeps.run.service import confirm_sweep
 
     outcome = confirm_sweep(args.name, top=args.top, seeds=args.seeds, root=args.root, address=args.address,
                             progress=StudyProgress())
@@ -197,7 +198,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .results import ROW_ATTRS, sweep_status
+    from sweeps.results.read import ROW_ATTRS, sweep_status
 
     spec, trials, front = sweep_status(args.name, args.root, attrs=ROW_ATTRS)  # what the rows show
     shown = trials if args.all or len(trials) <= args.last else trials[-args.last:]
@@ -220,7 +221,7 @@ def _print_front_note(front, name: str) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .results import list_sweeps, saved_spec, sweep_counts
+    from sweeps.results.read import list_sweeps, saved_spec, sweep_counts
 
     rows = []
     for name in list_sweeps(args.root):
@@ -232,10 +233,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from .best import best_config, choose, write_best
-    from .results import sweep_status, sweep_trials
+    from sweeps.results.best import best_config, choose, write_best
+    from sweeps.results.read import sweep_status, sweep_trials
 
-    from .results import config_summaries
+    from sweeps.results.read import config_summaries
 
     spec, trials, front = sweep_status(args.name, args.root, attrs=())  # the front needs values only
     chosen = choose(front, min_accuracy=args.min_accuracy, rule=args.rule)
@@ -252,7 +253,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     for line in src["claims"]:
         console.print(line, soft_wrap=True)
     if args.register:
-        from .deploy import register
+        from sweeps.results.deploy import register
 
         version = register(spec, trial.number, args.register, doc, alias=args.alias)
         console.print(f"registered {args.register} version {version.version} as "
@@ -261,13 +262,13 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .best import best_config, choose, dense_reference
-    from .deploy import export
-    from .results import sweep_status
+    from sweeps.results.best import best_config, choose, dense_reference
+    from sweeps.results.deploy import export
+    from sweeps.results.read import sweep_status
 
     quiet_optuna()
 
-    from .results import config_summaries
+    from sweeps.results.read import config_summaries
 
     spec, trials, front = sweep_status(args.name, args.root)
     trial = choose(front, min_accuracy=args.min_accuracy)
@@ -279,7 +280,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .results import report_html, sweep_status
+    from sweeps.results.read import report_html, sweep_status
 
     quiet_optuna()
     spec, trials, _ = sweep_status(args.name, args.root)
@@ -294,8 +295,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     from mlflow.tracking import MlflowClient
 
-    from .dashboard import experiment_url, start_dashboard
-    from .results import list_sweeps, saved_spec
+    from sweeps.tracking.ui import experiment_url, start_dashboard
+    from sweeps.results.read import list_sweeps, saved_spec
 
     names = [args.name] if args.name else list_sweeps(args.root)
     if not names:
@@ -321,10 +322,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 # -- sweeps simulate -----------------------------------------------------------------------------
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .errors import SpecError
-    from .replay.table import DEFAULT_TABLE, load_table
-    from .samplers import SAMPLERS
-    from .spec import load_spec
+    from sweeps.errors import SpecError
+    from sweeps.replay.table import DEFAULT_TABLE, load_table
+    from sweeps.search.samplers import SAMPLERS
+    from sweeps.spec import load_spec
 
     spec = load_spec(args.spec)
     replay_table = load_table(args.table or DEFAULT_TABLE)
@@ -336,7 +337,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise SpecError(f"--seeds {args.seeds}: give at least 1")
 
-    from .replay.compare import simulate_spec
+    from sweeps.replay.compare import simulate_spec
 
     if spec.dataset != replay_table.spec.dataset:
         console.print(f"note: the table was recorded on {replay_table.spec.dataset.train_limit or 'all'} training images "
@@ -375,8 +376,8 @@ def _write(text: str) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from .jobs import job_name, logs, submit
-    from .spec import load_spec
+    from sweeps.run.jobs import job_name, logs, submit
+    from sweeps.spec import load_spec
 
     spec = load_spec(args.spec)
     if args.name:
@@ -399,7 +400,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     import datetime
 
-    from .jobs import jobs
+    from sweeps.run.jobs import jobs
 
     def when(ms):
         return "" if not ms else datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
@@ -410,7 +411,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from .jobs import logs
+    from sweeps.run.jobs import logs
 
     try:
         state = logs(args.address, args.name, follow=args.follow, write=_write)
@@ -422,7 +423,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from .jobs import job_name, stop
+    from sweeps.run.jobs import job_name, stop
 
     state = stop(args.address, args.name)
     console.print(f"job {job_name(args.name)}: {state}; continue it with `sweeps resume {args.name}` on the head")
@@ -564,12 +565,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .stores import install_log_scrubber, scrub
+    from sweeps.stores.config import install_log_scrubber, scrub
 
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     install_log_scrubber()  # no store password in any log line
-    from .shutdown import stop_on_signals
+    from sweeps.shutdown import stop_on_signals
 
     try:
         with stop_on_signals():  # SIGTERM and SIGHUP stop a command as Ctrl-C does: what it started, it stops

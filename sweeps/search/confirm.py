@@ -5,7 +5,7 @@ simulator, so the figures the simulator reports are those of the code users run.
 
 * `candidates`: after the search, the configs to train again with more model seeds: the first
   ``top`` searched configs by non-domination rank, then crowding distance (the front first,
-  spread along it), as `sweeps.pareto.promotion_order` ranks them.
+  spread along it), as `sweeps.search.pareto.promotion_order` ranks them.
 * `estimate`: mean, standard deviation and Student-t 95 % interval of one objective over seeds.
 * `compare`: a config against the dense baseline on one objective: Welch's two-sample t-test
   (unequal variances). A config is called better (worse) only when the 95 % interval of the
@@ -153,8 +153,8 @@ def seeds_for_power(difference: float, sd: float, level: float = LEVEL, power: f
 
 def candidates(points: Sequence[Sequence[float]], top: int) -> list[int]:
     """Indices of the up to ``top`` points to confirm: by non-domination rank, then crowding
-    distance (`sweeps.pareto.promotion_order`); ties keep the input order."""
-    from .pareto import promotion_order
+    distance (`sweeps.search.pareto.promotion_order`); ties keep the input order."""
+    from sweeps.search.pareto import promotion_order
 
     if top < 1:
         raise ValueError(f"top={top!r}: must be >= 1")

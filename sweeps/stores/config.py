@@ -29,7 +29,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import SpecError, StoreError
+from sweeps.errors import SpecError, StoreError
 
 __all__ = ["STORE_ENV", "Stores", "normalize_url", "display", "redact", "scrub", "preflight",
            "secret_env", "password_env", "install_log_scrubber"]

@@ -17,4 +17,4 @@ import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  the embedded (SQLit
 import optuna.storages  # noqa: F401
 
 import dashboards.render  # noqa: F401  the trial's noise-curve figure
-import sweeps.trainable  # noqa: F401  torch, sparsity, MLflow's client, Ray Tune
+import sweeps.run.trainable  # noqa: F401  torch, sparsity, MLflow's client, Ray Tune

@@ -24,19 +24,21 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from . import search, shutdown, tracking
-from . import study as study_store
-from .early_stopping import SuccessiveHalving
-from .errors import SweepExistsError
-from .study import SweepStudy
-from .spec import OBJECTIVES, SpecError, SweepSpec, load_spec
-from .stores import preflight, secret_env
+from sweeps.run import tune as search
+from sweeps import shutdown
+from sweeps.tracking import runs as tracking
+from sweeps.search import study as study_store
+from sweeps.search.early_stopping import SuccessiveHalving
+from sweeps.errors import SweepExistsError
+from sweeps.search.study import SweepStudy
+from sweeps.spec import OBJECTIVES, SpecError, SweepSpec, load_spec
+from sweeps.stores.config import preflight, secret_env
 
 log = logging.getLogger(__name__)
 
-from .service_paths import ROOT_ENV, default_root
-# Reading results (saved spec, trials, front) lives in sweeps.results, which imports no Ray.
-from .results import list_sweeps, pareto_front, saved_spec, spec_path, sweep_status, trial_row  # noqa: F401
+from sweeps.stores.paths import ROOT_ENV, default_root
+# Reading results (saved spec, trials, front) lives in sweeps.results.read, which imports no Ray.
+from sweeps.results.read import list_sweeps, pareto_front, saved_spec, spec_path, sweep_status, trial_row  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,10 @@ def _init_local_ray(num_cpus: int) -> None:
 
 
 # A local Ray starts one idle worker per CPU with `ray.init`, and Tune's trial actors take those
-# workers: they import what a trial needs as they start (sweeps.worker), while the driver sets up
+# workers: they import what a trial needs as they start (sweeps.run.worker), while the driver sets up
 # the sweep. Not for cluster nodes: there a fresh worker is not ready until its imports end, and in
 # the two-node test Ray stopped such workers while the head's actor took every trial (cluster/).
-WORKER_PRELOAD = ("sweeps.worker",)
+WORKER_PRELOAD = ("sweeps.run.worker",)
 
 # The local Ray never kills idle workers. Its raylet kills (every 200 ms) the idle workers that have
 # been idle over 1 s beyond as many as there are *available* CPUs, and Tune reserves a trial's CPU (a
@@ -231,7 +233,7 @@ def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any,
 def _trainable(spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_run_id: str):
     from ray import tune
 
-    from .trainable import run_trial
+    from sweeps.run.trainable import run_trial
 
     fn = tune.with_parameters(
         run_trial, spec=spec, tracking_uri=tracking_uri, experiment_id=experiment_id,
@@ -351,7 +353,7 @@ def confirm_sweep(name: str, top: int | None = None, seeds: int | None = None, r
     lacks (a sweep not yet finished finishes its search first). Replicates already there are kept."""
     import dataclasses
 
-    from .spec import Confirm
+    from sweeps.spec import Confirm
 
     t0 = time.perf_counter()
     spec = saved_spec(name, root)
@@ -397,7 +399,7 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
     from ray import tune
 
     stores = spec.stores.resolved()
-    # Our own progress lines (sweeps.progress) replace Tune's tables and banners.
+    # Our own progress lines (sweeps.cli.progress) replace Tune's tables and banners.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -463,7 +465,7 @@ def _log_sweep_summary(client, parent: str, study: optuna.Study, front: list[Fro
                        spec: SweepSpec) -> None:
     from dashboards.report import sweep_figures, sweep_report
 
-    from .results import report_input
+    from sweeps.results.read import report_input
 
     rows = [trial_row(t) for t in front]
     client.log_dict(parent, {"pareto_front": rows}, "pareto_front.json")

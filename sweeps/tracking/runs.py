@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from .errors import StoreError
+from sweeps.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,8 @@ def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any], tag
 
 def redact(value: Any) -> Any:
     """The same structure with passwords in URLs (``scheme://user:PASSWORD@host``), and any store
-    password this process knows, replaced by *** (`sweeps.stores.redact`)."""
-    from .stores import redact as redact_secrets
+    password this process knows, replaced by *** (`sweeps.stores.config.redact`)."""
+    from sweeps.stores.config import redact as redact_secrets
 
     return redact_secrets(value)
 
