@@ -150,19 +150,17 @@ class Phases:
         import ray
         from ray import tune
 
+        from sweeps.run import context, ray_start, service
         from sweeps.run import tune as search
-        from sweeps.run import service
 
         self.wrap(service, "_check_data", "data check (load_dataset in driver)")
-        self.wrap(service, "_init_ray", "ray.init")
-        self.wrap(service, "_mlflow", "MLflow experiment + parent run")
-        self.wrap(search, "create_study", "Optuna create_study")
-        self.wrap(search.SweepSearch, "__init__", "OptunaSearch init")
+        self.wrap(ray_start, "start_ray", "ray.init")
+        self.wrap(context, "open_context", "MLflow experiment + parent run, Optuna study")
+        self.wrap(search.SweepSearch, "__init__", "SweepSearch init")
         self.wrap(tune.Tuner, "fit", "Tuner.fit (all trials)")
         self.wrap(ray, "shutdown", "ray.shutdown")
         self.wrap(service, "reconcile", "reconcile")
         self.wrap(service, "_log_sweep_summary", "sweep summary to MLflow")
-        self.wrap(service, "pareto_front", "pareto_front")
 
 
 def micro_timings(spec: Any, root: Path) -> dict[str, float]:

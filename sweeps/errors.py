@@ -5,13 +5,21 @@ The CLI catches ``UserError`` and prints its one line with exit code 2 before an
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from sparsity.errors import UserError
 
-__all__ = ["UserError", "SpecError", "SweepExistsError", "UnknownSweepError", "StoreError"]
+__all__ = ["UserError", "SpecError", "SweepExistsError", "UnknownSweepError", "StoreError",
+           "TrackingUnreachableError", "NoFinishedTrialsError", "TableError", "spec_fail"]
 
 
 class SpecError(UserError):
     """A sweep spec (YAML or preset) is invalid; the message names the key and the fix."""
+
+
+def spec_fail(key: str, msg: str) -> NoReturn:
+    """Refuse a spec: ``key`` is the setting at fault, ``msg`` what is wrong and the fix."""
+    raise SpecError(f"{key}: {msg}")
 
 
 class SweepExistsError(UserError):
@@ -23,4 +31,17 @@ class UnknownSweepError(UserError):
 
 
 class StoreError(UserError):
-    """A store (Optuna RDB, MLflow tracking, Ray storage) is unreachable or misconfigured."""
+    """A store (Optuna RDB, MLflow tracking, Ray storage) is unreachable or misconfigured, or does
+    not hold what the sweep's saved spec says it should."""
+
+
+class TrackingUnreachableError(StoreError, ConnectionError):
+    """The MLflow tracking server does not answer; the message names the URI and the fix."""
+
+
+class NoFinishedTrialsError(UserError):
+    """A sweep has no finished trial yet, so there is no front to choose from."""
+
+
+class TableError(UserError):
+    """A replay table file is missing or does not follow the schema; the message says where."""

@@ -7,7 +7,6 @@ YAML mapping is read; past `SweepSpec.from_dict` everything is typed.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,7 +25,7 @@ from sparsity.recipe import Recipe, paper_recipe
 
 from sweeps.search.early_stopping import RULES as EARLY_STOPPING_RULES
 from sweeps.search import space as grammar
-from sweeps.errors import SpecError
+from sweeps.errors import SpecError, spec_fail
 from sweeps.stores.config import STORE_ENV, Stores  # noqa: F401  (the stores' home; re-exported here)
 from sweeps.search.samplers import DEFAULT_SAMPLER, SAMPLERS
 
@@ -53,10 +52,6 @@ from sweeps.search.trial_report import OBJECTIVES  # noqa: E402  (the objectives
 _DENSE_POINT = ((grammar.parse("percent_on"), 1.0), (grammar.parse("weight_density"), 1.0))
 
 
-def _fail(key: str, msg: str) -> None:
-    raise SpecError(f"{key}: {msg}")
-
-
 def _reject_unknown(where: str, data: Mapping[str, Any], known: set[str]) -> None:
     try:
         check_known_keys(where or "spec", data, known)
@@ -68,7 +63,7 @@ def _mapping(where: str, value: Any) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        _fail(where, f"must be a mapping, got {type(value).__name__}")
+        spec_fail(where, f"must be a mapping, got {type(value).__name__}")
     return value
 
 
@@ -102,22 +97,22 @@ class Param:
         try:
             object.__setattr__(self, "target", grammar.parse(self.name))
         except ValueError as e:
-            _fail(key, str(e))
+            spec_fail(key, str(e))
         if self.choices is not None:
             object.__setattr__(self, "choices", tuple(self.choices))
             if self.low is not None or self.high is not None:
-                _fail(key, "give either choices or low/high, not both")
+                spec_fail(key, "give either choices or low/high, not both")
             if not self.choices:
-                _fail(f"{key}.choices", "must list at least one value")
+                spec_fail(f"{key}.choices", "must list at least one value")
             return
         if self.low is None or self.high is None:
-            _fail(key, "give low and high (a range) or choices (a list)")
+            spec_fail(key, "give low and high (a range) or choices (a list)")
         if not (isinstance(self.low, (int, float)) and isinstance(self.high, (int, float))):
-            _fail(key, f"low and high must be numbers, got {self.low!r} and {self.high!r}")
+            spec_fail(key, f"low and high must be numbers, got {self.low!r} and {self.high!r}")
         if not self.low < self.high:
-            _fail(f"{key}.low", f"low={self.low} must be below high={self.high}")
+            spec_fail(f"{key}.low", f"low={self.low} must be below high={self.high}")
         if self.log and self.low <= 0:
-            _fail(f"{key}.low", f"low={self.low} must be > 0 on a log scale (log: true)")
+            spec_fail(f"{key}.low", f"low={self.low} must be > 0 on a log scale (log: true)")
 
     def values(self) -> tuple[float, ...]:
         """The extreme values a trial may take (for validating the space against the network)."""
@@ -148,13 +143,13 @@ class Budget:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.trials, int) and self.trials >= 0):
-            _fail("budget.trials", f"{self.trials!r} must be an integer >= 0")
+            spec_fail("budget.trials", f"{self.trials!r} must be an integer >= 0")
         if self.epochs is not None and not (isinstance(self.epochs, int) and self.epochs >= 1):
-            _fail("budget.epochs", f"{self.epochs!r} must be an integer >= 1 (or null for the recipe's)")
+            spec_fail("budget.epochs", f"{self.epochs!r} must be an integer >= 1 (or null for the recipe's)")
         if not (isinstance(self.max_concurrent, int) and self.max_concurrent >= 1):
-            _fail("budget.max_concurrent", f"{self.max_concurrent!r} must be an integer >= 1")
+            spec_fail("budget.max_concurrent", f"{self.max_concurrent!r} must be an integer >= 1")
         if not (isinstance(self.max_failures, int) and self.max_failures >= 0):
-            _fail("budget.max_failures", f"{self.max_failures!r} must be an integer >= 0")
+            spec_fail("budget.max_failures", f"{self.max_failures!r} must be an integer >= 0")
 
 
 @dataclass(frozen=True)
@@ -164,11 +159,11 @@ class Resources:
 
     def __post_init__(self) -> None:
         if not self.cpus > 0:
-            _fail("resources.cpus", f"{self.cpus!r} must be > 0")
+            spec_fail("resources.cpus", f"{self.cpus!r} must be > 0")
         if not 0 <= self.gpus:
-            _fail("resources.gpus", f"{self.gpus!r} must be >= 0")
+            spec_fail("resources.gpus", f"{self.gpus!r} must be >= 0")
         if self.gpus > 1 and self.gpus != int(self.gpus):
-            _fail("resources.gpus", f"{self.gpus!r}: above 1 GPU per trial, ask for a whole number")
+            spec_fail("resources.gpus", f"{self.gpus!r}: above 1 GPU per trial, ask for a whole number")
 
 
 @dataclass(frozen=True)
@@ -181,9 +176,9 @@ class Searcher:
 
     def __post_init__(self) -> None:
         if self.algorithm not in SAMPLERS:
-            _fail("searcher.algorithm", f"{self.algorithm!r} is not a searcher; choose one of {', '.join(SAMPLERS)}")
+            spec_fail("searcher.algorithm", f"{self.algorithm!r} is not a searcher; choose one of {', '.join(SAMPLERS)}")
         if self.startup_trials is not None and not (isinstance(self.startup_trials, int) and self.startup_trials >= 1):
-            _fail("searcher.startup_trials", f"{self.startup_trials!r} must be an integer >= 1 (or null for the default)")
+            spec_fail("searcher.startup_trials", f"{self.startup_trials!r} must be an integer >= 1 (or null for the default)")
 
 
 @dataclass(frozen=True)
@@ -200,17 +195,17 @@ class EarlyStopping:
 
     def __post_init__(self) -> None:
         if self.rule not in EARLY_STOPPING_RULES:
-            _fail("early_stopping.rule", f"{self.rule!r}: choose one of {', '.join(EARLY_STOPPING_RULES)} "
+            spec_fail("early_stopping.rule", f"{self.rule!r}: choose one of {', '.join(EARLY_STOPPING_RULES)} "
                   f"(accuracy: ASHA on early_stopping.metric; pareto: MO-ASHA on both objectives)")
         if self.metric not in ("val_accuracy", "val_loss", "train_loss", "train_accuracy"):
-            _fail(
+            spec_fail(
                 "early_stopping.metric",
                 f"{self.metric!r} is not a per-epoch metric; use val_accuracy, val_loss, train_loss or train_accuracy",
             )
         if not isinstance(self.grace_period, int) or self.grace_period < 1:
-            _fail("early_stopping.grace_period", f"{self.grace_period!r} must be an integer >= 1 epoch")
+            spec_fail("early_stopping.grace_period", f"{self.grace_period!r} must be an integer >= 1 epoch")
         if self.reduction_factor <= 1:
-            _fail("early_stopping.reduction_factor", f"{self.reduction_factor!r} must be > 1")
+            spec_fail("early_stopping.reduction_factor", f"{self.reduction_factor!r} must be > 1")
 
     @property
     def mode(self) -> str:
@@ -229,9 +224,9 @@ class Confirm:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.top, int) and not isinstance(self.top, bool) and self.top >= 1):
-            _fail("confirm.top", f"{self.top!r} must be an integer >= 1 (configs to confirm), or confirm: null for none")
+            spec_fail("confirm.top", f"{self.top!r} must be an integer >= 1 (configs to confirm), or confirm: null for none")
         if not (isinstance(self.seeds, int) and not isinstance(self.seeds, bool) and self.seeds >= 1):
-            _fail("confirm.seeds", f"{self.seeds!r} must be an integer >= 1 (model seeds added to each config); "
+            spec_fail("confirm.seeds", f"{self.seeds!r} must be an integer >= 1 (model seeds added to each config); "
                   f"for no replicates set confirm: null")
 
 
@@ -255,23 +250,23 @@ class SweepSpec:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name or ""):
-            _fail("name", f"{self.name!r} must be 1-64 letters, digits, '.', '_' or '-' (it names runs and folders)")
+            spec_fail("name", f"{self.name!r} must be 1-64 letters, digits, '.', '_' or '-' (it names runs and folders)")
         if self.early_stopping is not None and self.epochs < 2:
-            _fail("early_stopping", f"stops trials between epochs, but trials train {self.epochs} epoch; "
+            spec_fail("early_stopping", f"stops trials between epochs, but trials train {self.epochs} epoch; "
                   f"set recipe.epochs (or budget.epochs) to 2 or more, or early_stopping: null")
         if self.early_stopping is not None and self.early_stopping.grace_period >= self.epochs:
-            _fail("early_stopping.grace_period", f"{self.early_stopping.grace_period} leaves no epoch to stop at "
+            spec_fail("early_stopping.grace_period", f"{self.early_stopping.grace_period} leaves no epoch to stop at "
                   f"before the last ({self.epochs}); use a grace_period below {self.epochs}")
         if self.confirm is not None:
             if not self.baselines:
-                _fail("confirm", "replicates are judged against a baseline, but the spec has none; add one "
+                spec_fail("confirm", "replicates are judged against a baseline, but the spec has none; add one "
                       "(baselines: [{name: dense}]) or set confirm: null")
             if self.confirm.top > self.budget.trials:
-                _fail("confirm.top", f"{self.confirm.top} is more than the {self.budget.trials} searched trials "
+                spec_fail("confirm.top", f"{self.confirm.top} is more than the {self.budget.trials} searched trials "
                       f"(budget.trials); use at most {self.budget.trials}")
         names = [p.name for p in self.space]
         if len(set(names)) != len(names):
-            _fail("space", f"a parameter appears twice: {names}")
+            spec_fail("space", f"a parameter appears twice: {names}")
         for p in self.space:
             try:
                 p.target.check(self.network)
@@ -280,7 +275,7 @@ class SweepSpec:
         seen = set()
         for i, b in enumerate(self.baselines):
             if b.name in seen:
-                _fail(f"baselines[{i}].name", f"{b.name!r} is used twice")
+                spec_fail(f"baselines[{i}].name", f"{b.name!r} is used twice")
             seen.add(b.name)
             try:
                 self.experiment(dict(b.params), baseline=b)
@@ -363,13 +358,13 @@ class SweepSpec:
                  "resources", "searcher", "early_stopping", "confirm", "stores", "seed"}
         _reject_unknown("", data, known)
         if "name" not in data:
-            _fail("name", "missing; every sweep needs a name")
+            spec_fail("name", "missing; every sweep needs a name")
         ds = dict(_mapping("dataset", data.get("dataset")))
         if "name" not in ds:
-            _fail("dataset.name", "missing; use mnist or gsc")
+            spec_fail("dataset.name", "missing; use mnist or gsc")
         dataset = _typed(DataConfig, "dataset", ds)
         if not dataset.has_validation:
-            _fail("dataset.validation_size", "0 leaves no validation split, and a sweep chooses configs on it; "
+            spec_fail("dataset.validation_size", "0 leaves no validation split, and a sweep chooses configs on it; "
                   "use at least 1 (default 5000; validation_size 0 is for `sweeps train` reproductions)")
         net = data.get("network")
         if isinstance(net, str):
@@ -383,7 +378,7 @@ class SweepSpec:
             except ValueError as e:
                 raise SpecError(f"network: {e}") from None
         else:
-            _fail("network", "give a preset name (see `sweeps networks`) or a full network mapping")
+            spec_fail("network", "give a preset name (see `sweeps networks`) or a full network mapping")
         rec = dict(_mapping("recipe", data.get("recipe")))
         base_recipe = paper_recipe(preset_name, dataset.name) if preset_name else Recipe()
         _reject_unknown("recipe", rec, {f.name for f in dataclasses.fields(Recipe)})
@@ -401,7 +396,7 @@ class SweepSpec:
             b = _mapping(f"baselines[{i}]", b)
             _reject_unknown(f"baselines[{i}]", b, {"name", "params", "preset"})
             if "name" not in b:
-                _fail(f"baselines[{i}].name", "missing")
+                spec_fail(f"baselines[{i}].name", "missing")
             try:
                 baselines.append(Baseline(name=b["name"], params=dict(b.get("params") or {}), preset=b.get("preset")))
             except SpecError:
@@ -415,7 +410,7 @@ class SweepSpec:
             try:
                 dataset_facts(dataset.name).check_noise(noise.kind)
             except ValueError as e:
-                _fail("objectives.noise.kind", str(e))
+                spec_fail("objectives.noise.kind", str(e))
         es = data.get("early_stopping")
         stores = _typed(Stores, "stores", data.get("stores"))
         if stores_root is not None and not (data.get("stores") or {}).get("root"):

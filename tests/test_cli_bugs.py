@@ -29,6 +29,7 @@ def test_unreachable_tracking_server_is_one_line_not_a_traceback(monkeypatch, ca
     """Wherever MLflow is first reached (resume, reconcile, export, dashboard), an unreachable
     server is a user error: one line, exit 2 (it was a ConnectionError the CLI let through)."""
     from sparsity.errors import UserError
+    from sweeps.errors import TrackingUnreachableError
     from sweeps.cli import commands as cli
     from sweeps.tracking import runs as tracking
 
@@ -39,8 +40,8 @@ def test_unreachable_tracking_server_is_one_line_not_a_traceback(monkeypatch, ca
     assert cli.main(["status", "any"]) == 2
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: MLflow tracking server http://127.0.0.1:9 is unreachable")
-    assert issubclass(tracking.TrackingUnreachableError, UserError)
-    assert issubclass(tracking.TrackingUnreachableError, ConnectionError)  # callers catching that keep working
+    assert issubclass(TrackingUnreachableError, UserError)
+    assert issubclass(TrackingUnreachableError, ConnectionError)  # callers catching that keep working
 
 
 class _Page(list):

@@ -367,14 +367,14 @@ def test_stores_come_from_the_environment_when_the_spec_leaves_them_empty(monkey
 
 
 def test_cluster_mode_passes_the_sweeps_environment_to_trials(monkeypatch, tmp_path):
-    from sweeps.run.service import _forwarded_env
+    from sweeps.run.tune import forwarded_env
 
     for var in [v for v in __import__("os").environ if v.startswith("SPARSE_SWEEPS_")]:
         monkeypatch.delenv(var)
-    assert _forwarded_env() == {}
+    assert forwarded_env() == {}
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SPARSE_SWEEPS_DATA", "data")
     monkeypatch.setenv("SPARSE_SWEEPS_FAIL_TRIAL", "3")
     monkeypatch.setenv("SPARSE_SWEEPS_CACHE", "")
-    env = _forwarded_env()
+    env = forwarded_env()
     assert env == {"SPARSE_SWEEPS_DATA": str(tmp_path / "data"), "SPARSE_SWEEPS_FAIL_TRIAL": "3"}

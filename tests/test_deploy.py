@@ -115,14 +115,17 @@ def test_a_sweep_without_finished_trials_still_gets_its_summary(tmp_path):
     from mlflow.tracking import MlflowClient
 
     from sweeps.run import service
+    from sweeps.run.context import open_context
     from sweeps.tracking import runs as tracking
 
     spec, study = _failed_sweep(tmp_path / "store", "nothing")
     stores = spec.stores.resolved()  # as the service opens them: artifacts under the root too
     client = MlflowClient(stores.mlflow_tracking_uri)
-    exp_id = tracking.experiment_id(client, "nothing", stores.mlflow_artifact_location)
-    parent = tracking.parent_run(client, exp_id, "nothing", create=True)
-    service._log_sweep_summary(client, parent, study, [], 1.0, spec)
+    tracking.parent_run(client, tracking.experiment_id(client, "nothing", stores.mlflow_artifact_location),
+                        "nothing", create=True)
+    ctx = open_context(spec, create=False)  # the sweep as `resume` opens it
+    client, parent = ctx.client, ctx.parent_run_id
+    service._log_sweep_summary(ctx, ctx.study.study.get_trials(deepcopy=False), [], 1.0)
     run = client.get_run(parent)
     assert run.data.metrics["trials_failed"] == 1 and run.data.metrics["trials_complete"] == 0
     assert run.data.metrics["pareto_size"] == 0

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from optuna.trial import TrialState
 
-from cluster_helpers import TOKEN_ENV, RayNode, base_env, free_port, stop_tree
+from cluster_helpers import TOKEN_ENV, RayNode, base_env, free_port
 from sweep_helpers import study, tiny_spec, trial_runs, write_spec
 
 

@@ -8,10 +8,11 @@ import pytest
 import yaml
 
 from sparsity import build_network
-from sweeps.results.best import NoFinishedTrialsError, choose, knee_index
+from sweeps.errors import NoFinishedTrialsError, TrackingUnreachableError
+from sweeps.results.best import choose, knee_index
 from sweeps.search.space import apply_params
 from sweeps.spec import SpecError, SweepSpec, Stores, load_spec, spec_preset_names
-from sweeps.tracking.runs import TrackingUnreachableError, check_reachable
+from sweeps.tracking.runs import check_reachable
 
 from sweep_helpers import tiny_spec
 

@@ -2,8 +2,8 @@
 
 Three things make that happen and each can break with a Ray upgrade: Ray's
 ``preload_python_modules`` (set by `sweeps` for its local Ray), Tune's trial actors asking for no
-runtime environment a prestarted worker lacks (`service._trial_actors_on_prestarted_workers`), and
-the local Ray not killing idle workers (`service._LOCAL_RAY_CONFIG`): Ray counted the prestarted
+runtime environment a prestarted worker lacks (`ray_private.actors_on_prestarted_workers`), and
+the local Ray not killing idle workers (`ray_start._LOCAL_RAY_CONFIG`): Ray counted the prestarted
 workers still waiting for trial actors as surplus once Tune had reserved the trials' CPUs.
 """
 
@@ -26,7 +26,7 @@ import json, os, sys, time
 import ray
 from ray import tune
 from ray.core.generated import common_pb2, gcs_pb2
-from sweeps.run import service
+from sweeps.run import ray_private, ray_start
 from sweeps.spec import SweepSpec
 
 def workers():  # every worker process the raylet has registered so far, alive or gone (Ray's GCS table)
@@ -35,7 +35,7 @@ def workers():  # every worker process the raylet has registered so far, alive o
             for r in rows if r.worker_type == common_pb2.WORKER]
 
 spec = SweepSpec.from_dict(json.loads(sys.argv[1]))
-service._init_ray(None, spec)
+ray_start.start_ray(None, spec)
 ray_started_ms = time.time() * 1000
 cpus = int(ray.cluster_resources()["CPU"])
 # Ray prestarts one worker per CPU as the driver connects. Wait until they have registered (they then
@@ -51,7 +51,7 @@ def probe(config):
     tune.report({"pid": os.getpid(), "preloaded": "sweeps.run.worker" in sys.modules})
 
 os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-with service._trial_actors_on_prestarted_workers():
+with ray_private.actors_on_prestarted_workers():
     grid = tune.Tuner(
         tune.with_resources(probe, {"cpu": 1}),
         tune_config=tune.TuneConfig(num_samples=cpus, reuse_actors=True),

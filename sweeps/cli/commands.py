@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Sequence
 
 from sparsity.errors import UserError
+from sweeps.errors import UnknownSweepError
 from sparsity.facts import DATASET_NAMES
 
 from sweeps.cli.console import configure_logging, console, table
 from sweeps.search.study import quiet_optuna
-from sweeps.stores.paths import ROOT_ENV, default_root
+from sweeps.stores.paths import DEFAULT_ROOT, ROOT_ENV
 
 # Commands import what they use inside their bodies: `sweeps run BAD.yaml`, `status`, `list` and
 # `best` import neither Ray, MLflow nor torch (tests/test_cli_imports.py); Ray and MLflow load
@@ -137,13 +138,13 @@ FRONT_NOTE = ("front on the means of each config's seeds, ± the 95% interval; a
               "replicate seeds only (its first seed chose it)")
 
 
-def _print_outcome(outcome, root: str) -> None:
-    from sweeps.results.read import saved_spec
+def _print_outcome(outcome) -> None:
+    from sweeps.stores.config import display
 
     console.print(_front_table(f"Pareto front of {outcome.name} ({outcome.seconds:.0f}s)", outcome.front))
     _print_front_note(outcome.front, outcome.name)
-    uri = saved_spec(outcome.name, root).stores.resolved().mlflow_tracking_uri
-    console.print(f"browse: [bold]sweeps dashboard {outcome.name}[/]  (MLflow at {uri}, experiment {outcome.mlflow_experiment_id})")
+    console.print(f"browse: [bold]sweeps dashboard {outcome.name}[/]  (MLflow at {display(outcome.tracking_uri)}, "
+                  f"experiment {outcome.mlflow_experiment_id})")
     console.print(f"pick a config: [bold]sweeps best {outcome.name}[/]")
 
 
@@ -154,46 +155,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, stores_root=args.root or os.environ.get(ROOT_ENV))
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
-    from sweeps.stores.config import preflight
-
-    preflight(spec.stores)  # every store reachable and usable, before anything is written
-    quiet_optuna()
     from sweeps.cli.progress import StudyProgress
     from sweeps.run.service import run_sweep
 
-    console.print(f"sweep [bold]{spec.name}[/]: {spec.budget.trials} searched trials + {len(spec.baselines)} baselines, "
-                  f"{spec.epochs} epochs each, {spec.budget.max_concurrent} at a time")
-    outcome = run_sweep(spec, address=args.address, progress=StudyProgress())
-    _print_outcome(outcome, spec.stores.root)
+    _print_outcome(run_sweep(spec, address=args.address, progress=StudyProgress()))
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    quiet_optuna()
     from sweeps.cli.progress import StudyProgress
     from sweeps.run.service import resume_sweep
 
-    outcome = resume_sweep(args.name, root=args.root, address=args.address, progress=StudyProgress())
-    _print_outcome(outcome, args.root or default_root())
+    _print_outcome(resume_sweep(args.name, root=args.root, address=args.address, progress=StudyProgress()))
     return 0
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from sweeps.results.read import saved_spec
-
-    spec = saved_spec(args.name, args.root)  # an unknown sweep, or bad numbers, answer before Ray loads
-    from sweeps.spec import Confirm, SweepSpec
-
-    base = spec.confirm or Confirm()
-    SweepSpec.from_dict({**spec.to_dict(), "confirm": {"top": base.top if args.top is None else args.top,
-                                                      "seeds": base.seeds if args.seeds is None else args.seeds}})
-    quiet_optuna()
     from sweeps.cli.progress import StudyProgress
     from sweeps.run.service import confirm_sweep
 
-    outcome = confirm_sweep(args.name, top=args.top, seeds=args.seeds, root=args.root, address=args.address,
-                            progress=StudyProgress())
-    _print_outcome(outcome, args.root or default_root())
+    # An unknown sweep, or bad numbers, are refused before anything heavy loads (`confirm_sweep`).
+    _print_outcome(confirm_sweep(args.name, top=args.top, seeds=args.seeds, root=args.root, address=args.address,
+                                 progress=StudyProgress()))
     return 0
 
 
@@ -300,7 +283,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     names = [args.name] if args.name else list_sweeps(args.root)
     if not names:
-        raise ValueError("no sweeps yet: run one with `sweeps run mnist-quick`")
+        raise UnknownSweepError("no sweeps yet: run one with `sweeps run mnist-quick`")
     uri = saved_spec(names[0], args.root).stores.resolved().mlflow_tracking_uri
     dash = start_dashboard(uri, host=args.host, port=args.port)
     exp = MlflowClient(uri).get_experiment_by_name(args.name) if args.name else None
@@ -462,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     def stores(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--root", default=None, help=f"sweeps folder (default ${ROOT_ENV} or ./sweeps-data)")
+        sp.add_argument("--root", default=None, help=f"sweeps folder (default ${ROOT_ENV} or ./{DEFAULT_ROOT})")
 
     r = sub.add_parser("run", help="launch a sweep from a spec file or a preset (mnist-quick, mnist-paper, gsc-paper)")
     r.add_argument("spec", help="spec YAML file or preset name")
@@ -542,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("submit", help="run a sweep on a Ray cluster as a Ray job (it outlives this shell)")
     sb.add_argument("spec", help="spec YAML file or preset name")
     sb.add_argument("--name", help="override the spec's name")
-    sb.add_argument("--root", help="sweeps folder on the head (default: its $SPARSE_SWEEPS_ROOT or ./sweeps-data)")
+    sb.add_argument("--root", help=f"sweeps folder on the head (default: its ${ROOT_ENV} or ./{DEFAULT_ROOT})")
     sb.add_argument("--follow", action="store_true", help="print the job's output until it ends")
     job_address(sb)
     sb.set_defaults(func=cmd_submit)

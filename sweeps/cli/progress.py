@@ -44,6 +44,13 @@ class StudyProgress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def begin(self, spec: Any) -> None:
+        """The sweep passed its checks and starts: say what it will run."""
+        confirm = f" (+ up to {spec.total_trials - spec.budget.trials - len(spec.baselines)} seed replicates)" \
+            if spec.confirm else ""
+        console.print(f"sweep [bold]{spec.name}[/]: {spec.budget.trials} searched trials + {len(spec.baselines)} "
+                      f"baselines{confirm}, {spec.epochs} epochs each, {spec.budget.max_concurrent} at a time")
+
     def attach(self, spec: Any) -> None:
         self._spec = spec
         self._thread = threading.Thread(target=self._loop, daemon=True)

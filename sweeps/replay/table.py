@@ -19,17 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from sweeps.errors import SpecError, UserError
+from sweeps.errors import SpecError, TableError
 
 __all__ = ["ReplayTable", "TableError", "load_table", "DEFAULT_TABLE"]
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "replay" / "replay-mnist.jsonl.gz"
 FORMAT = "sparse-sweeps replay table"
 EPOCH_KEYS = ("epoch", "val_accuracy", "val_noise_score", "noise_max", "seconds")
-
-
-class TableError(UserError):
-    """A replay table file is missing or does not follow the schema; the message says where."""
 
 
 @dataclass(frozen=True)

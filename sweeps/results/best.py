@@ -17,15 +17,11 @@ import yaml
 
 from sparsity.network_spec import NetworkSpec
 
-from sweeps.errors import SpecError
+from sweeps.errors import NoFinishedTrialsError, SpecError
 from sweeps.spec import SweepSpec
 
 __all__ = ["NoFinishedTrialsError", "choose", "knee_index", "best_config", "dense_reference", "write_best",
            "against_baselines", "claim_lines"]
-
-
-class NoFinishedTrialsError(SpecError):
-    pass
 
 
 def knee_index(points: Sequence[tuple[float, float]]) -> int:

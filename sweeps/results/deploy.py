@@ -33,6 +33,7 @@ def _trial_run(spec: SweepSpec, number: int):
     from mlflow.tracking import MlflowClient
 
     stores = spec.stores.resolved()
+    tracking.check_reachable(stores.mlflow_tracking_uri)  # one line now, not MLflow's retries
     client = MlflowClient(stores.mlflow_tracking_uri)
     exp = client.get_experiment_by_name(spec.name)
     runs = tracking.find_runs(client, exp.experiment_id, {tracking.TAG_SWEEP: spec.name, tracking.TAG_KIND: "trial",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from sweeps.errors import SpecError
+from sweeps.errors import UnknownSweepError
 from sweeps.stores.paths import ROOT_ENV, default_root
 from sweeps.spec import OBJECTIVES, SweepSpec, load_spec
 
@@ -60,7 +60,7 @@ def saved_spec(name: str, root: str | None = None) -> SweepSpec:
     path = spec_path(root, name)
     if not path.exists():
         known = list_sweeps(root)
-        raise SpecError(f"no sweep named {name!r} under {Path(root).resolve()}; known sweeps: {known or 'none'} "
+        raise UnknownSweepError(f"no sweep named {name!r} under {Path(root).resolve()}; known sweeps: {known or 'none'} "
                         f"(use --root or ${ROOT_ENV} for another folder)")
     return load_spec(path)
 

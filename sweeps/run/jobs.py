@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from sweeps.errors import UserError
+from sweeps.errors import UnknownSweepError, UserError
 
-__all__ = ["JOB_PREFIX", "job_name", "runtime_env", "submit", "jobs", "logs", "stop", "status"]
+__all__ = ["JOB_PREFIX", "job_name", "runtime_env", "submit", "jobs", "logs", "stop"]
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +116,8 @@ def _known(client: Any, sweep: str) -> str:
     try:
         client.get_job_info(name)
     except Exception:
-        raise UserError(f"no sweep job {name} on that cluster; `sweeps jobs` lists them") from None
+        raise UnknownSweepError(f"no sweep job {name} on that cluster; `sweeps jobs` lists them") from None
     return name
-
-
-def status(address: str | None, sweep: str) -> str:
-    client = _client(address)
-    return str(client.get_job_status(_known(client, sweep)).value)
 
 
 def jobs(address: str | None) -> list[dict[str, Any]]:

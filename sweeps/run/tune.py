@@ -5,6 +5,8 @@
   trial number, and each Optuna trial its Ray trial id.
 * `RungScheduler`, a Tune `TrialScheduler`: runs `SuccessiveHalving` (ASHA or MO-ASHA) on each
   reported epoch and stops the trials it rules out.
+* `make_tuner`: the Tuner of a run (`sweeps.run.context.RunContext`): the trainable with its
+  resources and what each trial needs to find the stores, the searcher, the scheduler, the storage.
 
 The replay simulator (`sweeps.replay`) drives the same `SweepStudy` and `SuccessiveHalving`.
 """
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
@@ -23,7 +27,10 @@ from sweeps.spec import SweepSpec
 from sweeps.search.study import FINISHED, SweepStudy
 from sweeps.search.trial_report import TrialReport
 
-__all__ = ["SweepSearch", "RungScheduler"]
+if TYPE_CHECKING:
+    from sweeps.run.context import RunContext
+
+__all__ = ["SweepSearch", "RungScheduler", "make_tuner", "experiment_path", "forwarded_env"]
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +38,11 @@ log = logging.getLogger(__name__)
 class SweepSearch(Searcher):
     """Tune's view of a `SweepStudy` in the sweep's Optuna storage."""
 
-    def __init__(self, spec: SweepSpec, storage_url: str) -> None:
+    def __init__(self, spec: SweepSpec, storage_url: str, study: SweepStudy | None = None) -> None:
         super().__init__()
         self._spec = spec
         self._storage_url = storage_url
-        self._study: SweepStudy | None = None
+        self._study: SweepStudy | None = study  # the run's own, or opened from the storage
         self._numbers: dict[str, int] = {}  # Ray trial id -> Optuna trial number
         self._done: set[str] = set()
         self.study  # open now: a study made by another tool is refused before any trial starts
@@ -101,3 +108,75 @@ class RungScheduler(FIFOScheduler):
 
     def debug_string(self) -> str:
         return f"RungScheduler({self.rule.rule}, rungs at epochs {list(self.rule.rungs)})"
+
+
+# -- the Tuner of a run ----------------------------------------------------------------------------
+
+# Trials on other nodes do not inherit the driver's environment, so the driver's SPARSE_SWEEPS_*
+# settings (data root, cache, ...) that are set go to every trial with its parameters. (Not as the
+# job's runtime_env: a worker only hosts actors of its own runtime environment, so that would keep
+# trials off the idle workers Ray prestarts.)
+_FORWARDED_ENV_PREFIX = "SPARSE_SWEEPS_"
+_PATH_ENVS = ("SPARSE_SWEEPS_DATA", "SPARSE_SWEEPS_CACHE")
+
+
+def forwarded_env() -> dict[str, str]:
+    return {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else v)
+            for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIX) and v}
+
+
+def experiment_path(ray_storage: str, name: str) -> str:
+    """Ray's experiment folder for the sweep: a local path, or a URI (s3://, gs://) kept as one."""
+    return f"{ray_storage.rstrip('/')}/{name}" if "://" in ray_storage else str(Path(ray_storage) / name)
+
+
+def _trainable(ctx: "RunContext"):
+    from ray import tune
+
+    from sweeps.run.trainable import run_trial
+    from sweeps.stores.config import secret_env
+
+    spec = ctx.spec
+    fn = tune.with_parameters(
+        run_trial, spec=spec, tracking_uri=ctx.stores.mlflow_tracking_uri, experiment_id=ctx.experiment_id,
+        parent_run_id=ctx.parent_run_id, optuna_url=ctx.stores.optuna_storage,
+        worker_env={**forwarded_env(), **secret_env()},  # store passwords go in memory, never on disk
+    )
+    resources = {"cpu": spec.resources.cpus}
+    if spec.resources.gpus:
+        resources["gpu"] = spec.resources.gpus
+    return tune.with_resources(fn, resources)
+
+
+def make_tuner(ctx: "RunContext", restore: bool):
+    """The run's Tuner: restored from Ray's experiment state (``restore``), else a fresh one whose
+    searcher asks the run's own study."""
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    from ray.tune.search import ConcurrencyLimiter
+
+    spec, trainable = ctx.spec, _trainable(ctx)
+    if restore:
+        return tune.Tuner.restore(experiment_path(ctx.stores.ray_storage, spec.name), trainable=trainable,
+                                  resume_unfinished=True, resume_errored=False, restart_errored=False)
+    rule = SuccessiveHalving.from_spec(spec)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(SweepSearch(spec, ctx.stores.optuna_storage, ctx.study),
+                                          max_concurrent=spec.budget.max_concurrent),
+            scheduler=FIFOScheduler() if rule is None else RungScheduler(rule),
+            num_samples=spec.total_trials,  # at most; the study's plan says when it is done (`SweepStudy.next_proposal`)
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=spec.name,
+            storage_path=ctx.stores.ray_storage,
+            failure_config=tune.FailureConfig(max_failures=spec.budget.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Tune's JSON and CSV results; no TensorBoard files (MLflow has the metrics), which also
+            # spares the driver tensorboardX's import (about 2 s).
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback()],
+            verbose=0,
+        ),
+    )

@@ -46,7 +46,6 @@ __all__ = ["Proposal", "SweepStudy", "DIRECTIONS", "FINISHED", "storage", "load_
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ["maximize", "maximize"]
-ATTR_PARENT_RUN = "mlflow_parent_run_id"
 FINISHED = "finished"  # `next_proposal`: the plan is done
 ORPHANED = "orphaned"  # how `reconcile`'s fail_reason starts
 
@@ -167,6 +166,18 @@ class SweepStudy:
         st = storage(store) if isinstance(store, str) else store
         study = optuna.create_study(study_name=spec.name, storage=st, directions=DIRECTIONS,
                                     sampler=cls._sampler(spec), load_if_exists=True)
+        return cls(spec, study)
+
+    @classmethod
+    def load(cls, spec: "SweepSpec", store: "str | optuna.storages.BaseStorage") -> "SweepStudy | None":
+        """The sweep's existing study with the spec's sampler, None if the storage has none."""
+        import optuna
+
+        st = storage(store) if isinstance(store, str) else store
+        try:
+            study = optuna.load_study(study_name=spec.name, storage=st, sampler=cls._sampler(spec))
+        except KeyError:
+            return None
         return cls(spec, study)
 
     @classmethod

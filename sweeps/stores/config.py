@@ -29,7 +29,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from sweeps.errors import SpecError, StoreError
+from sweeps.errors import StoreError, spec_fail
+from sweeps.stores.paths import DEFAULT_ROOT, sqlite_file
 
 __all__ = ["STORE_ENV", "Stores", "normalize_url", "display", "redact", "scrub", "preflight",
            "secret_env", "password_env", "install_log_scrubber"]
@@ -51,10 +52,6 @@ _URL_FIELDS = ("ray_storage", "mlflow_tracking_uri", "mlflow_artifact_location",
 SECRETS_ENV = "SPARSE_SWEEPS_STORE_PASSWORDS"
 PASSWORD_ENVS = ("PGPASSWORD", "MYSQL_PWD", "MLFLOW_TRACKING_PASSWORD")  # read by drivers/clients themselves
 CHECK_TIMEOUT_S = 5.0
-
-
-def _fail(key: str, msg: str) -> None:
-    raise SpecError(f"{key}: {msg}")
 
 
 # -- passwords ------------------------------------------------------------------------------------
@@ -246,7 +243,7 @@ class Stores:
     sqlite:///ROOT/mlflow.db with artifacts in ROOT/mlartifacts, Optuna at sqlite:///ROOT/optuna.db.
     URLs are kept without their passwords (see the module's docstring)."""
 
-    root: str = "sweeps-data"
+    root: str = DEFAULT_ROOT
     ray_storage: str | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_artifact_location: str | None = None
@@ -257,7 +254,7 @@ class Stores:
 
     def __post_init__(self) -> None:
         if not isinstance(self.shared_filesystem, bool):
-            _fail("stores.shared_filesystem", f"{self.shared_filesystem!r} must be true or false")
+            spec_fail("stores.shared_filesystem", f"{self.shared_filesystem!r} must be true or false")
         _load_env_secrets()
         for name, var in STORE_ENV.items():
             value = os.environ.get(var, "").strip()
@@ -265,7 +262,7 @@ class Stores:
                 continue
             if name == "shared_filesystem":
                 if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
-                    _fail("stores.shared_filesystem", f"${var}={value!r} must be 1/true/yes or 0/false/no")
+                    spec_fail("stores.shared_filesystem", f"${var}={value!r} must be 1/true/yes or 0/false/no")
                 value = value.lower() in ("1", "true", "yes")
             object.__setattr__(self, name, value)
         for name in _URL_FIELDS:
@@ -274,6 +271,9 @@ class Stores:
                 object.__setattr__(self, name, _strip_password(normalize_url(value.strip())))
 
     def resolved(self) -> "Stores":
+        """Every setting filled in, the root absolute; resolved stores are returned as they are."""
+        if self.is_resolved:
+            return self
         root = Path(self.root).expanduser().resolve()
         return Stores(
             root=str(root),
@@ -284,6 +284,12 @@ class Stores:
             optuna_storage=self.optuna_storage or f"sqlite:///{root / 'optuna.db'}",
             shared_filesystem=self.shared_filesystem,
         )
+
+    @property
+    def is_resolved(self) -> bool:
+        """Resolving again would change nothing: an absolute, normal root and every store URL set."""
+        return (os.path.isabs(self.root) and os.path.normpath(self.root) == self.root
+                and bool(self.ray_storage and self.mlflow_tracking_uri and self.optuna_storage))
 
     def local_only(self) -> list[str]:
         """Settings that only this machine can reach (refused on a multi-node cluster)."""
@@ -343,8 +349,8 @@ def _local_path(uri: str) -> Path | None:
     if uri.startswith("file:"):
         return Path(urllib.parse.unquote(urllib.parse.urlsplit(uri).path))
     if uri.startswith("sqlite:"):
-        path = uri.split(":///", 1)[1] if ":///" in uri else ""
-        return Path(path.split("?", 1)[0]).parent if path and path != ":memory:" else None
+        file = sqlite_file(uri)
+        return None if file is None else file.parent
     return None if "://" in uri else Path(uri)
 
 
@@ -396,13 +402,15 @@ def _db_problem(url: str) -> str | None:
     return None
 
 
-def _http_problem(url: str) -> str | None:
+def mlflow_problem(url: str, timeout: float = CHECK_TIMEOUT_S) -> str | None:
+    """What is wrong with the MLflow tracking server at ``url`` (its /health answer), None if it
+    answers: the one health check of the service (preflight, `tracking.check_reachable`, the UI)."""
     import urllib.error
     import urllib.request  # here: with http.client and email, 0.05 s every command would pay
 
     health = url.rstrip("/") + "/health"
     try:
-        with urllib.request.urlopen(health, timeout=CHECK_TIMEOUT_S) as r:  # noqa: S310 (URI from the spec)
+        with urllib.request.urlopen(health, timeout=timeout) as r:  # noqa: S310 (URI from the spec)
             if r.status == 200:
                 return None
             return f"MLflow at {display(url)} answered {r.status} on /health; check it is an MLflow tracking server"
@@ -443,7 +451,7 @@ def _checks(stores: Stores) -> list[tuple[str, Callable[[], str | None]]]:
             out.append((name, lambda: _folder_problem(path)))
         elif uri.startswith(("http://", "https://")):
             if name == "mlflow_tracking_uri":
-                out.append((name, lambda: _http_problem(uri)))
+                out.append((name, lambda: mlflow_problem(uri)))
         elif uri.startswith(("s3://", "gs://", "gcs://")):
             out.append((name, lambda: _remote_fs_problem(uri)))
         elif name in ("optuna_storage", "mlflow_tracking_uri"):

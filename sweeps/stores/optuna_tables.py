@@ -16,9 +16,10 @@ import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import quote
+
+from sweeps.stores.paths import sqlite_file
 
 __all__ = ["OPTUNA_SCHEMA_REVISION", "UnknownOptunaSchema", "StoredState", "StoredTrial", "read_trials"]
 
@@ -98,18 +99,10 @@ def _local(value: Any) -> datetime | None:
     return value.replace(tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
 
 
-def _sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///FILE`` URL (relative or absolute), None for anything else."""
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url[len("sqlite:///"):].split("?", 1)[0]
-    return None if path in ("", ":memory:") else Path(path)
-
-
 def _query_runner(url: str) -> tuple[Callable[[str, dict], list] | None, Callable[[], None]]:
     """(run(sql, params) -> rows, close) on a read-only connection in one transaction; run is None
     when the store does not exist (an SQLite file not there yet: no study, nothing created)."""
-    path = _sqlite_path(url)
+    path = sqlite_file(url)
     if path is not None:
         import sqlite3
 

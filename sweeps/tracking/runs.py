@@ -11,14 +11,12 @@ import json
 import logging
 import math
 import time
-import urllib.error
-import urllib.request
 from typing import Any, Mapping
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from sweeps.errors import StoreError
+from sweeps.errors import TrackingUnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +30,14 @@ TAG_MODEL_SEED = "sweeps.model_seed"
 TAG_PARENT = "mlflow.parentRunId"
 
 
-class TrackingUnreachableError(StoreError, ConnectionError):
-    """The MLflow tracking server does not answer; the message names the URI and the fix (a
-    `UserError`, so the CLI prints it as one line)."""
-
-
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before any trial runs, when an HTTP tracking server does not answer."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    url = tracking_uri.rstrip("/") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (URI from the spec)
-            if r.status != 200:
-                raise TrackingUnreachableError(f"MLflow tracking server {tracking_uri} answered {r.status} on /health")
-    except (urllib.error.URLError, OSError) as e:
-        raise TrackingUnreachableError(
-            f"MLflow tracking server {tracking_uri} is unreachable ({e}); start it or fix "
-            f"stores.mlflow_tracking_uri in the spec (omit it for the embedded SQLite store)"
-        ) from None
+    """Fail fast, before MLflow's own retries, when an HTTP tracking server does not answer."""
+    from sweeps.stores.config import mlflow_problem
+
+    if tracking_uri.startswith(("http://", "https://")):
+        problem = mlflow_problem(tracking_uri, timeout)
+        if problem:
+            raise TrackingUnreachableError(f"{problem} (setting: stores.mlflow_tracking_uri)")
 
 
 # Makes the MLflow UI open the experiment on its runs table, not the GenAI overview.
@@ -129,14 +116,6 @@ def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any], tag
     existing = client.get_run(run_id).data.params
     batch = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in existing]
     client.log_batch(run_id, params=batch, tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])
-
-
-def redact(value: Any) -> Any:
-    """The same structure with passwords in URLs (``scheme://user:PASSWORD@host``), and any store
-    password this process knows, replaced by *** (`sweeps.stores.config.redact`)."""
-    from sweeps.stores.config import redact as redact_secrets
-
-    return redact_secrets(value)
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:

@@ -17,12 +17,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 
 from sweeps.errors import UserError
 from sweeps.shutdown import alive, descendants
-from sweeps.stores.config import password_env
+from sweeps.stores.config import mlflow_problem, password_env
 
 __all__ = ["Dashboard", "start_dashboard", "experiment_url"]
 
@@ -92,12 +91,9 @@ def start_dashboard(tracking_uri: str, host: str = "127.0.0.1", port: int | None
         while time.time() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"mlflow server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2) as r:  # noqa: S310 (loopback)
-                    if r.status == 200:
-                        return dash
-            except OSError:
-                time.sleep(0.5)
+            if mlflow_problem(base, timeout=2) is None:
+                return dash
+            time.sleep(0.5)
     except BaseException:
         dash.stop()
         raise

@@ -1,0 +1,131 @@
+"""Ray start-up for a sweep, once per command: a local Ray on 127.0.0.1 only, or a cluster that is
+checked against the spec (stores every node reaches, GPUs) before anything is written."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from sweeps import shutdown
+from sweeps.errors import SpecError
+from sweeps.run import ray_private
+from sweeps.spec import SweepSpec
+
+__all__ = ["start_ray", "LOOPBACK", "WORKER_PRELOAD"]
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+# A local Ray starts one idle worker per CPU with `ray.init`, and Tune's trial actors take those
+# workers: they import what a trial needs as they start (sweeps.run.worker), while the driver sets up
+# the sweep. Not for cluster nodes: there a fresh worker is not ready until its imports end, and in
+# the two-node test Ray stopped such workers while the head's actor took every trial (cluster/).
+WORKER_PRELOAD = ("sweeps.run.worker",)
+
+# The local Ray never kills idle workers. Its raylet kills (every 200 ms) the idle workers that have
+# been idle over 1 s beyond as many as there are *available* CPUs, and Tune reserves a trial's CPU (a
+# placement group) before it asks for the trial's actor: each reservation made a prestarted worker
+# still waiting for its actor surplus, Ray killed it and started a fresh worker for the actor, which
+# paid the imports again (Ray 2.60, raylet debug log: "Number of idle workers 2 is larger than the
+# number of desired workers 1 killing idle worker"; worker log: "idle for a long time"). It hit
+# whenever the workers had been idle over 1 s when Tune started (a sweep's set-up takes longer), and
+# on a busy machine even in the bare probe of tests/test_worker_start.py. The cost: idle workers
+# stay until the sweep ends (with resources.cpus > 1 some prestarted ones are never used).
+_LOCAL_RAY_CONFIG: dict[str, Any] = {
+    "preload_python_modules": list(WORKER_PRELOAD),
+    "kill_idle_workers_interval_ms": 0,
+}
+
+
+def start_ray(address: str | None, spec: SweepSpec) -> None:
+    """Connect to the cluster at ``address`` (or $RAY_ADDRESS), else start a local Ray sized for
+    the spec's concurrency. Refuses (SpecError, Ray shut down) a spec the cluster cannot run."""
+    import ray
+
+    if ray.is_initialized():  # a caller (a test, a notebook) connected already: its Ray is used
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        shutdown.rearm()  # ray.init took SIGTERM over: a signal stops the command as Ctrl-C does
+        try:
+            gpus = _check_cluster(address, spec)
+        except SpecError:
+            ray.shutdown()
+            raise
+    else:
+        _start_local(num_cpus=max(spec.budget.max_concurrent, 1) * max(1, int(spec.resources.cpus)))
+        gpus = ray.cluster_resources().get("GPU", 0)
+    if spec.resources.gpus > 0 and gpus == 0:
+        ray.shutdown()
+        raise SpecError(
+            f"resources.gpus: {spec.resources.gpus} GPU per trial requested, but the Ray cluster has no GPU; "
+            f"set resources.gpus: 0 or connect to a GPU cluster with --address"
+        )
+
+
+def _check_cluster(address: str, spec: SweepSpec) -> float:
+    """The connected cluster's GPUs (with what its autoscaler can add); refuses stores that only this
+    machine reaches when the cluster has more than one node."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    local, unshared = spec.stores.local_only(), spec.stores.unshared_paths()
+    if len(nodes) > 1 and (local or unshared):
+        problems = []
+        if local:
+            problems.append(
+                f"{', '.join(local)}: a SQLite store is reachable from this machine only, but the cluster at "
+                f"{address} has {len(nodes)} nodes; set it to a server every node reaches "
+                f"(e.g. postgresql://... for optuna_storage, http://mlflow:5000 for mlflow_tracking_uri)"
+            )
+        if unshared:
+            problems.append(
+                f"{', '.join(unshared)}: a folder on this machine's disk, but the cluster at {address} has "
+                f"{len(nodes)} nodes; use s3://... or gs://... (for mlflow_artifact_location, or an MLflow "
+                f"server started with --serve-artifacts), or set stores.shared_filesystem: true if the path "
+                f"is a shared volume (NFS) mounted at the same path on every node"
+            )
+        raise SpecError("; ".join(problems))
+    gpus = sum(n.get("Resources", {}).get("GPU", 0) for n in nodes)
+    if spec.resources.gpus > 0 and gpus == 0:
+        # GPU workers may autoscale from zero: count what the autoscaler can add.
+        gpus = ray_private.autoscaling_gpus()
+        if gpus is None:  # no autoscaler config to ask: do not refuse what may come
+            log.warning("resources.gpus: no GPU node is up in the cluster at %s; trials wait for one", address)
+            gpus = spec.resources.gpus
+    return gpus
+
+
+def _start_local(num_cpus: int) -> None:
+    """Start a local Ray whose every server (GCS, raylet, workers, agents) listens on 127.0.0.1 only
+    (`ray_private.loopback_only`). Ray's token authentication (on by default) stays as it is.
+    Refuses to run if Ray did not take the loopback address (nothing open by default)."""
+    import ray
+
+    with ray_private.loopback_only():
+        for attempt in (1, 2):
+            try:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                         _node_ip_address=LOOPBACK, _system_config=_local_system_config())
+                break
+            except Exception as e:
+                # Ray gives a starting node 30 s to register (fixed); on a busy machine its raylet, waiting
+                # for its agents, can miss that once. A second start finds their imports cached.
+                if attempt == 2 or "timed out during startup" not in str(e):
+                    raise
+                log.warning("the local Ray did not start in time (a busy machine?); starting it again")
+                ray.shutdown()
+    shutdown.rearm()  # ray.init took SIGTERM over: a signal stops the command as Ctrl-C does
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip != LOOPBACK:
+        ray.shutdown()
+        raise RuntimeError(f"the local Ray took node address {node_ip}, not {LOOPBACK}: it would listen beyond "
+                           f"this machine; refusing to run (this Ray version binds differently: report it)")
+
+
+def _local_system_config() -> dict[str, Any]:
+    """Ray settings for the local Ray; one set in the environment (RAY_<name>) is left to it."""
+    return {k: v for k, v in _LOCAL_RAY_CONFIG.items() if not os.environ.get(f"RAY_{k}")}
