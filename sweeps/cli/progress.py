@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -64,11 +65,16 @@ class StudyProgress:
 
     def _loop(self) -> None:
         self._last = None
-        while not self._stop.wait(self.interval):
+        wait = self.interval
+        while not self._stop.wait(wait):
+            t0 = time.perf_counter()
             try:
                 self._poll()
             except Exception:  # a busy SQLite file: try again next tick
                 pass
+            # A poll reads every trial: at most a twentieth of the driver's time goes to it, however
+            # large the sweep grows (a line every 3 s at first, less often past a few thousand trials).
+            wait = max(self.interval, 19 * (time.perf_counter() - t0))
 
     def _poll(self, force: bool = False) -> None:
         from sweeps.results.read import sweep_trials

@@ -173,7 +173,12 @@ def make_tuner(ctx: "RunContext", restore: bool):
             name=spec.name,
             storage_path=ctx.stores.ray_storage,
             failure_config=tune.FailureConfig(max_failures=spec.budget.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Two checkpoints per trial, not one: Tune snapshots the whole experiment (every trial's
+            # state, O(trials)) whenever a trial has checkpointed `num_to_keep` times since the last
+            # snapshot, so that the snapshot never names a deleted checkpoint. With 1 that was a
+            # snapshot per reported epoch of every trial: O(trials) work per trial, which made the
+            # driver's time per trial grow threefold over a 2,000-trial sweep (docs/benchmarks.md).
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             # Tune's JSON and CSV results; no TensorBoard files (MLflow has the metrics), which also
             # spares the driver tensorboardX's import (about 2 s).
             callbacks=[JsonLoggerCallback(), CSVLoggerCallback()],

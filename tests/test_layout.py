@@ -1,0 +1,178 @@
+"""The package layout's rules, read from the source (no import runs): which room may import which.
+
+Rooms are `sweeps`' subpackages and top-level modules, plus `sparsity` and `dashboards`. An import
+counts where it runs: imports under ``if TYPE_CHECKING:`` (annotations only) are left out, imports
+inside functions count. The rules (README, "Layout"):
+
+* the rooms form a DAG, in the order of `LAYERS`: a room imports only rooms of lower layers;
+* `sparsity` and `dashboards` never import `sweeps`; `sparsity` imports neither;
+* `sweeps.search` (the decisions) imports no Ray, no MLflow and no `sweeps.spec` (it takes the
+  spec as an argument);
+* a private API of Ray or Optuna (``ray._private``, ``optuna._x``, ``Study._get_trials`` ...) is
+  reached only from its adapter module.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("sweeps", "sparsity", "dashboards")
+
+# Lower layers first; a room may import rooms of strictly lower layers (and itself).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("sparsity",),
+    ("dashboards", "sweeps.errors", "sweeps.shutdown"),
+    ("sweeps.stores",),
+    ("sweeps.search",),
+    ("sweeps.spec",),
+    ("sweeps.tracking", "sweeps.replay"),
+    ("sweeps.results",),
+    ("sweeps.run",),
+    ("sweeps.cli",),
+)
+LAYER = {room: i for i, rooms in enumerate(LAYERS) for room in rooms}
+ADAPTERS = {"ray": "sweeps.run.ray_private", "optuna": "sweeps.search.optuna_private"}
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] != "sweeps" or len(parts) == 1:
+        return parts[0]
+    return ".".join(parts[:2])
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes under ``if TYPE_CHECKING:`` blocks."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skip.update(id(n) for n in ast.walk(child))
+    return skip
+
+
+def runtime_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, imported module) for each import of the file that runs."""
+    module = _module_name(path)
+    return imports_in(path.read_text(), module if path.name == "__init__.py" else module.rpartition(".")[0])
+
+
+def imports_in(text: str, package: str) -> list[tuple[int, str]]:
+    """(line, imported module) for each import of source ``text`` of a module in ``package`` that
+    runs (not under ``if TYPE_CHECKING:``)."""
+    tree = ast.parse(text)
+    skip = _type_checking_nodes(tree)
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            out.extend((node.lineno, a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            out.append((node.lineno, target))
+            if target in PACKAGES:  # `from sweeps import shutdown`: the names are modules
+                out.extend((node.lineno, f"{target}.{a.name}") for a in node.names)
+    return out
+
+
+def sources() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py"))
+
+
+def edges() -> dict[tuple[str, str], list[str]]:
+    """(importing room, imported room) -> where, over the three packages."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for path in sources():
+        here = room(_module_name(path))
+        for line, target in runtime_imports(path):
+            if target.split(".")[0] not in PACKAGES or target in PACKAGES:
+                continue
+            there = room(target)
+            if there != here:
+                out.setdefault((here, there), []).append(f"{path.relative_to(REPO)}:{line}")
+    return out
+
+
+def test_every_room_has_a_layer():
+    rooms = {room(_module_name(p)) for p in sources()} - {"sweeps"}
+    assert rooms <= set(LAYER), f"rooms without a layer in LAYERS: {sorted(rooms - set(LAYER))}"
+
+
+def test_imports_run_down_the_layers_only():
+    upward = {f"{a} -> {b}": where for (a, b), where in edges().items() if LAYER[b] >= LAYER[a]}
+    assert not upward, f"imports that run up (or across) the layers: {upward}"
+
+
+def test_the_rooms_have_no_circle():
+    graph: dict[str, set[str]] = {}
+    for a, b in edges():
+        graph.setdefault(a, set()).add(b)
+    seen: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        seen[node] = 1
+        for nxt in graph.get(node, ()):
+            assert seen.get(nxt) != 1, f"import circle: {' -> '.join(path + [node, nxt])}"
+            if nxt not in seen:
+                visit(nxt, path + [node])
+        seen[node] = 2
+
+    for node in list(graph):
+        if node not in seen:
+            visit(node, [])
+
+
+def test_the_library_and_the_dashboards_never_import_the_service():
+    wrong = {k: v for k, v in edges().items() if k[0] in ("sparsity", "dashboards") and k[1].startswith("sweeps")}
+    wrong.update({k: v for k, v in edges().items() if k == ("sparsity", "dashboards")})
+    assert not wrong, wrong
+
+
+def test_the_search_decides_without_ray_mlflow_or_the_spec():
+    bad = []
+    for path in sorted((REPO / "sweeps" / "search").rglob("*.py")):
+        for line, target in runtime_imports(path):
+            if target.split(".")[0] in ("ray", "mlflow") or target == "sweeps.spec":
+                bad.append(f"{path.relative_to(REPO)}:{line} imports {target}")
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("library", sorted(ADAPTERS))
+def test_private_library_apis_only_in_their_adapter(library):
+    adapter = ADAPTERS[library]
+    bad = []
+    for path in sources():
+        if _module_name(path) == adapter:
+            continue
+        text = path.read_text()
+        for line, target in runtime_imports(path):
+            parts = target.split(".")
+            if parts[0] == library and any(p.startswith("_") for p in parts[1:]):
+                bad.append(f"{path.relative_to(REPO)}:{line} imports {target}")
+        for i, src in enumerate(text.splitlines(), 1):
+            if f"{library}._" in src.replace(" ", "") and not src.lstrip().startswith("#"):
+                bad.append(f"{path.relative_to(REPO)}:{i}: {src.strip()}")
+    assert not bad, f"{library}'s private API outside {adapter}: {bad}"
+
+
+def test_the_reader_sees_what_the_rules_need():
+    """A function-level import and a relative one count, a TYPE_CHECKING one does not (so the rules
+    above cannot pass by reading nothing)."""
+    text = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sweeps.spec import SweepSpec\n"
+            "def f():\n    import ray.tune\n    from ..run import tune\n")
+    assert sorted(t for _, t in imports_in(text, "sweeps.search")) == ["ray.tune", "sweeps.run", "typing"]
+    assert ("sweeps.search", "sweeps.run") in {(room("sweeps.search.x"), room("sweeps.run.tune"))}
