@@ -41,6 +41,27 @@ from sweeps.spec import SweepSpec
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "train.pt"
+WORKDIR_PREFIX = "sweeps-trial-"
+
+
+def _workdir_prefix(number: int) -> str:
+    return f"{WORKDIR_PREFIX}{number}-pid{os.getpid()}-"
+
+
+def remove_stale_workdirs(folder: str | None = None) -> list[str]:
+    """Remove the work folders that trials killed mid-run left in the temp folder (a killed process
+    never runs its clean-up): those whose process (the pid in the name) is gone. Returns them."""
+    removed = []
+    for d in Path(folder or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-pid*-*"):
+        try:
+            pid = int(d.name.split("-pid", 1)[1].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:  # that trial's process is gone
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(str(d))
+        except (ValueError, OSError):  # not ours to judge (a name we did not make, another user's process)
+            continue
+    return removed
 # Fault injection for resilience tests: "N" makes Optuna trial N raise on every attempt.
 FAULT_ENV = "SPARSE_SWEEPS_FAIL_TRIAL"
 NAN = float("nan")
@@ -104,7 +125,8 @@ def run_trial(
 
     # Reported checkpoints are copied to Ray's storage before tune.report returns: the local
     # folder goes when the trial ends (reused actors would otherwise fill /tmp).
-    with tempfile.TemporaryDirectory(prefix=f"sweeps-trial-{number}-") as tmp:
+    remove_stale_workdirs()
+    with tempfile.TemporaryDirectory(prefix=_workdir_prefix(number)) as tmp:
         workdir = Path(tmp)
         ckpt_file = workdir / CHECKPOINT_FILE
         restored = tune.get_checkpoint()
