@@ -12,7 +12,7 @@ import os
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from sparsity.errors import UserError
 from sweeps.errors import UnknownSweepError
@@ -415,135 +415,113 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 # -- parser -------------------------------------------------------------------------------------
 
+# -- the parser: one row per command --------------------------------------------------------------
+
+Arg = tuple[tuple[str, ...], dict[str, Any]]
+
+
+def _arg(*flags: str, **kw: Any) -> Arg:
+    return flags, kw
+
+
+NAME = _arg("name")
+SPEC = _arg("spec", help="spec YAML file or preset name")
+ROOT = _arg("--root", default=None, help=f"sweeps folder (default ${ROOT_ENV} or ./{DEFAULT_ROOT})")
+ADDRESS = _arg("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+JOB_ADDRESS = _arg("--address", help="the head's Ray dashboard, e.g. http://127.0.0.1:8265 "
+                                     "(default: $RAY_API_SERVER_ADDRESS, else $RAY_ADDRESS)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    name: str
+    run: Any  # args -> exit code
+    help: str
+    args: tuple[Arg | tuple[Arg, ...], ...] = ()  # a tuple of Args: mutually exclusive
+
+
+COMMANDS = (
+    Command("networks", cmd_networks, "show the paper's networks: layers, k values, nonzero weights", (
+        _arg("--dataset", default="mnist", choices=DATASET_NAMES),
+        _arg("--preset", help="one preset (default: all for the dataset)"))),
+    Command("train", cmd_train, "train one network with the paper's recipe and score it under noise", (
+        _arg("--preset", required=True, help="network preset, e.g. sparse-cnn2 (see `sweeps networks`)"),
+        _arg("--dataset", default="mnist", choices=DATASET_NAMES),
+        _arg("--epochs", type=int, help="override the recipe's epochs"),
+        _arg("--seed", type=int, default=0),
+        _arg("--data-dir", help="data root (default: $SPARSE_SWEEPS_DATA, else ./data)"),
+        _arg("--train-limit", type=int, help="train on the first N training samples (quick runs)"),
+        _arg("--eval-limit", type=int, help="evaluate on the first N validation/test samples"),
+        _arg("--validation-size", type=int, default=None,
+             help="mnist: training images held out for validation (default 5000); 0 = the paper's protocol: "
+                  "train on all 60,000, no validation split, test set for reporting only"),
+        _arg("--noise-kind", help="noise kind (default: the paper's protocol for the dataset)"),
+        _arg("--noise-seed", type=int, default=0),
+        _arg("--device", help="cpu or cuda (default: cuda when present)"),
+        _arg("--threads", type=int, default=1, help="torch threads on the CPU (default 1)"),
+        _arg("--checkpoint", help="checkpoint file: written each epoch, resumed from if present"),
+        _arg("--out", help="JSON results file (default runs/train-DATASET-PRESET-seedS.json)"))),
+    Command("run", cmd_run, "launch a sweep from a spec file or a preset (mnist-quick, mnist-paper, gsc-paper)", (
+        SPEC, _arg("--name", help="override the spec's name"), ADDRESS, ROOT)),
+    Command("resume", cmd_resume, "continue a stopped sweep without repeating finished trials", (NAME, ADDRESS, ROOT)),
+    Command("confirm", cmd_confirm, "add seed replicates: retrain the front's best configs and the baselines with more "
+            "model seeds, so the front and `best` rest on intervals", (
+                NAME, _arg("--top", type=int, help="configs to confirm (default: the spec's confirm.top, else 4)"),
+                _arg("--seeds", type=int, help="model seeds added to each (default: the spec's confirm.seeds, else 3)"),
+                ADDRESS, ROOT)),
+    Command("status", cmd_status, "trials and the current Pareto front (works while a sweep runs)", (
+        NAME, _arg("--last", type=int, default=100, help="trials listed when there are more (default 100)"),
+        _arg("--all", action="store_true", help="list every trial"), ROOT)),
+    Command("list", cmd_list, "the sweeps in the sweeps folder", (ROOT,)),
+    Command("best", cmd_best, "pick one config from the Pareto front and write it as YAML", (
+        NAME,
+        (_arg("--min-accuracy", type=float, help="highest noise score among configs with val accuracy >= A"),
+         _arg("--rule", default="knee", choices=["knee"], help="knee: the best trade-off (default)")),
+        _arg("--out", help="output YAML (default NAME-best.yaml)"),
+        _arg("--register", metavar="MODEL_NAME", help="register the chosen model in the MLflow Model Registry"),
+        _arg("--alias", default="champion", help="alias for the registered version (default champion)"),
+        ROOT)),
+    Command("export", cmd_export, "write the chosen config, its weights and a model card to a folder", (
+        NAME, _arg("--out", required=True, help="output folder"),
+        _arg("--min-accuracy", type=float, help="choose by min accuracy instead of the knee"), ROOT)),
+    Command("report", cmd_report, "write the sweep report (plots and Pareto table) as one HTML file", (
+        NAME, _arg("--out", help="output HTML (default NAME-report.html)"), ROOT)),
+    Command("simulate", cmd_simulate, "replay a spec's search on recorded real trials: searchers compared by hypervolume", (
+        _arg("spec", help="spec YAML file or preset name (its space must lie within the table's)"),
+        _arg("--table", help="replay table (default: benchmarks/results/replay/replay-mnist.jsonl.gz)"),
+        _arg("--seeds", type=int, default=30, help="simulated sweeps per searcher (default 30)"),
+        _arg("--searchers", help="more samplers to compare, comma-separated (random, tpe, tpe-mv, nsga2, gp)"),
+        _arg("--out", help="write the summary (curves included) as JSON"))),
+    Command("dashboard", cmd_dashboard, "start the MLflow UI on the sweeps' store and print the URL", (
+        _arg("name", nargs="?", help="sweep to open (default: the store of the first sweep)"),
+        _arg("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)"),
+        _arg("--port", type=int, default=5000), ROOT)),
+    Command("submit", cmd_submit, "run a sweep on a Ray cluster as a Ray job (it outlives this shell)", (
+        SPEC, _arg("--name", help="override the spec's name"),
+        _arg("--root", help=f"sweeps folder on the head (default: its ${ROOT_ENV} or ./{DEFAULT_ROOT})"),
+        _arg("--follow", action="store_true", help="print the job's output until it ends"), JOB_ADDRESS)),
+    Command("jobs", cmd_jobs, "the sweeps submitted to a Ray cluster and their state", (JOB_ADDRESS,)),
+    Command("logs", cmd_logs, "a submitted sweep's output", (
+        NAME, _arg("--follow", action="store_true", help="keep printing until the job ends"), JOB_ADDRESS)),
+    Command("stop", cmd_stop, "stop a submitted sweep cleanly (its running trials marked; resume continues)",
+            (NAME, JOB_ADDRESS)),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sweeps", description="Sweeps over sparse networks (k-winners, sparse weights).")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
-
-    n = sub.add_parser("networks", help="show the paper's networks: layers, k values, nonzero weights")
-    n.add_argument("--dataset", default="mnist", choices=DATASET_NAMES)
-    n.add_argument("--preset", help="one preset (default: all for the dataset)")
-    n.set_defaults(func=cmd_networks)
-
-    t = sub.add_parser("train", help="train one network with the paper's recipe and score it under noise")
-    t.add_argument("--preset", required=True, help="network preset, e.g. sparse-cnn2 (see `sweeps networks`)")
-    t.add_argument("--dataset", default="mnist", choices=DATASET_NAMES)
-    t.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--data-dir", help="data root (default: $SPARSE_SWEEPS_DATA, else ./data)")
-    t.add_argument("--train-limit", type=int, help="train on the first N training samples (quick runs)")
-    t.add_argument("--eval-limit", type=int, help="evaluate on the first N validation/test samples")
-    t.add_argument("--validation-size", type=int, default=None,
-                   help="mnist: training images held out for validation (default 5000); 0 = the paper's protocol: "
-                        "train on all 60,000, no validation split, test set for reporting only")
-    t.add_argument("--noise-kind", help="noise kind (default: the paper's protocol for the dataset)")
-    t.add_argument("--noise-seed", type=int, default=0)
-    t.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    t.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1)")
-    t.add_argument("--checkpoint", help="checkpoint file: written each epoch, resumed from if present")
-    t.add_argument("--out", help="JSON results file (default runs/train-DATASET-PRESET-seedS.json)")
-    t.set_defaults(func=cmd_train)
-
-    def stores(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--root", default=None, help=f"sweeps folder (default ${ROOT_ENV} or ./{DEFAULT_ROOT})")
-
-    r = sub.add_parser("run", help="launch a sweep from a spec file or a preset (mnist-quick, mnist-paper, gsc-paper)")
-    r.add_argument("spec", help="spec YAML file or preset name")
-    r.add_argument("--name", help="override the spec's name")
-    r.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
-    stores(r)
-    r.set_defaults(func=cmd_run)
-
-    rs = sub.add_parser("resume", help="continue a stopped sweep without repeating finished trials")
-    rs.add_argument("name")
-    rs.add_argument("--address", help="Ray cluster address")
-    stores(rs)
-    rs.set_defaults(func=cmd_resume)
-
-    cf = sub.add_parser("confirm", help="add seed replicates: retrain the front's best configs and the baselines "
-                                       "with more model seeds, so the front and `best` rest on intervals")
-    cf.add_argument("name")
-    cf.add_argument("--top", type=int, help="configs to confirm (default: the spec's confirm.top, else 4)")
-    cf.add_argument("--seeds", type=int, help="model seeds added to each (default: the spec's confirm.seeds, else 3)")
-    cf.add_argument("--address", help="Ray cluster address")
-    stores(cf)
-    cf.set_defaults(func=cmd_confirm)
-
-    st = sub.add_parser("status", help="trials and the current Pareto front (works while a sweep runs)")
-    st.add_argument("name")
-    st.add_argument("--last", type=int, default=100, help="trials listed when there are more (default 100)")
-    st.add_argument("--all", action="store_true", help="list every trial")
-    stores(st)
-    st.set_defaults(func=cmd_status)
-
-    ls = sub.add_parser("list", help="the sweeps in the sweeps folder")
-    stores(ls)
-    ls.set_defaults(func=cmd_list)
-
-    b = sub.add_parser("best", help="pick one config from the Pareto front and write it as YAML")
-    b.add_argument("name")
-    g = b.add_mutually_exclusive_group()
-    g.add_argument("--min-accuracy", type=float, help="highest noise score among configs with val accuracy >= A")
-    g.add_argument("--rule", default="knee", choices=["knee"], help="knee: the best trade-off (default)")
-    b.add_argument("--out", help="output YAML (default NAME-best.yaml)")
-    b.add_argument("--register", metavar="MODEL_NAME", help="register the chosen model in the MLflow Model Registry")
-    b.add_argument("--alias", default="champion", help="alias for the registered version (default champion)")
-    stores(b)
-    b.set_defaults(func=cmd_best)
-
-    e = sub.add_parser("export", help="write the chosen config, its weights and a model card to a folder")
-    e.add_argument("name")
-    e.add_argument("--out", required=True, help="output folder")
-    e.add_argument("--min-accuracy", type=float, help="choose by min accuracy instead of the knee")
-    stores(e)
-    e.set_defaults(func=cmd_export)
-
-    rp = sub.add_parser("report", help="write the sweep report (plots and Pareto table) as one HTML file")
-    rp.add_argument("name")
-    rp.add_argument("--out", help="output HTML (default NAME-report.html)")
-    stores(rp)
-    rp.set_defaults(func=cmd_report)
-
-    sm = sub.add_parser("simulate", help="replay a spec's search on recorded real trials: searchers compared by hypervolume")
-    sm.add_argument("spec", help="spec YAML file or preset name (its space must lie within the table's)")
-    sm.add_argument("--table", help="replay table (default: benchmarks/results/replay/replay-mnist.jsonl.gz)")
-    sm.add_argument("--seeds", type=int, default=30, help="simulated sweeps per searcher (default 30)")
-    sm.add_argument("--searchers", help="more samplers to compare, comma-separated (random, tpe, tpe-mv, nsga2, gp)")
-    sm.add_argument("--out", help="write the summary (curves included) as JSON")
-    sm.set_defaults(func=cmd_simulate)
-
-    d = sub.add_parser("dashboard", help="start the MLflow UI on the sweeps' store and print the URL")
-    d.add_argument("name", nargs="?", help="sweep to open (default: the store of the first sweep)")
-    d.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    d.add_argument("--port", type=int, default=5000)
-    stores(d)
-    d.set_defaults(func=cmd_dashboard)
-    def job_address(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--address", help="the head's Ray dashboard, e.g. http://127.0.0.1:8265 "
-                        "(default: $RAY_API_SERVER_ADDRESS, else $RAY_ADDRESS)")
-
-    sb = sub.add_parser("submit", help="run a sweep on a Ray cluster as a Ray job (it outlives this shell)")
-    sb.add_argument("spec", help="spec YAML file or preset name")
-    sb.add_argument("--name", help="override the spec's name")
-    sb.add_argument("--root", help=f"sweeps folder on the head (default: its ${ROOT_ENV} or ./{DEFAULT_ROOT})")
-    sb.add_argument("--follow", action="store_true", help="print the job's output until it ends")
-    job_address(sb)
-    sb.set_defaults(func=cmd_submit)
-
-    jb = sub.add_parser("jobs", help="the sweeps submitted to a Ray cluster and their state")
-    job_address(jb)
-    jb.set_defaults(func=cmd_jobs)
-
-    lg = sub.add_parser("logs", help="a submitted sweep's output")
-    lg.add_argument("name")
-    lg.add_argument("--follow", action="store_true", help="keep printing until the job ends")
-    job_address(lg)
-    lg.set_defaults(func=cmd_logs)
-
-    sp_ = sub.add_parser("stop", help="stop a submitted sweep cleanly (its running trials marked; resume continues)")
-    sp_.add_argument("name")
-    job_address(sp_)
-    sp_.set_defaults(func=cmd_stop)
+    for command in COMMANDS:
+        sp = sub.add_parser(command.name, help=command.help)
+        for arg in command.args:
+            if isinstance(arg[1], dict):
+                sp.add_argument(*arg[0], **arg[1])
+            else:  # a group of Args: mutually exclusive
+                group = sp.add_mutually_exclusive_group()
+                for flags, kw in arg:
+                    group.add_argument(*flags, **kw)
+        sp.set_defaults(func=command.run)
     return p
 
 
