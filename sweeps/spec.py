@@ -353,83 +353,30 @@ class SweepSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], stores_root: str | None = None) -> "SweepSpec":
+        """The spec of a mapping (a YAML file's), validated: a `SpecError` names the key at fault.
+        ``stores_root``: the stores' root when the mapping gives none."""
         data = _mapping("spec", data)
-        known = {"name", "dataset", "network", "recipe", "space", "baselines", "objectives", "budget",
-                 "resources", "searcher", "early_stopping", "confirm", "stores", "seed"}
-        _reject_unknown("", data, known)
+        _reject_unknown("", data, {f.name for f in dataclasses.fields(cls)} - {"network_preset", "noise"} | {"objectives"})
         if "name" not in data:
             spec_fail("name", "missing; every sweep needs a name")
-        ds = dict(_mapping("dataset", data.get("dataset")))
-        if "name" not in ds:
-            spec_fail("dataset.name", "missing; use mnist or gsc")
-        dataset = _typed(DataConfig, "dataset", ds)
-        if not dataset.has_validation:
-            spec_fail("dataset.validation_size", "0 leaves no validation split, and a sweep chooses configs on it; "
-                  "use at least 1 (default 5000; validation_size 0 is for `sweeps train` reproductions)")
-        net = data.get("network")
-        if isinstance(net, str):
-            try:
-                network, preset_name = network_preset(net, dataset.name), net
-            except ValueError as e:
-                raise SpecError(f"network: {e}") from None
-        elif isinstance(net, Mapping):
-            try:
-                network, preset_name = NetworkSpec.from_dict(net), ""
-            except ValueError as e:
-                raise SpecError(f"network: {e}") from None
-        else:
-            spec_fail("network", "give a preset name (see `sweeps networks`) or a full network mapping")
-        rec = dict(_mapping("recipe", data.get("recipe")))
-        base_recipe = paper_recipe(preset_name, dataset.name) if preset_name else Recipe()
-        _reject_unknown("recipe", rec, {f.name for f in dataclasses.fields(Recipe)})
-        try:
-            recipe = base_recipe.replace(**rec)
-        except ValueError as e:
-            raise SpecError(str(e)) from None
-        space = []
-        for name, value in _mapping("space", data.get("space")).items():
-            value = _mapping(f"space.{name}", value)
-            _reject_unknown(f"space.{name}", value, {"low", "high", "log", "choices", "integer"})
-            space.append(Param(name=name, **value))
-        baselines = []
-        for i, b in enumerate(data.get("baselines") or []):
-            b = _mapping(f"baselines[{i}]", b)
-            _reject_unknown(f"baselines[{i}]", b, {"name", "params", "preset"})
-            if "name" not in b:
-                spec_fail(f"baselines[{i}].name", "missing")
-            try:
-                baselines.append(Baseline(name=b["name"], params=dict(b.get("params") or {}), preset=b.get("preset")))
-            except SpecError:
-                raise
-            except (TypeError, ValueError) as e:
-                raise SpecError(f"baselines[{i}] ({b['name']}): {e}") from None
-        objectives = dict(_mapping("objectives", data.get("objectives")))
-        _reject_unknown("objectives", objectives, {"noise"})
-        noise = _typed(NoiseConfig, "objectives.noise", objectives.get("noise"))
-        if noise.kind is not None:
-            try:
-                dataset_facts(dataset.name).check_noise(noise.kind)
-            except ValueError as e:
-                spec_fail("objectives.noise.kind", str(e))
-        es = data.get("early_stopping")
-        stores = _typed(Stores, "stores", data.get("stores"))
-        if stores_root is not None and not (data.get("stores") or {}).get("root"):
-            stores = dataclasses.replace(stores, root=stores_root)
+        dataset = _dataset_of(data.get("dataset"))
+        network, preset_name = _network_of(data.get("network"), dataset.name)
+        es, confirm = data.get("early_stopping"), data.get("confirm")
         return cls(
             name=str(data["name"]),
             dataset=dataset,
             network=network,
             network_preset=preset_name,
-            recipe=recipe,
-            space=tuple(space),
-            baselines=tuple(baselines),
-            noise=noise,
+            recipe=_recipe_of(data.get("recipe"), preset_name, dataset.name),
+            space=tuple(_space_of(data.get("space"))),
+            baselines=tuple(_baselines_of(data.get("baselines"))),
+            noise=_noise_of(data.get("objectives"), dataset.name),
             budget=_typed(Budget, "budget", data.get("budget")),
             resources=_typed(Resources, "resources", data.get("resources")),
             searcher=_typed(Searcher, "searcher", data.get("searcher")),
             early_stopping=None if not es else _typed(EarlyStopping, "early_stopping", es),
-            confirm=None if not data.get("confirm") else _typed(Confirm, "confirm", data.get("confirm")),
-            stores=stores,
+            confirm=None if not confirm else _typed(Confirm, "confirm", confirm),
+            stores=_stores_of(data.get("stores"), stores_root),
             seed=int(data.get("seed", 0)),
         )
 
@@ -490,3 +437,83 @@ def load_spec(source: str | Path, stores_root: str | None = None) -> SweepSpec:
     except yaml.YAMLError as e:
         raise SpecError(f"spec {source}: not valid YAML: {e}") from None
     return SweepSpec.from_dict(data, stores_root=stores_root)
+
+
+# -- reading a spec's sections (`SweepSpec.from_dict`) ---------------------------------------------
+
+def _dataset_of(value: Any) -> DataConfig:
+    ds = dict(_mapping("dataset", value))
+    if "name" not in ds:
+        spec_fail("dataset.name", "missing; use mnist or gsc")
+    dataset = _typed(DataConfig, "dataset", ds)
+    if not dataset.has_validation:
+        spec_fail("dataset.validation_size", "0 leaves no validation split, and a sweep chooses configs on it; "
+                  "use at least 1 (default 5000; validation_size 0 is for `sweeps train` reproductions)")
+    return dataset
+
+
+def _network_of(value: Any, dataset: str) -> tuple[NetworkSpec, str]:
+    """The network and its preset's name ("" for a full network mapping)."""
+    if not isinstance(value, (str, Mapping)):
+        spec_fail("network", "give a preset name (see `sweeps networks`) or a full network mapping")
+    try:
+        if isinstance(value, str):
+            return network_preset(value, dataset), value
+        return NetworkSpec.from_dict(value), ""
+    except ValueError as e:
+        raise SpecError(f"network: {e}") from None
+
+
+def _recipe_of(value: Any, preset_name: str, dataset: str) -> Recipe:
+    """The preset's paper recipe (or the default one) with the spec's overrides."""
+    rec = dict(_mapping("recipe", value))
+    _reject_unknown("recipe", rec, {f.name for f in dataclasses.fields(Recipe)})
+    base = paper_recipe(preset_name, dataset) if preset_name else Recipe()
+    try:
+        return base.replace(**rec)
+    except ValueError as e:
+        raise SpecError(str(e)) from None
+
+
+def _space_of(value: Any) -> list[Param]:
+    space = []
+    for name, param in _mapping("space", value).items():
+        param = _mapping(f"space.{name}", param)
+        _reject_unknown(f"space.{name}", param, {"low", "high", "log", "choices", "integer"})
+        space.append(Param(name=name, **param))
+    return space
+
+
+def _baselines_of(value: Any) -> list[Baseline]:
+    baselines = []
+    for i, b in enumerate(value or []):
+        b = _mapping(f"baselines[{i}]", b)
+        _reject_unknown(f"baselines[{i}]", b, {"name", "params", "preset"})
+        if "name" not in b:
+            spec_fail(f"baselines[{i}].name", "missing")
+        try:
+            baselines.append(Baseline(name=b["name"], params=dict(b.get("params") or {}), preset=b.get("preset")))
+        except SpecError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise SpecError(f"baselines[{i}] ({b['name']}): {e}") from None
+    return baselines
+
+
+def _noise_of(value: Any, dataset: str) -> NoiseConfig:
+    objectives = dict(_mapping("objectives", value))
+    _reject_unknown("objectives", objectives, {"noise"})
+    noise = _typed(NoiseConfig, "objectives.noise", objectives.get("noise"))
+    if noise.kind is not None:
+        try:
+            dataset_facts(dataset).check_noise(noise.kind)
+        except ValueError as e:
+            spec_fail("objectives.noise.kind", str(e))
+    return noise
+
+
+def _stores_of(value: Any, stores_root: str | None) -> Stores:
+    stores = _typed(Stores, "stores", value)
+    if stores_root is not None and not (value or {}).get("root"):
+        stores = dataclasses.replace(stores, root=stores_root)
+    return stores

@@ -434,17 +434,16 @@ JOB_ADDRESS = _arg("--address", help="the head's Ray dashboard, e.g. http://127.
 
 @dataclasses.dataclass(frozen=True)
 class Command:
-    name: str
-    run: Any  # args -> exit code
+    name: str  # runs `cmd_<name>(args) -> exit code`
     help: str
     args: tuple[Arg | tuple[Arg, ...], ...] = ()  # a tuple of Args: mutually exclusive
 
 
 COMMANDS = (
-    Command("networks", cmd_networks, "show the paper's networks: layers, k values, nonzero weights", (
+    Command("networks", "show the paper's networks: layers, k values, nonzero weights", (
         _arg("--dataset", default="mnist", choices=DATASET_NAMES),
         _arg("--preset", help="one preset (default: all for the dataset)"))),
-    Command("train", cmd_train, "train one network with the paper's recipe and score it under noise", (
+    Command("train", "train one network with the paper's recipe and score it under noise", (
         _arg("--preset", required=True, help="network preset, e.g. sparse-cnn2 (see `sweeps networks`)"),
         _arg("--dataset", default="mnist", choices=DATASET_NAMES),
         _arg("--epochs", type=int, help="override the recipe's epochs"),
@@ -461,19 +460,19 @@ COMMANDS = (
         _arg("--threads", type=int, default=1, help="torch threads on the CPU (default 1)"),
         _arg("--checkpoint", help="checkpoint file: written each epoch, resumed from if present"),
         _arg("--out", help="JSON results file (default runs/train-DATASET-PRESET-seedS.json)"))),
-    Command("run", cmd_run, "launch a sweep from a spec file or a preset (mnist-quick, mnist-paper, gsc-paper)", (
+    Command("run", "launch a sweep from a spec file or a preset (mnist-quick, mnist-paper, gsc-paper)", (
         SPEC, _arg("--name", help="override the spec's name"), ADDRESS, ROOT)),
-    Command("resume", cmd_resume, "continue a stopped sweep without repeating finished trials", (NAME, ADDRESS, ROOT)),
-    Command("confirm", cmd_confirm, "add seed replicates: retrain the front's best configs and the baselines with more "
+    Command("resume", "continue a stopped sweep without repeating finished trials", (NAME, ADDRESS, ROOT)),
+    Command("confirm", "add seed replicates: retrain the front's best configs and the baselines with more "
             "model seeds, so the front and `best` rest on intervals", (
                 NAME, _arg("--top", type=int, help="configs to confirm (default: the spec's confirm.top, else 4)"),
                 _arg("--seeds", type=int, help="model seeds added to each (default: the spec's confirm.seeds, else 3)"),
                 ADDRESS, ROOT)),
-    Command("status", cmd_status, "trials and the current Pareto front (works while a sweep runs)", (
+    Command("status", "trials and the current Pareto front (works while a sweep runs)", (
         NAME, _arg("--last", type=int, default=100, help="trials listed when there are more (default 100)"),
         _arg("--all", action="store_true", help="list every trial"), ROOT)),
-    Command("list", cmd_list, "the sweeps in the sweeps folder", (ROOT,)),
-    Command("best", cmd_best, "pick one config from the Pareto front and write it as YAML", (
+    Command("list", "the sweeps in the sweeps folder", (ROOT,)),
+    Command("best", "pick one config from the Pareto front and write it as YAML", (
         NAME,
         (_arg("--min-accuracy", type=float, help="highest noise score among configs with val accuracy >= A"),
          _arg("--rule", default="knee", choices=["knee"], help="knee: the best trade-off (default)")),
@@ -481,29 +480,29 @@ COMMANDS = (
         _arg("--register", metavar="MODEL_NAME", help="register the chosen model in the MLflow Model Registry"),
         _arg("--alias", default="champion", help="alias for the registered version (default champion)"),
         ROOT)),
-    Command("export", cmd_export, "write the chosen config, its weights and a model card to a folder", (
+    Command("export", "write the chosen config, its weights and a model card to a folder", (
         NAME, _arg("--out", required=True, help="output folder"),
         _arg("--min-accuracy", type=float, help="choose by min accuracy instead of the knee"), ROOT)),
-    Command("report", cmd_report, "write the sweep report (plots and Pareto table) as one HTML file", (
+    Command("report", "write the sweep report (plots and Pareto table) as one HTML file", (
         NAME, _arg("--out", help="output HTML (default NAME-report.html)"), ROOT)),
-    Command("simulate", cmd_simulate, "replay a spec's search on recorded real trials: searchers compared by hypervolume", (
+    Command("simulate", "replay a spec's search on recorded real trials: searchers compared by hypervolume", (
         _arg("spec", help="spec YAML file or preset name (its space must lie within the table's)"),
         _arg("--table", help="replay table (default: benchmarks/results/replay/replay-mnist.jsonl.gz)"),
         _arg("--seeds", type=int, default=30, help="simulated sweeps per searcher (default 30)"),
         _arg("--searchers", help="more samplers to compare, comma-separated (random, tpe, tpe-mv, nsga2, gp)"),
         _arg("--out", help="write the summary (curves included) as JSON"))),
-    Command("dashboard", cmd_dashboard, "start the MLflow UI on the sweeps' store and print the URL", (
+    Command("dashboard", "start the MLflow UI on the sweeps' store and print the URL", (
         _arg("name", nargs="?", help="sweep to open (default: the store of the first sweep)"),
         _arg("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)"),
         _arg("--port", type=int, default=5000), ROOT)),
-    Command("submit", cmd_submit, "run a sweep on a Ray cluster as a Ray job (it outlives this shell)", (
+    Command("submit", "run a sweep on a Ray cluster as a Ray job (it outlives this shell)", (
         SPEC, _arg("--name", help="override the spec's name"),
         _arg("--root", help=f"sweeps folder on the head (default: its ${ROOT_ENV} or ./{DEFAULT_ROOT})"),
         _arg("--follow", action="store_true", help="print the job's output until it ends"), JOB_ADDRESS)),
-    Command("jobs", cmd_jobs, "the sweeps submitted to a Ray cluster and their state", (JOB_ADDRESS,)),
-    Command("logs", cmd_logs, "a submitted sweep's output", (
+    Command("jobs", "the sweeps submitted to a Ray cluster and their state", (JOB_ADDRESS,)),
+    Command("logs", "a submitted sweep's output", (
         NAME, _arg("--follow", action="store_true", help="keep printing until the job ends"), JOB_ADDRESS)),
-    Command("stop", cmd_stop, "stop a submitted sweep cleanly (its running trials marked; resume continues)",
+    Command("stop", "stop a submitted sweep cleanly (its running trials marked; resume continues)",
             (NAME, JOB_ADDRESS)),
 )
 
@@ -521,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
                 group = sp.add_mutually_exclusive_group()
                 for flags, kw in arg:
                     group.add_argument(*flags, **kw)
-        sp.set_defaults(func=command.run)
+        sp.set_defaults(func=globals()[f"cmd_{command.name}"])
     return p
 
 
