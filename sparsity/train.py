@@ -220,27 +220,13 @@ def train(
     device = torch.device(device) if device is not None else default_device()
     if device.type == "cpu" and threads is not None:
         torch.set_num_threads(threads)
-    if data.input_shape != spec.input_shape or data.num_classes != spec.num_classes:
-        raise ValueError(
-            f"network {spec.name!r} expects input {spec.input_shape} and {spec.num_classes} classes, "
-            f"but dataset {data.name!r} gives {data.input_shape} and {data.num_classes}; "
-            f"use a preset built for {data.name!r}"
-        )
+    _check_fits(spec, data)
     model = prepare_model(spec, seed, device)
     opt, sched = _optimizer(model, recipe)
     data = data.to(device)
-    history: list[EpochResult] = []
-    start_epoch = 0
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
-    if ckpt is not None and ckpt.exists():
-        state = load_tensors(ckpt, map_location=device)
-        _check_checkpoint(state, spec, recipe, seed, ckpt)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        history = [EpochResult(**h) for h in state["history"]]
-        start_epoch = state["epoch"]
-        log.info("resumed %s from %s after epoch %d", spec.name, ckpt, start_epoch)
+    history = _resume(ckpt, spec, recipe, seed, model, opt, sched) if ckpt is not None and ckpt.exists() else []
+    start_epoch = len(history)
 
     train_split = data.train
     for epoch in range(start_epoch, recipe.epochs):
@@ -271,23 +257,38 @@ def train(
             spec.name, epoch + 1, recipe.epochs, train_loss, "-" if val_acc is None else f"{val_acc:.4f}", seconds,
         )
         if ckpt is not None:
-            _save_atomic(
-                {
-                    "version": CHECKPOINT_VERSION,
-                    "epoch": epoch + 1,
-                    "seed": seed,
-                    "network": spec.to_dict(),
-                    "recipe": recipe.to_dict(),
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "history": [h.to_dict() for h in history],
-                },
-                ckpt,
-            )
+            _save_atomic({"version": CHECKPOINT_VERSION, "epoch": epoch + 1, "seed": seed, "network": spec.to_dict(),
+                          "recipe": recipe.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "scheduler": sched.state_dict(), "history": [h.to_dict() for h in history]}, ckpt)
         if on_epoch is not None:
             on_epoch(result, model)
     return TrainResult(model=model, history=history, resumed_from_epoch=start_epoch)
+
+
+def _check_fits(spec: NetworkSpec, data: Dataset) -> None:
+    if data.input_shape != spec.input_shape or data.num_classes != spec.num_classes:
+        raise ValueError(
+            f"network {spec.name!r} expects input {spec.input_shape} and {spec.num_classes} classes, "
+            f"but dataset {data.name!r} gives {data.input_shape} and {data.num_classes}; "
+            f"use a preset built for {data.name!r}"
+        )
+
+
+def _resume(ckpt: Path, spec: NetworkSpec, recipe: Recipe, seed: int, model: nn.Module,
+            opt: torch.optim.Optimizer, sched: Any) -> list[EpochResult]:
+    """Load the checkpoint's state into the model, optimizer and schedule (tensors only, never
+    unpickled); returns the history of its finished epochs."""
+    device = next(model.parameters()).device
+    state = load_tensors(ckpt, map_location=device)
+    _check_checkpoint(state, spec, recipe, seed, ckpt)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    history = [EpochResult(**h) for h in state["history"]]
+    if len(history) != state["epoch"]:
+        raise ValueError(f"checkpoint {ckpt} holds {len(history)} epochs of history for epoch {state['epoch']}")
+    log.info("resumed %s from %s after epoch %d", spec.name, ckpt, state["epoch"])
+    return history
 
 
 def _check_checkpoint(state: dict, spec: NetworkSpec, recipe: Recipe, seed: int, path: Path) -> None:
