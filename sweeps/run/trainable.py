@@ -1,7 +1,8 @@
 """The Ray trainable: a thin adapter from Ray's config dict to `sparsity.run_experiment`.
 
-Per epoch it reports every metric (both objectives included: the noise score is NaN until the
-final report, which comes after the noise curves) with a checkpoint, and logs the same metrics to
+Per epoch it reports every metric with a checkpoint (the validation noise score only where it is
+read: at the epochs an early-stopping rule decides on, and in the final report, after the noise
+curves; NaN elsewhere, `TrialReport`), and logs the same metrics to
 the trial's nested MLflow run in one batch. A NaN loss ends the trial as failed with that reason
 (retrying cannot help); any other exception marks the run FAILED and propagates to Ray, which
 retries the trial from its last checkpoint up to ``budget.max_failures`` times.

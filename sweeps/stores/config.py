@@ -13,7 +13,8 @@
   written; each failure is one line naming the setting, the host (password masked), the cause and
   the fix, raised as `StoreError` (the CLI prints it and exits 2).
 
-Import-light: SQLAlchemy, the database drivers and pyarrow are imported only by the checks.
+Import-light: SQLAlchemy, the database drivers and pyarrow are imported only where they are used
+(the checks, the connect hook).
 """
 
 from __future__ import annotations
