@@ -237,20 +237,16 @@ def _curve_figure(result: ExperimentResult):
 
 
 def _log_model(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
+    """The trained network as a ``sparse_sweeps`` model (`sweeps.tracking.models`): its state_dict and
+    NetworkSpec, never a pickle."""
     import mlflow
-    import mlflow.pytorch
+
+    from sweeps.tracking import models
 
     run = client.get_run(run_id)
     if run.outputs is not None and run.outputs.model_outputs:
         # A retried attempt (a lost node, a resumed driver) resumed from the final checkpoint:
         # the same weights are already logged, and a second copy would duplicate the model.
         return
-
-    model = result.model.to("cpu").eval()
-    example = torch.zeros((2, *result.config.network.input_shape)).numpy()
     mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run(run_id=run_id, log_system_metrics=False):
-        mlflow.pytorch.log_model(
-            model, name="model", serialization_format="pickle", input_example=example,
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-        )
+    models.log_model(result.model, result.config.network, run_id)
