@@ -581,6 +581,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         return 130
+    except Exception as e:  # not foreseen: one line (passwords blanked), the trace in a file of the user's own
+        from sweeps.cli.console import save_trace
+
+        path = save_trace(e, scrub)
+        where = f"the full trace is in {path}" if path else "rerun with -v for details"
+        summary = " ".join(f"{type(e).__name__}: {e}".split())
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(scrub(summary)[:300])}; {escape(where)} (a bug? report it with "
+                      f"that file)", soft_wrap=True)
+        return 1
 
 
 if __name__ == "__main__":

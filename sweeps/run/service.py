@@ -32,7 +32,7 @@ from sweeps.search.early_stopping import SuccessiveHalving
 from sweeps.errors import SweepExistsError
 from sweeps.search.study import SweepStudy
 from sweeps.spec import OBJECTIVES, SpecError, SweepSpec, load_spec
-from sweeps.stores.config import preflight, secret_env
+from sweeps.stores.config import clean_env_value, preflight, trial_secrets
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,9 @@ def _autoscaling_gpus() -> float | None:
 
 
 def _forwarded_env() -> dict[str, str]:
-    return {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else v)
+    """The driver's $SPARSE_SWEEPS_* settings for its trials: paths made absolute, store URLs
+    without their passwords (those go with `trial_secrets`)."""
+    return {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else clean_env_value(k, v))
             for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIX) and v}
 
 
@@ -238,7 +240,7 @@ def _trainable(spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_ru
     fn = tune.with_parameters(
         run_trial, spec=spec, tracking_uri=tracking_uri, experiment_id=experiment_id,
         parent_run_id=parent_run_id, optuna_url=spec.stores.resolved().optuna_storage,
-        worker_env={**_forwarded_env(), **secret_env()},  # store passwords go in memory, never on disk
+        worker_env=_forwarded_env(), secrets=trial_secrets(),  # passwords in memory: not in env, not on disk
     )
     resources = {"cpu": spec.resources.cpus}
     if spec.resources.gpus:

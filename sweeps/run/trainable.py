@@ -78,10 +78,13 @@ def _recorded(optuna_url: str, sweep: str, number: int) -> TrialReport | None:
 
 def run_trial(
     config: dict[str, Any], *, spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_run_id: str,
-    optuna_url: str, worker_env: dict[str, str] | None = None,
+    optuna_url: str, worker_env: dict[str, str] | None = None, secrets: dict[str, str] | None = None,
 ) -> None:
+    from sweeps.stores.config import remember_secrets
+
     started = time.perf_counter()
-    os.environ.update(worker_env or {})  # the driver's SPARSE_SWEEPS_* settings (data root, cache, ...)
+    os.environ.update(worker_env or {})  # the driver's SPARSE_SWEEPS_* settings (data root, cache, ...): no secret
+    remember_secrets(secrets or {})  # the store passwords: this process's memory, never its environment
     number = int(config["optuna_trial_number"])
     exp, params, baseline = trial_experiment(spec, config)
     epochs = exp.recipe.epochs
