@@ -105,7 +105,7 @@ def _parse_db(url: str, setting: str) -> _Parsed | None:
             raise _unparseable(setting, "SQLAlchemy cannot read it: an unencoded @ in the password, several hosts, "
                                         "or a port that is no number") from None
         return None
-    if u.host is not None and "@" in u.host:
+    if "@" in (u.host or "") or "@" in (u.database or ""):  # alice:pa@ss@host, alice:pa@ss/wd@host
         raise _unparseable(setting, "an unencoded @ in the password")
     query = {k: v for k, v in u.query.items() if k.lower() not in _QUERY_SECRETS}
     found = [v for k, v in u.query.items() if k.lower() in _QUERY_SECRETS]
@@ -130,7 +130,7 @@ def _parse_web(url: str, setting: str) -> _Parsed | None:
     end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     authority, tail = rest[:end], rest[end:]
     if "@" not in authority:
-        if "@" in tail.split("?", 1)[0].split("#", 1)[0]:
+        if "@" in tail:  # e.g. http://alice:pa/ss@host: the authority ended inside the password
             raise _unparseable(setting, "an @ after the host: a password holding / ? or # must be percent-encoded")
         return None
     userinfo, _, hostport = authority.rpartition("@")
