@@ -245,7 +245,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     trial = next(c for c in configs if c.number == chosen.number)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else args.rule
     doc = best_config(spec, trial, rule, configs)
-    out = write_best(doc, args.out or f"{spec.name}-best.yaml")
+    out = write_best(doc, _out(args))
     src = doc["source"]
     row = {"val_accuracy": src["val_accuracy"], "val_noise_score": src["val_noise_score"], "estimates": src["estimates"]}
     console.print(f"trial #{trial.number} ({rule}): val acc {_estimate_cell(row, 'val_accuracy', 100, '.2f')}%, "
@@ -274,7 +274,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     trial = choose(front, min_accuracy=args.min_accuracy)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else "knee"
     configs = config_summaries(trials)
-    out = export(spec, trial.number, best_config(spec, trial, rule, configs), args.out, dense_reference(configs))
+    out = export(spec, trial.number, best_config(spec, trial, rule, configs), _out(args), dense_reference(configs))
     console.print(f"exported trial #{trial.number} of {spec.name} to {out}: config.yaml, weights.pt, MODEL_CARD.md")
     return 0
 
@@ -284,7 +284,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     quiet_optuna()
     spec, trials, _ = sweep_status(args.name, args.root)
-    out = Path(args.out or f"{spec.name}-report.html")
+    out = _out(args)
     out.write_text(report_html(spec, trials))
     console.print(f"wrote {out} ({len(trials)} trials)")
     return 0
@@ -430,6 +430,35 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0 if state in ("STOPPED", "SUCCEEDED", "FAILED") else 1
 
 
+# -- arguments checked before anything runs ------------------------------------------------------
+
+_OUT_DEFAULTS = {"best": "{name}-best.yaml", "report": "{name}-report.html", "export": None}
+
+
+def _out(args: argparse.Namespace) -> Path:
+    """Where `best`, `export` and `report` write."""
+    return Path(args.out or _OUT_DEFAULTS[args.command].format(name=args.name))
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Names and output paths from the command line, refused in one line before anything loads:
+    a sweep name names files (``sweeps status ../../x`` must not read outside the root), a model
+    name and alias the registry, and an existing output is not overwritten without --force."""
+    from sweeps.names import check_alias, check_model_name, check_sweep_name
+
+    name = getattr(args, "name", None)
+    if name is not None:
+        check_sweep_name(name, "--name" if args.command in ("run", "submit") else "NAME")
+    if getattr(args, "register", None):
+        check_model_name(args.register)
+        check_alias(args.alias)
+    if args.command in _OUT_DEFAULTS:
+        out = _out(args)
+        full = out.is_dir() and any(out.iterdir()) if args.command == "export" else out.exists()
+        if full and not args.force:
+            raise UserError(f"--out {out}: already exists; choose another path, or add --force to overwrite it")
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -503,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-accuracy", type=float, help="highest noise score among configs with val accuracy >= A")
     g.add_argument("--rule", default="knee", choices=["knee"], help="knee: the best trade-off (default)")
     b.add_argument("--out", help="output YAML (default NAME-best.yaml)")
+    b.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     b.add_argument("--register", metavar="MODEL_NAME", help="register the chosen model in the MLflow Model Registry")
     b.add_argument("--alias", default="champion", help="alias for the registered version (default champion)")
     stores(b)
@@ -510,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="write the chosen config, its weights and a model card to a folder")
     e.add_argument("name")
-    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--out", required=True, help="output folder (new, or empty)")
+    e.add_argument("--force", action="store_true", help="write into --out even if it holds files")
     e.add_argument("--min-accuracy", type=float, help="choose by min accuracy instead of the knee")
     stores(e)
     e.set_defaults(func=cmd_export)
@@ -518,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write the sweep report (plots and Pareto table) as one HTML file")
     rp.add_argument("name")
     rp.add_argument("--out", help="output HTML (default NAME-report.html)")
+    rp.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     stores(rp)
     rp.set_defaults(func=cmd_report)
 
@@ -573,6 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sweeps.shutdown import stop_on_signals
 
     try:
+        _check_args(args)
         with stop_on_signals():  # SIGTERM and SIGHUP stop a command as Ctrl-C does: what it started, it stops
             return args.func(args)
     except (UserError, ValueError, FileNotFoundError) as e:

@@ -58,6 +58,10 @@ def trial_model_uri(spec: SweepSpec, number: int) -> str:
 
 def register(spec: SweepSpec, number: int, model_name: str, config_doc: dict[str, Any], alias: str = "champion") -> Any:
     """Register trial ``number``'s model as a new version of ``model_name`` and point ``alias`` at it."""
+    from sweeps.names import check_alias, check_model_name
+
+    check_model_name(model_name, "model_name")
+    check_alias(alias, "alias")
     import mlflow
     from mlflow.tracking import MlflowClient
 

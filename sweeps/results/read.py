@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 
 
 def spec_path(root: str | Path, name: str) -> Path:
-    return Path(root).expanduser() / "specs" / f"{name}.yaml"
+    from sweeps.names import check_sweep_name
+
+    return Path(root).expanduser() / "specs" / f"{check_sweep_name(name, 'sweep name')}.yaml"
 
 
 def saved_spec(name: str, root: str | None = None) -> SweepSpec:
