@@ -131,12 +131,30 @@ def _init_local_ray(num_cpus: int) -> None:
     finally:
         if clusters is not None:
             ray_constants.ENABLE_RAY_CLUSTER = clusters
+        _protect_token()
     shutdown.rearm()  # ray.init took SIGTERM over: a signal stops the command as Ctrl-C does
     node_ip = ray.util.get_node_ip_address()
     if node_ip != LOOPBACK:
         ray.shutdown()
         raise RuntimeError(f"the local Ray took node address {node_ip}, not {LOOPBACK}: it would listen beyond "
                            f"this machine; refusing to run (this Ray version binds differently: report it)")
+
+
+def ray_token_file() -> Path:
+    """Where Ray keeps the token a local Ray generates (token auth on by default): ~/.ray/auth_token."""
+    return Path.home() / ".ray" / "auth_token"
+
+
+def _protect_token() -> None:
+    """The Ray token file readable by its owner alone: Ray writes it with the process's umask
+    (usually 0644), and the token lets anyone who reads it run code through this user's Ray."""
+    path = ray_token_file()
+    try:
+        if path.is_file() and path.stat().st_uid == os.getuid():
+            os.chmod(path, 0o600)
+            os.chmod(path.parent, 0o700)
+    except OSError as e:  # a read-only home: say so, never fail the sweep on it
+        log.warning("could not make %s readable by its owner alone (%s); run chmod 600 on it", path, e)
 
 
 # A local Ray starts one idle worker per CPU with `ray.init`, and Tune's trial actors take those
