@@ -1,4 +1,4 @@
-"""Least privilege (issue 19, point 4): the Ray token file is readable by its owner alone; the
+"""Least privilege (issue 19, point 4) and usage reports off by default (point 6): the Ray token file is readable by its owner alone; the
 cluster's database roles are not superusers and each reaches its own databases only; the images
 run as an unprivileged user and the KubeRay pods say so in a securityContext. (Trials get store
 passwords in memory, not in their environment: tests/test_redaction.py.)"""
@@ -24,16 +24,32 @@ def test_a_local_ray_writes_its_token_file_for_its_owner_alone(tmp_path):
     0644. In a fresh process with its own HOME, as `sweeps run` starts it."""
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", *TELEMETRY)}
     env.update(HOME=str(home), PYTHONPATH=str(REPO))
     code = ("import ray; from sweeps.run import service; service._init_local_ray(1); "
-            "print('TOKEN', service.ray_token_file()); ray.shutdown()")
+            "from ray._common.usage import usage_lib; from mlflow.telemetry.utils import is_telemetry_disabled; "
+            "print('TOKEN', service.ray_token_file()); "
+            "print('REPORTS', usage_lib.usage_stats_enabled(), not is_telemetry_disabled()); ray.shutdown()")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     token = home / ".ray" / "auth_token"
     assert f"TOKEN {token}" in proc.stdout and token.is_file()
     assert stat.S_IMODE(token.stat().st_mode) == 0o600
     assert stat.S_IMODE(token.parent.stat().st_mode) == 0o700
+    assert "REPORTS False False" in proc.stdout  # Ray's usage stats and MLflow's telemetry: off by default
+
+
+TELEMETRY = ("RAY_USAGE_STATS_ENABLED", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
+
+
+def test_usage_reports_are_off_by_default_and_can_be_turned_on():
+    env = {k: v for k, v in os.environ.items() if k not in TELEMETRY}
+    code = "import os, sweeps; print(os.environ['RAY_USAGE_STATS_ENABLED'], os.environ['MLFLOW_DISABLE_TELEMETRY'])"
+    run = lambda **extra: subprocess.run([sys.executable, "-c", code], env={**env, **extra, "PYTHONPATH": str(REPO)},  # noqa: E731
+                                         capture_output=True, text=True, timeout=60).stdout.split()
+    assert run() == ["0", "true"]
+    assert run(RAY_USAGE_STATS_ENABLED="1", MLFLOW_DISABLE_TELEMETRY="false") == ["1", "false"]  # your choice wins
 
 
 def test_the_cluster_database_roles_are_not_superusers_and_stay_in_their_databases(tmp_path):
