@@ -183,12 +183,11 @@ def test_sweeps_export_refuses_a_planted_pickle_in_one_line(tmp_path):
 # tensors-only ones. A new call of any of these fails here until it is looked at.
 _UNPICKLERS = {"pickle.load", "pickle.loads", "pickle.Unpickler", "cloudpickle.load", "cloudpickle.loads",
                "torch.load", "mlflow.pytorch.load_model", "mlflow.pyfunc.load_model", "Tuner.restore",
-               "tune.Tuner.restore", "ray.cloudpickle.load", "ray.cloudpickle.loads", "numpy.load", "np.load",
+               "tune.Tuner.restore", "Tuner.can_restore", "tune.Tuner.can_restore", "ray.cloudpickle.load", "ray.cloudpickle.loads", "numpy.load", "np.load",
                "joblib.load", "yaml.load", "yaml.unsafe_load", "torch.export.load", "torch.jit.load"}
 _ALLOWED = {
     ("sparsity/train.py", "torch.load"): "weights_only=True",
     ("sparsity/data/gsc.py", "torch.load"): "weights_only=True",
-    ("sweeps/run/service.py", "tune.Tuner.restore"): "resume: Ray's own experiment state (issue 19, point 3)",
 }
 
 

@@ -215,16 +215,15 @@ def _experiment_path(spec: SweepSpec) -> str:
     return f"{storage.rstrip('/')}/{spec.name}" if "://" in storage else str(Path(storage) / spec.name)
 
 
-def _tuner(spec: SweepSpec, searcher: search.SweepSearch | None, trainable: Any, restore: bool):
+def _tuner(spec: SweepSpec, searcher: search.SweepSearch, trainable: Any):
+    """A new Tuner over the sweep's plan. Never `Tuner.restore`: Tune keeps its experiment state in
+    ``ray_storage`` as pickles (tuner.pkl, the searcher's and scheduler's state), and whoever can
+    write there could run code on the driver that unpickles them (see `resume_sweep`)."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
 
     stores = spec.stores.resolved()
-    path = _experiment_path(spec)
-    if restore:
-        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False,
-                                  restart_errored=False)
     rule = SuccessiveHalving.from_spec(spec)
     scheduler = FIFOScheduler() if rule is None else search.RungScheduler(rule)
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -350,11 +349,17 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
         client, parent, {**tracking.flatten("", shown), "objectives": ",".join(OBJECTIVES)},
         tags={"mlflow.note.content": f"Sweep {spec.name}: Pareto front of {' vs '.join(OBJECTIVES)}"},
     )
-    return _fit(spec, client, exp_id, parent, address, restore=False, progress=progress, t0=t0)
+    return _fit(spec, client, exp_id, parent, address, progress=progress, t0=t0)
 
 
 def resume_sweep(name: str, root: str | None = None, address: str | None = None, progress: Any = None) -> SweepOutcome:
-    """Continue a stopped sweep without repeating finished trials or duplicating runs."""
+    """Continue a stopped sweep without repeating finished trials or duplicating runs.
+
+    The run is rebuilt from the stores of record, the Optuna study and MLflow, and nothing of Ray
+    Tune's experiment state in ``ray_storage`` is read (it is pickled: write access to a bucket or
+    NFS volume would otherwise mean code execution here). What the study holds as running was lost
+    with the stopped driver: `reconcile` marks it FAIL ("orphaned"), and the study's plan asks
+    again for whatever the budget still lacks; finished trials are never rerun."""
     t0 = time.perf_counter()
     spec = saved_spec(name, root)
     preflight(spec.stores)
@@ -363,7 +368,8 @@ def resume_sweep(name: str, root: str | None = None, address: str | None = None,
     if study is None:
         raise SpecError(f"sweep {name!r} has no Optuna study in {spec.stores.resolved().optuna_storage}")
     SweepStudy(spec, study)  # refuses a study this tool did not make
-    return _fit(spec, client, exp_id, parent, address, restore=True, progress=progress, t0=t0)
+    reconcile(spec)  # no driver runs it now: what the study holds as running was lost
+    return _fit(spec, client, exp_id, parent, address, progress=progress, t0=t0)
 
 
 def confirm_sweep(name: str, top: int | None = None, seeds: int | None = None, root: str | None = None,
@@ -388,7 +394,7 @@ def confirm_sweep(name: str, top: int | None = None, seeds: int | None = None, r
     SweepStudy(spec, study)  # refuses a study this tool did not make
     spec_path(Path(spec.stores.resolved().root), spec.name).write_text(spec.to_yaml())
     reconcile(spec)  # no driver runs it now: what the study holds as running was lost
-    return _fit(spec, client, exp_id, parent, address, restore=False, progress=progress, t0=t0)
+    return _fit(spec, client, exp_id, parent, address, progress=progress, t0=t0)
 
 
 def _warm_up(stores: Any) -> None:
@@ -412,11 +418,10 @@ def _check_data(spec: SweepSpec) -> None:
     load_dataset(spec.dataset)
 
 
-def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0: float) -> SweepOutcome:
-    """Run (or restore) the Tuner, then reconcile the stores and log the sweep's summary.
+def _fit(spec, client, exp_id, parent, address, progress: Any, t0: float) -> SweepOutcome:
+    """Run a Tuner over the study's plan, then reconcile the stores and log the sweep's summary.
     ``t0`` is when the command started: the sweep's seconds include set-up and the summary."""
     import ray
-    from ray import tune
 
     stores = spec.stores.resolved()
     # Our own progress lines (sweeps.cli.progress) replace Tune's tables and banners.
@@ -431,13 +436,7 @@ def _fit(spec, client, exp_id, parent, address, restore: bool, progress: Any, t0
     finished = False
     try:
         trainable = _trainable(spec, stores.mlflow_tracking_uri, exp_id, parent)
-        searcher = None if restore else search.SweepSearch(spec, stores.optuna_storage)
-        can_restore = restore and tune.Tuner.can_restore(_experiment_path(spec))
-        if restore and not can_restore:
-            log.warning("no Ray experiment state for %s: starting the remaining trials afresh", spec.name)
-            reconcile(spec)  # nothing will rerun what the study holds as running: the plan asks it again
-            searcher = search.SweepSearch(spec, stores.optuna_storage)
-        tuner = _tuner(spec, searcher, trainable, restore=can_restore)
+        tuner = _tuner(spec, search.SweepSearch(spec, stores.optuna_storage), trainable)
         if progress is not None:
             progress.attach(spec)
         with _trial_actors_on_prestarted_workers():
