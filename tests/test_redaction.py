@@ -194,3 +194,25 @@ def test_trials_get_store_passwords_in_memory_not_in_their_environment(monkeypat
     config.remember_secrets({"bob@db.example:5432": password})
     assert config.password_env("postgresql+psycopg2://bob@db.example:5432/optuna") == {"PGPASSWORD": password}
     _no_password(repr(dict(os.environ)), password, "the environment after remember_secrets")
+
+
+def test_status_against_a_database_that_does_not_answer_is_one_line(tmp_path):
+    """It was a 118-line traceback: now the store's check, as `run` words it, exit 2."""
+    from sweep_helpers import run_cli
+    from sweeps.spec import SweepSpec
+
+    root = tmp_path / "root"
+    port = free_port()
+    spec = SweepSpec.from_dict(tiny_spec("gone", stores={"optuna_storage": f"postgresql://alice@127.0.0.1:{port}/optuna"}))
+    (root / "specs").mkdir(parents=True)
+    (root / "specs" / "gone.yaml").write_text(spec.to_yaml())
+    password = "gone/pw#1?x"
+    proc = run_cli(["status", "gone", "--root", str(root)], cwd=tmp_path, timeout=120,
+                   SPARSE_SWEEPS_OPTUNA_STORAGE=f"postgresql://alice:{urllib.parse.quote(password, safe='')}"
+                                                f"@127.0.0.1:{port}/optuna", XDG_STATE_HOME=str(tmp_path / "state"))
+    text = proc.stdout + proc.stderr
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, text
+    assert lines[0].startswith("error: stores.optuna_storage ($SPARSE_SWEEPS_OPTUNA_STORAGE): cannot connect to "
+                               f"postgresql+psycopg2://alice:***@127.0.0.1:{port}/optuna: connection refused"), text
+    _no_password(text, password, "status output")

@@ -38,7 +38,8 @@ from typing import Any, Callable, Mapping, NamedTuple
 from sweeps.errors import SpecError, StoreError
 
 __all__ = ["STORE_ENV", "Stores", "normalize_url", "display", "redact", "scrub", "preflight",
-           "trial_secrets", "remember_secrets", "clean_env_value", "password_env", "install_log_scrubber"]
+           "trial_secrets", "remember_secrets", "clean_env_value", "password_env", "install_log_scrubber",
+           "store_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -566,6 +567,14 @@ def _checks(stores: Stores) -> list[tuple[str, Callable[[], str | None]]]:
     for name in ("optuna_storage", "mlflow_tracking_uri", "mlflow_artifact_location", "ray_storage"):
         add(name, getattr(r, name))
     return out
+
+
+def store_problem(name: str, uri: str) -> str | None:
+    """One store's check (``name`` a `Stores` field), as `preflight` words it; None if it passes."""
+    for check_name, check in _checks(Stores(**{name: uri})):
+        if check_name == name and (problem := check()):
+            return f"{_setting(name)}: {problem}"
+    return None
 
 
 def preflight(stores: Stores, timeout: float = 2 * CHECK_TIMEOUT_S + 5) -> None:
