@@ -85,7 +85,7 @@ def no_unpickling(monkeypatch):
     monkeypatch.setattr(torch, "load", torch_load)
 
 
-def test_a_model_round_trips_through_the_registry_without_unpickling(store, no_unpickling):
+def test_a_model_round_trips_through_the_registry_without_unpickling(store, no_unpickling, tmp_path):
     from sweeps.results.deploy import load_model
 
     client, exp = store
@@ -94,6 +94,8 @@ def test_a_model_round_trips_through_the_registry_without_unpickling(store, no_u
     trained = build_network(network, seed=3).eval()
     model_id = models.log_model(trained, network, run.info.run_id)
     assert [o.model_id for o in client.get_run(run.info.run_id).outputs.model_outputs] == [model_id]
+    logged = client.get_logged_model(model_id)  # in the run's experiment, under its artifact location
+    assert logged.experiment_id == exp and logged.artifact_location.startswith((tmp_path / "artifacts").as_uri())
     version = mlflow.register_model(f"models:/{model_id}", "net")
     client.set_registered_model_alias("net", "champion", version.version)
     loaded = load_model("models:/net@champion")

@@ -76,13 +76,16 @@ class _Flavor:
 def log_model(model: Any, network: Any, run_id: str, name: str = "model") -> str:
     """Log ``model`` (a `SparseNet` built from ``network``) to run ``run_id`` (on the current
     tracking URI) as a ``sparse_sweeps`` model; returns its model id."""
+    import mlflow
     import numpy as np
     from mlflow.models import Model
 
     model = model.to("cpu").eval()
     example = np.zeros((2, *network.input_shape), dtype=np.float32)  # two rows: the batch size is free
-    info = Model.log(artifact_path=None, name=name, flavor=_Flavor, run_id=run_id, model=model, network=network,
-                     input_example=example, validate_serving_input=False)
+    # The run active: the model belongs to its experiment (and its artifact location), not the default one.
+    with mlflow.start_run(run_id=run_id, log_system_metrics=False):
+        info = Model.log(artifact_path=None, name=name, flavor=_Flavor, run_id=run_id, model=model,
+                         network=network, input_example=example, validate_serving_input=False)
     return info.model_id
 
 
