@@ -62,7 +62,8 @@ compile_bytecode() {
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.installed
-want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.lock pyproject.toml scripts/uv.txt | sha256sum | cut -d' ' -f1)
+UV_PIN=$(sed -n 's/^uv==\([^ ]*\).*/\1/p' scripts/uv.txt)
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "setup: creating $VENV"
@@ -74,12 +75,13 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     [ "$TEST" = 1 ] && system_packages
     exit 0
 fi
-if [ ! -x "$VENV/bin/uv" ]; then
-    echo "setup: installing uv into $VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
+# uv itself: the pinned version, its files checked against scripts/uv.txt's hashes.
+if [ ! -x "$VENV/bin/uv" ] || [ "$("$VENV/bin/uv" --version | cut -d' ' -f2)" != "$UV_PIN" ]; then
+    echo "setup: installing uv $UV_PIN into $VENV (hash-checked)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r scripts/uv.txt
 fi
-echo "setup: installing locked dependencies (requirements.lock)"
-"$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet -r requirements.lock
+echo "setup: installing locked dependencies (requirements.lock, hash-checked)"
+"$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --require-hashes -r requirements.lock
 "$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --no-deps -e .
 echo "$want" > "$STAMP"
 compile_bytecode

@@ -7,7 +7,6 @@ YAML mapping is read; past `SweepSpec.from_dict` everything is typed.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,6 +25,7 @@ from sparsity.recipe import Recipe, paper_recipe
 from sweeps.search.early_stopping import RULES as EARLY_STOPPING_RULES
 from sweeps.search import space as grammar
 from sweeps.errors import SpecError, spec_fail
+from sweeps.names import check_sweep_name
 from sweeps.stores.config import STORE_ENV, Stores  # noqa: F401  (the stores' home; re-exported here)
 from sweeps.search.samplers import DEFAULT_SAMPLER, SAMPLERS
 
@@ -249,8 +249,7 @@ class SweepSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name or ""):
-            spec_fail("name", f"{self.name!r} must be 1-64 letters, digits, '.', '_' or '-' (it names runs and folders)")
+        check_sweep_name(self.name)
         if self.early_stopping is not None and self.epochs < 2:
             spec_fail("early_stopping", f"stops trials between epochs, but trials train {self.epochs} epoch; "
                   f"set recipe.epochs (or budget.epochs) to 2 or more, or early_stopping: null")

@@ -306,7 +306,7 @@ def test_dockerfile_installs_the_project_from_the_lock_on_a_cuda_pytorch_image()
     text = (CLUSTER / "Dockerfile").read_text()
     base = re.search(r"^ARG BASE_IMAGE=(\S+)$", text, flags=re.M).group(1)
     assert base.startswith("pytorch/pytorch:") and "cuda" in base
-    torch_pin = re.search(r"^torch==([\w.]+)$", (REPO / "requirements.lock").read_text(), flags=re.M).group(1)
+    torch_pin = re.search(r"^torch==([\w.]+)\b", (REPO / "requirements.lock").read_text(), flags=re.M).group(1)
     assert base.split(":")[1].startswith(torch_pin + "-"), f"base {base} vs the lock's torch {torch_pin}"
     assert "pip install -r requirements.lock" in text and "pip install --no-deps -e ." in text
     for src in re.findall(r"^COPY\s+(.+?)\s+\S+$", text, flags=re.M):

@@ -1,4 +1,4 @@
-"""The private library internals (`sweeps/search/optuna_private.py`) and the raw reader of Optuna's tables (`sweeps/stores/optuna_tables.py`): each test fails loudly when the library
+"""The private library internals (`sweeps/search/optuna_private.py`, `sweeps/tracking/mlflow_private.py`) and the raw reader of Optuna's tables (`sweeps/stores/optuna_tables.py`): each test fails loudly when the library
 changes what the adapter relies on (a moved module, a renamed method, a changed signature)."""
 
 from __future__ import annotations
@@ -197,3 +197,17 @@ def test_importing_the_adapter_imports_no_optuna():
     code = "import sys, sweeps.search.optuna_private; print('optuna' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_mlflow_saves_an_input_example_where_the_adapter_takes_it_from(tmp_path):
+    """`sweeps.tracking.mlflow_private.save_input_example` (``mlflow.models.utils._save_example``):
+    it writes the example into the model folder and records it in the MLmodel."""
+    from mlflow.models import Model
+
+    from sweeps.tracking.mlflow_private import save_input_example
+
+    model = Model()
+    save_input_example(model, np.zeros((2, 3), dtype=np.float32), str(tmp_path))
+    info = model.saved_input_example_info
+    assert info is not None and info["type"] == "ndarray", info
+    assert (tmp_path / info["artifact_path"]).is_file()

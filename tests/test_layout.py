@@ -8,7 +8,7 @@ inside functions count. The rules (README, "Layout"):
 * `sparsity` and `dashboards` never import `sweeps`; `sparsity` imports neither;
 * `sweeps.search` (the decisions) imports no Ray, no MLflow and no `sweeps.spec` (it takes the
   spec as an argument);
-* a private API of Ray or Optuna (``ray._private``, ``optuna._x``, ``Study._get_trials`` ...) is
+* a private API of Ray, Optuna or MLflow (``ray._private``, ``optuna._x``, ``mlflow.x._y`` ...) is
   reached only from its adapter module.
 """
 
@@ -26,7 +26,7 @@ PACKAGES = ("sweeps", "sparsity", "dashboards")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("sparsity",),
     ("dashboards", "sweeps.errors", "sweeps.shutdown"),
-    ("sweeps.stores",),
+    ("sweeps.stores", "sweeps.names"),
     ("sweeps.search",),
     ("sweeps.spec",),
     ("sweeps.tracking", "sweeps.replay"),
@@ -35,7 +35,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sweeps.cli",),
 )
 LAYER = {room: i for i, rooms in enumerate(LAYERS) for room in rooms}
-ADAPTERS = {"ray": "sweeps.run.ray_private", "optuna": "sweeps.search.optuna_private"}
+ADAPTERS = {"ray": "sweeps.run.ray_private", "optuna": "sweeps.search.optuna_private",
+            "mlflow": "sweeps.tracking.mlflow_private"}
 
 
 def room(module: str) -> str:

@@ -62,10 +62,17 @@ def pg_sweep(test_postgres, data_dir):
     log = folder / "run.log"
     driver = _cli(["run", str(spec_file)], cwd=folder, env=env, log=log)
     seen: set[tuple[str, int, int, str]] = set()
+    environs: dict[int, bytes] = {}  # the environment every process below the driver started with
     try:
         deadline = time.monotonic() + 400
         while driver.poll() is None and time.monotonic() < deadline:
-            seen |= listeners(_pids(tree(driver.pid)))
+            procs = _pids(tree(driver.pid))
+            seen |= listeners(procs)
+            for pid in procs - {driver.pid} - set(environs):
+                try:
+                    environs[pid] = Path(f"/proc/{pid}/environ").read_bytes()
+                except OSError:
+                    pass
             time.sleep(0.5)
         driver.wait(timeout=30)
     finally:
@@ -77,7 +84,7 @@ def pg_sweep(test_postgres, data_dir):
                             cwd=folder, capture_output=True, text=True, timeout=120,
                             env=cli_env(SPARSE_SWEEPS_OPTUNA_STORAGE=optuna_url))
     yield {"folder": folder, "returncode": driver.returncode, "log": log.read_text(errors="replace"),
-           "status": status, "listeners": seen, "password": password, "decoy": decoy, "pg": test_postgres,
+           "status": status, "listeners": seen, "environs": environs, "password": password, "decoy": decoy, "pg": test_postgres,
            "spec_file": spec_file}
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -109,6 +116,17 @@ def _files_with(folder: Path, needles: list[str], skip: set[Path]) -> list[str]:
             continue
         hits += [f"{path}: {n[:4]}..." for n in needles if n.encode() in data]
     return hits
+
+
+@pytest.mark.slow
+def test_no_store_password_in_the_environment_of_ray_or_its_trials(pg_sweep):
+    """The store URL's password (spec file and $SPARSE_SWEEPS_MLFLOW_TRACKING_URI) reaches Ray's
+    processes and the trials in memory only (issue 19): none of them starts with it in its
+    environment. ($PGPASSWORD, the user's own choice of secret, is inherited as set.)"""
+    environs = pg_sweep["environs"]
+    assert len(environs) >= 3, "too few of the sweep's processes were seen"
+    hits = [pid for pid, env in environs.items() if pg_sweep["password"].encode() in env]
+    assert not hits, f"processes started with the store password in their environment: {hits}"
 
 
 @pytest.mark.slow

@@ -43,16 +43,17 @@ def test_set_up_says_clearly_when_it_cannot_install(tmp_path):
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)
     shutil.copy(REPO / "scripts" / "setup.sh", repo / "scripts" / "setup.sh")
-    for name in ("requirements.lock", "pyproject.toml"):
+    for name in ("requirements.lock", "pyproject.toml", "scripts/uv.txt"):
         shutil.copy(REPO / name, repo / name)
     (repo / ".venv" / "bin").mkdir(parents=True)
     (repo / ".venv" / "bin" / "python").write_text("#!/bin/sh\nexit 0\n")
     (repo / ".venv" / "bin" / "python").chmod(0o755)
-    digest = hashlib.sha256((repo / "requirements.lock").read_bytes() + (repo / "pyproject.toml").read_bytes())
+    digest = hashlib.sha256(b"".join((repo / n).read_bytes() for n in ("requirements.lock", "pyproject.toml",
+                                                                      "scripts/uv.txt")))
     (repo / ".venv" / ".installed").write_text(digest.hexdigest() + "\n")
     tools = tmp_path / "bin"
     tools.mkdir()
-    for tool in ("bash", "cat", "sha256sum", "cut", "dirname", "env"):
+    for tool in ("bash", "cat", "sha256sum", "cut", "dirname", "env", "sed"):
         found = shutil.which(tool)
         assert found, tool
         (tools / tool).symlink_to(found)

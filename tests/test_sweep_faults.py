@@ -5,6 +5,7 @@ the reason, and a sweep whose driver was killed, then whose resume was stopped w
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -51,6 +52,18 @@ def test_raising_and_nan_trials_are_recorded_as_failed_and_the_sweep_completes(t
     assert runs[2].info.status == "FINISHED"
 
 
+class _Payload:
+    """Unpickling this creates a file: proof that code planted in Ray's storage ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
 def _trials(root, name):
     try:
         return study(root, name).get_trials()
@@ -59,7 +72,9 @@ def _trials(root, name):
 
 
 def test_killed_then_stopped_sweep_resumes_without_repeats_or_duplicates(tmp_path, data_dir):
-    """1. the driver is killed (SIGKILL: nothing marks the stores) once a trial has finished;
+    """1. the driver is killed (SIGKILL: nothing marks the stores) once a trial has finished, and
+       whoever can write to Ray's storage replaces Tune's pickled experiment state with a payload:
+       `resume` rebuilds the run from Optuna and MLflow and never unpickles it (issue 19);
     2. `resume` is stopped with SIGTERM while a trial trains: the driver, its local Ray's servers,
     agents and workers all end, it exits 130 and marks its stores (nothing RUNNING in either);
     3. `resume` again finishes the budget: finished trials not rerun, one MLflow run per trial."""
@@ -84,6 +99,12 @@ def test_killed_then_stopped_sweep_resumes_without_repeats_or_duplicates(tmp_pat
     assert done_before < 4, "the sweep finished before it could be killed"
     at_kill = _trials(root, "killed")
     finished_numbers = {t.number for t in at_kill if t.state == TrialState.COMPLETE}
+    marker = tmp_path / "payload-ran"
+    experiment = root / "ray" / "killed"
+    planted = sorted(set(experiment.rglob("*.pkl")) | {experiment / "tuner.pkl"})
+    for path in planted:
+        path.write_bytes(pickle.dumps(_Payload(marker)))
+    assert len(planted) >= 2, planted  # tuner.pkl and the searcher's state at least
 
     # 2. Resumed, then stopped with SIGTERM once it trains a trial the killed driver never started.
     log = tmp_path / "resume.log"
@@ -125,3 +146,4 @@ def test_killed_then_stopped_sweep_resumes_without_repeats_or_duplicates(tmp_pat
             assert status[t.number] == "FINISHED"
         elif t.number in status:
             assert status[t.number] == "FAILED"  # orphaned by the kill or the stop, reconciled
+    assert not marker.exists(), "resume unpickled the planted Tune state"

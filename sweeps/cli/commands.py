@@ -228,7 +228,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     trial = next(c for c in configs if c.number == chosen.number)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else args.rule
     doc = best_config(spec, trial, rule, configs)
-    out = write_best(doc, args.out or f"{spec.name}-best.yaml")
+    out = write_best(doc, _out(args))
     src = doc["source"]
     row = {"val_accuracy": src["val_accuracy"], "val_noise_score": src["val_noise_score"], "estimates": src["estimates"]}
     console.print(f"trial #{trial.number} ({rule}): val acc {_estimate_cell(row, 'val_accuracy', 100, '.2f')}%, "
@@ -257,7 +257,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     trial = choose(front, min_accuracy=args.min_accuracy)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else "knee"
     configs = config_summaries(trials)
-    out = export(spec, trial.number, best_config(spec, trial, rule, configs), args.out, dense_reference(configs))
+    out = export(spec, trial.number, best_config(spec, trial, rule, configs), _out(args), dense_reference(configs))
     console.print(f"exported trial #{trial.number} of {spec.name} to {out}: config.yaml, weights.pt, MODEL_CARD.md")
     return 0
 
@@ -267,7 +267,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     quiet_optuna()
     spec, trials, _ = sweep_status(args.name, args.root)
-    out = Path(args.out or f"{spec.name}-report.html")
+    out = _out(args)
     out.write_text(report_html(spec, trials))
     console.print(f"wrote {out} ({len(trials)} trials)")
     return 0
@@ -413,7 +413,34 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0 if state in ("STOPPED", "SUCCEEDED", "FAILED") else 1
 
 
-# -- parser -------------------------------------------------------------------------------------
+# -- arguments checked before anything runs ------------------------------------------------------
+
+_OUT_DEFAULTS = {"best": "{name}-best.yaml", "report": "{name}-report.html", "export": None}
+
+
+def _out(args: argparse.Namespace) -> Path:
+    """Where `best`, `export` and `report` write."""
+    return Path(args.out or _OUT_DEFAULTS[args.command].format(name=args.name))
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Names and output paths from the command line, refused in one line before anything loads:
+    a sweep name names files (``sweeps status ../../x`` must not read outside the root), a model
+    name and alias the registry, and an existing output is not overwritten without --force."""
+    from sweeps.names import check_alias, check_model_name, check_sweep_name
+
+    name = getattr(args, "name", None)
+    if name is not None:
+        check_sweep_name(name, "--name" if args.command in ("run", "submit") else "NAME")
+    if getattr(args, "register", None):
+        check_model_name(args.register)
+        check_alias(args.alias)
+    if args.command in _OUT_DEFAULTS:
+        out = _out(args)
+        full = out.is_dir() and any(out.iterdir()) if args.command == "export" else out.exists()
+        if full and not args.force:
+            raise UserError(f"--out {out}: already exists; choose another path, or add --force to overwrite it")
+
 
 # -- the parser: one row per command --------------------------------------------------------------
 
@@ -477,14 +504,17 @@ COMMANDS = (
         (_arg("--min-accuracy", type=float, help="highest noise score among configs with val accuracy >= A"),
          _arg("--rule", default="knee", choices=["knee"], help="knee: the best trade-off (default)")),
         _arg("--out", help="output YAML (default NAME-best.yaml)"),
+        _arg("--force", action="store_true", help="overwrite --out if it exists"),
         _arg("--register", metavar="MODEL_NAME", help="register the chosen model in the MLflow Model Registry"),
         _arg("--alias", default="champion", help="alias for the registered version (default champion)"),
         ROOT)),
     Command("export", "write the chosen config, its weights and a model card to a folder", (
-        NAME, _arg("--out", required=True, help="output folder"),
+        NAME, _arg("--out", required=True, help="output folder (new, or empty)"),
+        _arg("--force", action="store_true", help="write into --out even if it holds files"),
         _arg("--min-accuracy", type=float, help="choose by min accuracy instead of the knee"), ROOT)),
     Command("report", "write the sweep report (plots and Pareto table) as one HTML file", (
-        NAME, _arg("--out", help="output HTML (default NAME-report.html)"), ROOT)),
+        NAME, _arg("--out", help="output HTML (default NAME-report.html)"),
+        _arg("--force", action="store_true", help="overwrite --out if it exists"), ROOT)),
     Command("simulate", "replay a spec's search on recorded real trials: searchers compared by hypervolume", (
         _arg("spec", help="spec YAML file or preset name (its space must lie within the table's)"),
         _arg("--table", help="replay table (default: benchmarks/results/replay/replay-mnist.jsonl.gz)"),
@@ -533,6 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sweeps.shutdown import stop_on_signals
 
     try:
+        _check_args(args)
         with stop_on_signals():  # SIGTERM and SIGHUP stop a command as Ctrl-C does: what it started, it stops
             return args.func(args)
     except (UserError, ValueError, FileNotFoundError) as e:
@@ -541,6 +572,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         return 130
+    except Exception as e:  # not foreseen: one line (passwords blanked), the trace in a file of the user's own
+        from sweeps.cli.console import save_trace
+
+        path = save_trace(e, scrub)
+        where = f"the full trace is in {path}" if path else "rerun with -v for details"
+        summary = " ".join(f"{type(e).__name__}: {e}".split())
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(scrub(summary)[:300])}; {escape(where)} (a bug? report it with "
+                      f"that file)", soft_wrap=True)
+        return 1
 
 
 if __name__ == "__main__":

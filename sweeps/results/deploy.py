@@ -1,11 +1,15 @@
 """The deployment handoff: register the chosen trial's model, export it, load it back.
 
-* `register(...)`: the trial's logged MLflow model (pickled, with signature and input example, any
-  batch size) becomes a version of a registered model, with an alias (default ``champion``) and
-  tags naming the sweep and trial; the config YAML is logged beside it.
+* `register(...)`: the trial's logged MLflow model (a state_dict and its NetworkSpec, with signature
+  and input example, any batch size: `sweeps.tracking.models`) becomes a version of a registered
+  model, with an alias (default ``champion``) and tags naming the sweep and trial; the config YAML
+  is logged beside it.
 * `export(...)`: a folder with ``config.yaml``, ``weights.pt`` (a state_dict) and ``MODEL_CARD.md``.
 * `load_model(ref)`: a registry URI (``models:/NAME@champion``) or an export folder, in eval mode,
   with sparse weights checked to be exactly sparse.
+
+Nothing here unpickles: models are rebuilt from their NetworkSpec and tensors-only weights, and a
+model of another kind (a pickled ``pytorch`` one planted in the store) is refused with one line.
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ def trial_model_uri(spec: SweepSpec, number: int) -> str:
 
 def register(spec: SweepSpec, number: int, model_name: str, config_doc: dict[str, Any], alias: str = "champion") -> Any:
     """Register trial ``number``'s model as a new version of ``model_name`` and point ``alias`` at it."""
+    from sweeps.names import check_alias, check_model_name
+
+    check_model_name(model_name, "model_name")
+    check_alias(alias, "alias")
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -140,8 +148,10 @@ def export(spec: SweepSpec, number: int, config_doc: dict[str, Any], out: str | 
     """Write config.yaml, weights.pt and MODEL_CARD.md for trial ``number`` into ``out``."""
     import mlflow
 
+    from sweeps.tracking import models
+
     mlflow.set_tracking_uri(spec.stores.resolved().mlflow_tracking_uri)
-    model = mlflow.pytorch.load_model(trial_model_uri(spec, number), map_location="cpu")
+    model = models.load(trial_model_uri(spec, number), map_location="cpu")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config_doc, sort_keys=False))
@@ -167,8 +177,8 @@ def load_model(ref: str | Path, map_location: str = "cpu") -> SparseNet:
         state = load_tensors(path / "weights.pt", map_location=map_location)
         model.load_state_dict(state)  # masks come from the file too: exactly the trained network
     else:
-        import mlflow.pytorch
+        from sweeps.tracking import models
 
-        model = mlflow.pytorch.load_model(str(ref), map_location=map_location)
+        model = models.load(str(ref), map_location=map_location)  # never unpickled
     _check_sparse(model)
     return model.eval()

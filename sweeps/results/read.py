@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from sweeps.errors import UnknownSweepError
+from sweeps.errors import StoreError, UnknownSweepError
 from sweeps.stores.paths import ROOT_ENV, default_root
 from sweeps.spec import OBJECTIVES, SweepSpec, load_spec
 
@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 
 
 def spec_path(root: str | Path, name: str) -> Path:
-    return Path(root).expanduser() / "specs" / f"{name}.yaml"
+    from sweeps.names import check_sweep_name
+
+    return Path(root).expanduser() / "specs" / f"{check_sweep_name(name, 'sweep name')}.yaml"
 
 
 def saved_spec(name: str, root: str | None = None) -> SweepSpec:
@@ -84,11 +86,20 @@ def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: I
     Trials read through Optuna (the fallback) carry everything whatever was asked."""
     from sweeps.stores.optuna_tables import UnknownOptunaSchema, read_trials
 
+    url = spec.stores.resolved().optuna_storage
     try:
-        return read_trials(spec.stores.resolved().optuna_storage, spec.name, attrs=attrs, numbers=numbers,
-                           params=params)
+        return read_trials(url, spec.name, attrs=attrs, numbers=numbers, params=params)
     except UnknownOptunaSchema as e:
         log.debug("reading %s through Optuna: %s", spec.name, e)
+    except Exception as e:
+        if not type(e).__module__.startswith("sqlalchemy"):
+            raise
+        from sweeps.stores.config import store_problem
+
+        problem = store_problem("optuna_storage", url)  # the database does not answer: say why, as `run` does
+        if problem is None:
+            raise
+        raise StoreError(problem) from None
     from sweeps.search.study import quiet_optuna
 
     quiet_optuna()

@@ -71,8 +71,11 @@ def runtime_env(folder: Path) -> dict[str, Any]:
 
 
 def entrypoint(root: str | None) -> str:
+    """The job's command line (Ray runs it through a shell: ``--root`` is quoted)."""
+    import shlex
+
     cmd = f"python -m sweeps.cli run {SPEC_FILE}"
-    return cmd + (f" --root {root}" if root else "")
+    return cmd + (f" --root {shlex.quote(root)}" if root else "")
 
 
 def submit(spec: Any, address: str | None, root: str | None = None) -> str:

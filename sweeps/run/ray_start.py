@@ -3,9 +3,11 @@ checked against the spec (stores every node reaches, GPUs) before anything is wr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 from sweeps import shutdown
 from sweeps.errors import SpecError
@@ -105,7 +107,7 @@ def _start_local(num_cpus: int) -> None:
     Refuses to run if Ray did not take the loopback address (nothing open by default)."""
     import ray
 
-    with ray_private.loopback_only():
+    with ray_private.loopback_only(), _token_protected():
         for attempt in (1, 2):
             try:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
@@ -124,6 +126,28 @@ def _start_local(num_cpus: int) -> None:
         ray.shutdown()
         raise RuntimeError(f"the local Ray took node address {node_ip}, not {LOOPBACK}: it would listen beyond "
                            f"this machine; refusing to run (this Ray version binds differently: report it)")
+
+
+def ray_token_file() -> Path:
+    """Where Ray keeps the token a local Ray generates (token auth on by default): ~/.ray/auth_token."""
+    return Path.home() / ".ray" / "auth_token"
+
+
+@contextlib.contextmanager
+def _token_protected() -> Iterator[None]:
+    """Once the local Ray started (or failed to), its token file is readable by its owner alone: Ray
+    writes it with the process's umask (usually 0644), and the token lets anyone who reads it run
+    code through this user's Ray."""
+    try:
+        yield
+    finally:
+        path = ray_token_file()
+        try:
+            if path.is_file() and path.stat().st_uid == os.getuid():
+                os.chmod(path, 0o600)
+                os.chmod(path.parent, 0o700)
+        except OSError as e:  # a read-only home: say so, never fail the sweep on it
+            log.warning("could not make %s readable by its owner alone (%s); run chmod 600 on it", path, e)
 
 
 def _local_system_config() -> dict[str, Any]:

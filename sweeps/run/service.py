@@ -96,14 +96,19 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
         ctx.client, ctx.parent_run_id, {**tracking.flatten("", shown), "objectives": ",".join(OBJECTIVES)},
         tags={"mlflow.note.content": f"Sweep {spec.name}: Pareto front of {' vs '.join(OBJECTIVES)}"},
     )
-    return _fit(ctx, restore=False, progress=progress, t0=t0)
+    return _fit(ctx, progress=progress, t0=t0)
 
 
 def resume_sweep(name: str, root: str | None = None, address: str | None = None, progress: Any = None) -> SweepOutcome:
-    """Continue a stopped sweep without repeating finished trials or duplicating runs."""
+    """Continue a stopped sweep without repeating finished trials or duplicating runs.
+
+    The run is rebuilt from the stores of record, the Optuna study and MLflow, and nothing of Ray
+    Tune's experiment state in ``ray_storage`` is read (it is pickled: write access to a bucket or
+    NFS volume would otherwise mean code execution here). What the study holds as running was lost
+    with the stopped driver: `reconcile` marks it FAIL ("orphaned"), and the study's plan asks
+    again for whatever the budget still lacks; finished trials are never rerun."""
     t0 = time.perf_counter()
-    spec = saved_spec(name, root)
-    return _reopen(spec, address, restore=True, progress=progress, t0=t0)
+    return _reopen(saved_spec(name, root), address, progress=progress, t0=t0)
 
 
 def confirm_sweep(name: str, top: int | None = None, seeds: int | None = None, root: str | None = None,
@@ -118,12 +123,12 @@ def confirm_sweep(name: str, top: int | None = None, seeds: int | None = None, r
     base = spec.confirm or Confirm()
     confirm = Confirm(top=base.top if top is None else top, seeds=base.seeds if seeds is None else seeds)
     spec = SweepSpec.from_dict({**spec.to_dict(), "confirm": dataclasses.asdict(confirm)})  # validated as a whole
-    return _reopen(spec, address, restore=False, progress=progress, t0=t0, save=True)
+    return _reopen(spec, address, progress=progress, t0=t0, save=True)
 
 
-def _reopen(spec: SweepSpec, address: str | None, restore: bool, progress: Any, t0: float,
-            save: bool = False) -> SweepOutcome:
-    """Resume or confirm: check the stores, open the sweep in them, start Ray, fit."""
+def _reopen(spec: SweepSpec, address: str | None, progress: Any, t0: float, save: bool = False) -> SweepOutcome:
+    """Resume or confirm: check the stores, open the sweep in them, reconcile (no driver runs it:
+    what the study holds as running was lost), start Ray, fit a new Tuner over the study's plan."""
     from sweeps.run.context import open_context
     from sweeps.run.ray_start import start_ray
 
@@ -132,10 +137,9 @@ def _reopen(spec: SweepSpec, address: str | None, restore: bool, progress: Any, 
     ctx = open_context(spec, create=False)
     if save:
         spec_path(ctx.stores.root, spec.name).write_text(spec.to_yaml())
-    if not restore:
-        reconcile(ctx)  # no driver runs it now: what the study holds as running was lost
+    reconcile(ctx)
     start_ray(address, spec)
-    return _fit(ctx, restore=restore, progress=progress, t0=t0)
+    return _fit(ctx, progress=progress, t0=t0)
 
 
 def _or_stop_ray(fn, *args: Any, **kwargs: Any) -> Any:
@@ -176,14 +180,13 @@ def _check_data(spec: SweepSpec) -> None:
     load_dataset(spec.dataset)
 
 
-def _fit(ctx: "RunContext", restore: bool, progress: Any, t0: float) -> SweepOutcome:
-    """Run (or restore) the Tuner, then reconcile the stores and log the sweep's summary.
+def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
+    """Run a new Tuner over the study's plan, then reconcile the stores and log the sweep's summary.
     ``t0`` is when the command started: the sweep's seconds include set-up and the summary."""
     import ray
-    from ray import tune
 
     from sweeps.run import ray_private
-    from sweeps.run.tune import experiment_path, make_tuner
+    from sweeps.run.tune import make_tuner
     from sweeps.results.read import config_front, config_summaries
 
     spec = ctx.spec
@@ -197,11 +200,7 @@ def _fit(ctx: "RunContext", restore: bool, progress: Any, t0: float) -> SweepOut
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     finished = False
     try:
-        can_restore = restore and tune.Tuner.can_restore(experiment_path(ctx.stores.ray_storage, spec.name))
-        if restore and not can_restore:
-            log.warning("no Ray experiment state for %s: starting the remaining trials afresh", spec.name)
-            reconcile(ctx)  # nothing will rerun what the study holds as running: the plan asks it again
-        tuner = make_tuner(ctx, restore=can_restore)
+        tuner = make_tuner(ctx)
         if progress is not None:
             progress.attach(spec)
         with ray_private.actors_on_prestarted_workers():

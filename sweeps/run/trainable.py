@@ -100,10 +100,13 @@ def _recorded(optuna_url: str, sweep: str, number: int) -> TrialReport | None:
 
 def run_trial(
     config: dict[str, Any], *, spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_run_id: str,
-    optuna_url: str, worker_env: dict[str, str] | None = None,
+    optuna_url: str, worker_env: dict[str, str] | None = None, secrets: dict[str, str] | None = None,
 ) -> None:
+    from sweeps.stores.config import remember_secrets
+
     started = time.perf_counter()
-    os.environ.update(worker_env or {})  # the driver's SPARSE_SWEEPS_* settings (data root, cache, ...)
+    os.environ.update(worker_env or {})  # the driver's SPARSE_SWEEPS_* settings (data root, cache, ...): no secret
+    remember_secrets(secrets or {})  # the store passwords: this process's memory, never its environment
     number = int(config["optuna_trial_number"])
     exp, params, baseline = trial_experiment(spec, config)
     epochs = exp.recipe.epochs
@@ -260,20 +263,16 @@ def _curve_figure(result: ExperimentResult):
 
 
 def _log_model(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
+    """The trained network as a ``sparse_sweeps`` model (`sweeps.tracking.models`): its state_dict and
+    NetworkSpec, never a pickle."""
     import mlflow
-    import mlflow.pytorch
+
+    from sweeps.tracking import models
 
     run = client.get_run(run_id)
     if run.outputs is not None and run.outputs.model_outputs:
         # A retried attempt (a lost node, a resumed driver) resumed from the final checkpoint:
         # the same weights are already logged, and a second copy would duplicate the model.
         return
-
-    model = result.model.to("cpu").eval()
-    example = torch.zeros((2, *result.config.network.input_shape)).numpy()
     mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run(run_id=run_id, log_system_metrics=False):
-        mlflow.pytorch.log_model(
-            model, name="model", serialization_format="pickle", input_example=example,
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-        )
+    models.log_model(result.model, result.config.network, run_id)

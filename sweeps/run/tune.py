@@ -121,7 +121,11 @@ _PATH_ENVS = ("SPARSE_SWEEPS_DATA", "SPARSE_SWEEPS_CACHE")
 
 
 def forwarded_env() -> dict[str, str]:
-    return {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else v)
+    """The driver's $SPARSE_SWEEPS_* settings for its trials: paths made absolute, store URLs
+    without their passwords (those go with `trial_secrets`)."""
+    from sweeps.stores.config import clean_env_value
+
+    return {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else clean_env_value(k, v))
             for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIX) and v}
 
 
@@ -134,13 +138,13 @@ def _trainable(ctx: "RunContext"):
     from ray import tune
 
     from sweeps.run.trainable import run_trial
-    from sweeps.stores.config import secret_env
+    from sweeps.stores.config import trial_secrets
 
     spec = ctx.spec
     fn = tune.with_parameters(
         run_trial, spec=spec, tracking_uri=ctx.stores.mlflow_tracking_uri, experiment_id=ctx.experiment_id,
         parent_run_id=ctx.parent_run_id, optuna_url=ctx.stores.optuna_storage,
-        worker_env={**forwarded_env(), **secret_env()},  # store passwords go in memory, never on disk
+        worker_env=forwarded_env(), secrets=trial_secrets(),  # passwords in memory: not in env, not on disk
     )
     resources = {"cpu": spec.resources.cpus}
     if spec.resources.gpus:
@@ -148,17 +152,17 @@ def _trainable(ctx: "RunContext"):
     return tune.with_resources(fn, resources)
 
 
-def make_tuner(ctx: "RunContext", restore: bool):
-    """The run's Tuner: restored from Ray's experiment state (``restore``), else a fresh one whose
-    searcher asks the run's own study."""
+def make_tuner(ctx: "RunContext"):
+    """A new Tuner over the sweep's plan, its searcher asking the run's own study. Never
+    `Tuner.restore`: Tune keeps its experiment state in ``ray_storage`` as pickles (tuner.pkl, the
+    searcher's and scheduler's state), and whoever can write there could run code on the driver
+    that unpickles them (`sweeps.run.service.resume_sweep` rebuilds the run from the stores of
+    record instead)."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.search import ConcurrencyLimiter
 
     spec, trainable = ctx.spec, _trainable(ctx)
-    if restore:
-        return tune.Tuner.restore(experiment_path(ctx.stores.ray_storage, spec.name), trainable=trainable,
-                                  resume_unfinished=True, resume_errored=False, restart_errored=False)
     rule = SuccessiveHalving.from_spec(spec)
     return tune.Tuner(
         trainable,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import alembic.command  # noqa: F401  Optuna's RDB storage checks its schema with alembic
 import alembic.migration  # noqa: F401
 import alembic.script  # noqa: F401
-import mlflow.pytorch  # noqa: F401  the trained model is logged with it
+import mlflow.models  # noqa: F401  the trained model is logged with it (sweeps.tracking.models)
 import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  the embedded (SQLite) tracking store
 import optuna.storages  # noqa: F401
 

@@ -4,11 +4,17 @@
   field falling back on its ``$SPARSE_SWEEPS_*`` variable (`STORE_ENV`), then on the embedded default.
 * URL normalisation: ``postgresql://`` (the form SQLAlchemy's and Optuna's docs show, which
   SQLAlchemy 2.1 maps to psycopg 3) and ``postgres://`` name the installed driver instead.
-* Passwords: a password in a store URL is taken out of it as the `Stores` is made, and kept in this
-  process only (`_PASSWORDS`). Every URL a `Stores` holds, and so the saved spec, the Optuna study,
-  MLflow's params and whatever is printed or logged, is password-free; connections get the password
-  back at connect time (a SQLAlchemy ``do_connect`` hook, or ``$PGPASSWORD`` for a child process).
-  `display` shows a URL with its password as ``***``; `scrub` blanks known passwords in any text.
+* Passwords: a password in a store URL (inline or a ``?password=`` parameter) is taken out of it as
+  the `Stores` is made, and kept in this process only (`_PASSWORDS`). URLs are read by a real
+  parser: SQLAlchemy's ``make_url`` for databases (what its engines read is what is masked), the
+  RFC 3986 authority for http(s) and buckets; a user part that cannot be read unambiguously (an
+  unencoded ``@``, several hosts) is refused in one line that never shows the URL. Every URL a
+  `Stores` holds, and so the saved spec, the Optuna study, MLflow's params and whatever is printed
+  or logged, is password-free; connections get the password back at connect time (a SQLAlchemy
+  ``do_connect`` hook, or ``$PGPASSWORD`` for a child process); trials get them in memory with
+  their parameters (`trial_secrets`, `remember_secrets`), never in their environment.
+  `display` shows a URL with its password as ``***``; `scrub` blanks credentials in URLs and every
+  known password (as written and percent-encoded) in any text.
 * `preflight`: each configured store is checked reachable and usable before anything is created or
   written; each failure is one line naming the setting, the host (password masked), the cause and
   the fix, raised as `StoreError` (the CLI prints it and exits 2).
@@ -19,7 +25,6 @@ Import-light: SQLAlchemy, the database drivers and pyarrow are imported only whe
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -28,13 +33,14 @@ import urllib.parse
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
-from sweeps.errors import StoreError, spec_fail
+from sweeps.errors import SpecError, StoreError, spec_fail
 from sweeps.stores.paths import DEFAULT_ROOT, sqlite_file
 
 __all__ = ["STORE_ENV", "Stores", "normalize_url", "display", "redact", "scrub", "preflight",
-           "secret_env", "password_env", "install_log_scrubber"]
+           "trial_secrets", "remember_secrets", "clean_env_value", "password_env", "install_log_scrubber",
+           "store_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +55,6 @@ STORE_ENV = {
     "shared_filesystem": "SPARSE_SWEEPS_SHARED_FILESYSTEM",  # 1/true/yes
 }
 _URL_FIELDS = ("ray_storage", "mlflow_tracking_uri", "mlflow_artifact_location", "optuna_storage")
-# Passwords a driver hands to its trials (with their parameters, never on disk): {"user@host:port": pw}.
-SECRETS_ENV = "SPARSE_SWEEPS_STORE_PASSWORDS"
 PASSWORD_ENVS = ("PGPASSWORD", "MYSQL_PWD", "MLFLOW_TRACKING_PASSWORD")  # read by drivers/clients themselves
 CHECK_TIMEOUT_S = 5.0
 
@@ -58,78 +62,168 @@ CHECK_TIMEOUT_S = 5.0
 # -- passwords ------------------------------------------------------------------------------------
 
 _PASSWORDS: dict[str, str] = {}  # "user@host:port" -> password, this process only
+_RAW: set[str] = set()  # the passwords as written in URLs (percent-encoded or not), to blank in any text
 _lock = threading.Lock()
 _hook_installed = False
+_QUERY_SECRETS = ("password", "passwd", "pwd")  # query parameters SQLAlchemy's drivers read as the password
+_NO_CREDENTIALS = ("sqlite",)
+
+
+class _Parsed(NamedTuple):
+    clean: str  # the URL without its password (inline or as a query parameter)
+    masked: str  # the URL with its password (inline or known to this process) as ***
+    key: str  # "user@host:port": what a connection presents
+    password: str | None  # as the driver gets it (percent-decoded)
+    raw: tuple[str, ...]  # as written in the URL
 
 
 def _key(user: str | None, host: str | None, port: int | str | None) -> str:
     return f"{user or ''}@{(host or '').lower()}:{port or ''}"
 
 
-def _split(url: str) -> tuple[urllib.parse.SplitResult, str | None] | None:
-    """(parts, password) of a URL with a host part, None for paths and host-less URIs."""
+def _unparseable(setting: str, why: str) -> SpecError:
+    # The URL itself is never shown: it may hold the password that could not be found in it.
+    return SpecError(f"{setting}: the URL's user and password cannot be parsed ({why}); percent-encode the "
+                     f"password's special characters (@ as %40, / as %2F, ? as %3F, # as %23, % as %25) or leave it "
+                     f"out of the URL and set $PGPASSWORD (databases) or $MLFLOW_TRACKING_PASSWORD (MLflow)")
+
+
+def _raw_query_password(url: str) -> list[str]:
+    return re.findall(r"[?&](?:%s)=([^&#]*)" % "|".join(_QUERY_SECRETS), url, flags=re.IGNORECASE)
+
+
+def _parse_db(url: str, setting: str) -> _Parsed | None:
+    """A database URL as SQLAlchemy reads it (``dialect+driver://user:password@host:port/db?query``)."""
+    from sqlalchemy.engine.url import URL, make_url  # the parser its engines use: what connects is what is masked
+
+    try:
+        u = make_url(url)
+    except Exception:  # noqa: BLE001  (ValueError, ArgumentError: a port that is no number, several hosts)
+        if "@" in url:
+            raise _unparseable(setting, "SQLAlchemy cannot read it: an unencoded @ in the password, several hosts, "
+                                        "or a port that is no number") from None
+        return None
+    if "@" in (u.host or "") or "@" in (u.database or ""):  # alice:pa@ss@host, alice:pa@ss/wd@host
+        raise _unparseable(setting, "an unencoded @ in the password")
+    query = {k: v for k, v in u.query.items() if k.lower() not in _QUERY_SECRETS}
+    found = [v for k, v in u.query.items() if k.lower() in _QUERY_SECRETS]
+    password = u.password if u.password is not None else next(
+        (v if isinstance(v, str) else v[0] for v in found), None)
+    if u.username is None and password is None:
+        return None
+    raw = list(_raw_query_password(url))
+    inline = re.match(r"[^:/]+://[^:/@]*:([^@]*)@", url)
+    if u.password is not None and inline:
+        raw.append(inline.group(1))
+    clean = URL.create(u.drivername, u.username, None, u.host, u.port, u.database, query)
+    shown = clean.set(password="***")  # rendered with the password hidden: ***
+    return _Parsed(clean.render_as_string(hide_password=False), shown.render_as_string(hide_password=True),
+                   _key(u.username, u.host, u.port), password, tuple(raw))
+
+
+def _parse_web(url: str, setting: str) -> _Parsed | None:
+    """An http(s)/s3/gs URL: ``scheme://user:password@host:port/path?query`` (the authority ends at
+    the first ``/``, ``?`` or ``#``, as RFC 3986 and urllib read it)."""
+    scheme, _, rest = url.partition("://")
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    if "@" not in authority:
+        if "@" in tail:  # e.g. http://alice:pa/ss@host: the authority ended inside the password
+            raise _unparseable(setting, "an @ after the host: a password holding / ? or # must be percent-encoded")
+        return None
+    userinfo, _, hostport = authority.rpartition("@")
+    user, colon, written = userinfo.partition(":")
+    try:
+        parts = urllib.parse.urlsplit(f"//{hostport}")
+        port = parts.port
+    except ValueError:
+        raise _unparseable(setting, "the port after the host is not a number") from None
+    password = urllib.parse.unquote(written) if colon else None
+    clean_tail = re.sub(r"([?&])(?:%s)=[^&#]*&?" % "|".join(_QUERY_SECRETS), r"\1", tail, flags=re.IGNORECASE)
+    clean_tail = re.sub(r"[?&]$", "", clean_tail)
+    clean = f"{scheme}://{user}@{hostport}{clean_tail}" if user else f"{scheme}://{hostport}{clean_tail}"
+    masked = f"{scheme}://{user}:***@{hostport}{clean_tail}"
+    return _Parsed(clean, masked, _key(urllib.parse.unquote(user), parts.hostname, port), password,
+                   tuple(([written] if colon else []) + _raw_query_password(url)))
+
+
+def _parse(url: str, setting: str = "store URL") -> _Parsed | None:
+    """The URL's parts, None for a path or a URL without a user (``sqlite:///...``, ``s3://bucket``).
+    Raises `SpecError` (one line naming ``setting``, never the URL) when a user part is there but
+    cannot be read unambiguously: its password could not be masked."""
     if "://" not in url:
         return None
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018  (raises on a malformed port)
-    except ValueError:
+    scheme = url.split("://", 1)[0].lower()
+    if scheme.split("+", 1)[0] in _NO_CREDENTIALS:
         return None
-    return parts, (urllib.parse.unquote(parts.password) if parts.password is not None else None)
+    if scheme in ("http", "https", "s3", "gs", "gcs", "file", "mlflow-artifacts"):
+        return _parse_web(url, setting)
+    return _parse_db(url, setting)
 
 
-def _netloc(parts: urllib.parse.SplitResult, password: str | None) -> str:
-    user = parts.netloc.rpartition("@")[0].partition(":")[0] if "@" in parts.netloc else ""
-    hostport = parts.netloc.rpartition("@")[2]
-    if not user and password is None:
-        return hostport
-    return f"{user}{'' if password is None else ':' + password}@{hostport}"
-
-
-def _strip_password(url: str) -> str:
-    """``url`` without its password, which is kept for this process's connections."""
-    split = _split(url)
-    if split is None or split[1] is None:
-        return url
-    parts, password = split
-    user = urllib.parse.unquote(parts.username or "")
+def _remember(parsed: _Parsed) -> None:
     with _lock:
-        _PASSWORDS[_key(user, parts.hostname, parts.port)] = password
-    if parts.scheme in ("http", "https"):  # MLflow's client reads basic-auth credentials from these
+        if parsed.password is not None:
+            _PASSWORDS[parsed.key] = parsed.password
+            _RAW.add(parsed.password)
+        _RAW.update(parsed.raw)
+
+
+def _strip_password(url: str, setting: str = "store URL") -> str:
+    """``url`` without its password (inline or ``?password=``), which is kept for this process's
+    connections. Raises `SpecError` when the URL's credentials cannot be parsed."""
+    parsed = _parse(url, setting)
+    if parsed is None or parsed.password is None:
+        return url
+    _remember(parsed)
+    if url.startswith(("http://", "https://")):  # MLflow's client reads basic-auth credentials from these
+        user = parsed.key.rpartition("@")[0]
         os.environ.setdefault("MLFLOW_TRACKING_USERNAME", user)
-        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", password)
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", parsed.password)
     else:
         _install_hook()
-    return urllib.parse.urlunsplit(parts._replace(netloc=_netloc(parts, None)))
+    return parsed.clean
+
+
+def _safe_parse(url: str) -> _Parsed | None:
+    try:
+        return _parse(url)
+    except SpecError:
+        return None
 
 
 def _password_for(url: str) -> str | None:
-    split = _split(url)
-    if split is None:
+    parsed = _safe_parse(url)
+    if parsed is None:
         return None
-    parts, inline = split
-    if inline is not None:
-        return inline
-    return _PASSWORDS.get(_key(urllib.parse.unquote(parts.username or ""), parts.hostname, parts.port))
+    return parsed.password if parsed.password is not None else _PASSWORDS.get(parsed.key)
 
 
 def display(url: str | None) -> str:
-    """The URL as it may be shown: its password (inline or known to this process) as ``***``."""
+    """The URL as it may be shown: its password (inline, as a query parameter, or known to this
+    process) as ``***``; a URL whose credentials cannot be parsed is not shown at all."""
     if not url:
         return str(url)
-    split = _split(url)
-    if split is None or _password_for(url) is None:
+    try:
+        parsed = _parse(url)
+    except SpecError:
+        return url.split("://", 1)[0] + "://(not shown: its credentials cannot be parsed)"
+    if parsed is None or (parsed.password is None and parsed.key not in _PASSWORDS):
         return url
-    return urllib.parse.urlunsplit(split[0]._replace(netloc=_netloc(split[0], "***")))
+    return parsed.masked
 
 
-_CREDENTIALS = re.compile(r"(\w[\w+.-]*://[^/:@\s]*):[^@/\s]+@")
+# scheme://user:PASSWORD@ up to the last @ of the word (a password may hold / ? # : and @ unencoded),
+# and a password=... query parameter.
+_CREDENTIALS = re.compile(r"(\w[\w+.-]*://[^\s/:@?#]*):\S*@")
+_QUERY_CREDENTIALS = re.compile(r"([?&](?:%s)=)[^&\s#'\"]*" % "|".join(_QUERY_SECRETS), re.IGNORECASE)
 
 
 def redact(value: Any) -> Any:
-    """The same structure with passwords in URLs (``scheme://user:PASSWORD@host``) replaced by ***."""
+    """The same structure with passwords in URLs (``scheme://user:PASSWORD@host``, ``?password=``)
+    and every password this process knows replaced by ***."""
     if isinstance(value, str):
-        return scrub(_CREDENTIALS.sub(r"\1:***@", value))
+        return scrub(value)
     if isinstance(value, Mapping):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -138,15 +232,18 @@ def redact(value: Any) -> Any:
 
 
 def _known_secrets() -> list[str]:
-    secrets = list(_PASSWORDS.values()) + [os.environ.get(v, "") for v in PASSWORD_ENVS]
+    secrets = list(_PASSWORDS.values()) + list(_RAW) + [os.environ.get(v, "") for v in PASSWORD_ENVS]
     return sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)  # shorter ones would mangle text
 
 
 def scrub(text: str) -> str:
-    """``text`` with every password known to this process (store URLs, $PGPASSWORD, ...) as ***."""
+    """``text`` with credentials in URLs and every password known to this process (store URLs,
+    $PGPASSWORD, ...), as written or percent-encoded, as ***."""
     text = _CREDENTIALS.sub(r"\1:***@", text)
+    text = _QUERY_CREDENTIALS.sub(r"\1***", text)
     for secret in _known_secrets():
-        text = text.replace(secret, "***")
+        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
+            text = text.replace(form, "***")
     return text
 
 
@@ -167,27 +264,41 @@ def install_log_scrubber() -> None:
 
 
 def _load_env_secrets() -> None:
-    """Passwords from the $SPARSE_SWEEPS_* store variables and from what a driver handed its trials."""
-    raw = os.environ.get(SECRETS_ENV, "")
-    if raw:
-        try:
-            found = json.loads(raw)
-        except ValueError:
-            found = {}
-        if found:
-            with _lock:
-                _PASSWORDS.update({str(k): str(v) for k, v in found.items()})
-            _install_hook()
+    """Passwords in the $SPARSE_SWEEPS_* store variables move to this process's memory: the variable
+    keeps the URL without it, so no process started from here (Ray, its workers, trials) inherits it."""
     for name in _URL_FIELDS:
-        value = os.environ.get(STORE_ENV[name], "").strip()
+        var = STORE_ENV[name]
+        value = os.environ.get(var, "").strip()
         if value:
-            _strip_password(normalize_url(value))
+            clean = _strip_password(normalize_url(value), _setting(name))
+            if clean != normalize_url(value):
+                os.environ[var] = clean
 
 
-def secret_env() -> dict[str, str]:
+def trial_secrets() -> dict[str, str]:
     """What a trial needs, with its parameters, to connect where this driver does: the store
-    passwords this process knows (never written to disk: Ray keeps parameters in memory)."""
-    return {SECRETS_ENV: json.dumps(_PASSWORDS)} if _PASSWORDS else {}
+    passwords this process knows. Ray keeps parameters in memory; a trial hands them to
+    `remember_secrets`, never to its environment."""
+    with _lock:
+        return dict(_PASSWORDS)
+
+
+def remember_secrets(secrets: Mapping[str, str]) -> None:
+    """Take the driver's store passwords (`trial_secrets`) into this process's memory."""
+    if not secrets:
+        return
+    with _lock:
+        _PASSWORDS.update({str(k): str(v) for k, v in secrets.items()})
+        _RAW.update(str(v) for v in secrets.values())
+    _install_hook()
+
+
+def clean_env_value(name: str, value: str) -> str:
+    """A $SPARSE_SWEEPS_* value as it may be handed on: a store URL without its password."""
+    field = next((f for f, var in STORE_ENV.items() if var == name), None)
+    if field not in _URL_FIELDS:
+        return value
+    return _strip_password(normalize_url(value.strip()), _setting(field))
 
 
 def password_env(url: str) -> dict[str, str]:
@@ -269,7 +380,7 @@ class Stores:
         for name in _URL_FIELDS:
             value = getattr(self, name)
             if isinstance(value, str) and value:
-                object.__setattr__(self, name, _strip_password(normalize_url(value.strip())))
+                object.__setattr__(self, name, _strip_password(normalize_url(value.strip()), _setting(name)))
 
     def resolved(self) -> "Stores":
         """Every setting filled in, the root absolute; resolved stores are returned as they are."""
@@ -464,6 +575,14 @@ def _checks(stores: Stores) -> list[tuple[str, Callable[[], str | None]]]:
     for name in ("optuna_storage", "mlflow_tracking_uri", "mlflow_artifact_location", "ray_storage"):
         add(name, getattr(r, name))
     return out
+
+
+def store_problem(name: str, uri: str) -> str | None:
+    """One store's check (``name`` a `Stores` field), as `preflight` words it; None if it passes."""
+    for check_name, check in _checks(Stores(**{name: uri})):
+        if check_name == name and (problem := check()):
+            return f"{_setting(name)}: {problem}"
+    return None
 
 
 def preflight(stores: Stores, timeout: float = 2 * CHECK_TIMEOUT_S + 5) -> None:

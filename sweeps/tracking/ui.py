@@ -79,7 +79,8 @@ def start_dashboard(tracking_uri: str, host: str = "127.0.0.1", port: int | None
             f"from another machine use an SSH tunnel: ssh -L 5000:127.0.0.1:5000 THIS_HOST"
         )
     port = port or _free_port()
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **password_env(tracking_uri))
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_ALLOW_PICKLE_DESERIALIZATION="false",
+               **password_env(tracking_uri))
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
            "--host", host, "--port", str(port), "--workers", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
