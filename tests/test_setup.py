@@ -66,3 +66,19 @@ def test_set_up_says_clearly_when_it_cannot_install(tmp_path):
     assert "setup: .venv is up to date" in out, out  # the set-up itself ran
     assert "setup: cannot install chromium (not root)" in out, out
     assert "apt-get install -y chromium" in out
+
+
+def test_the_lock_and_uv_are_pinned_with_hashes_and_installed_hash_checked():
+    """Supply chain (issue 19): every requirement of the lock (and uv) carries its files' sha256,
+    and set-up installs both with --require-hashes."""
+    for name in ("requirements.lock", "scripts/uv.txt"):
+        text = (REPO / name).read_text()
+        entries = [line for line in text.splitlines() if line and not line.startswith(("#", " "))]
+        assert entries, name
+        for entry in entries:
+            assert re.match(r"^[A-Za-z0-9_.\-\[\]]+==[^\s]+ \\$", entry), f"{name}: {entry!r} is not an exact pin"
+        blocks = re.findall(r"^(\S+==\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n?)+)", text, flags=re.M)
+        assert len(blocks) == len(entries), f"{name}: a pin without hashes"
+    setup = (REPO / "scripts" / "setup.sh").read_text()
+    assert "--require-hashes -r requirements.lock" in setup and "--require-hashes -r scripts/uv.txt" in setup
+    assert "pip install --quiet --disable-pip-version-check uv\n" not in setup  # no unpinned uv
