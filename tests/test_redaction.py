@@ -61,7 +61,7 @@ def test_run_submit_and_the_saved_spec_never_hold_a_nasty_password(password, tmp
     from sweeps.cli import commands as cli
     from sweeps.run import jobs
     from sweeps.spec import SpecError, load_spec
-    from sweeps.stores.config import redact
+    from sweeps.stores.secrets import redact
     from sweeps.tracking.runs import flatten
 
     uploaded: list[str] = []
@@ -136,7 +136,7 @@ def test_an_unparseable_credential_is_refused_fast_without_the_url(tmp_path):
 
 
 def test_a_refused_url_never_reaches_the_output_through_display():
-    from sweeps.stores.config import display, scrub
+    from sweeps.stores.secrets import display, scrub
 
     assert display("postgresql://alice:pa@ss@h:1/db") == "postgresql://(not shown: its credentials cannot be parsed)"
     for password in NASTY:
@@ -178,7 +178,7 @@ def test_an_unexpected_error_is_one_scrubbed_line_and_a_private_trace(tmp_path, 
 
 def test_trials_get_store_passwords_in_memory_not_in_their_environment(monkeypatch):
     from sweeps.run import tune as tune_wiring
-    from sweeps.stores import config
+    from sweeps.stores import config, secrets
 
     password = "trial-pw/with#odd?chars"
     enc = urllib.parse.quote(password, safe="")
@@ -189,11 +189,11 @@ def test_trials_get_store_passwords_in_memory_not_in_their_environment(monkeypat
     forwarded = tune_wiring.forwarded_env()
     assert forwarded["SPARSE_SWEEPS_OPTUNA_STORAGE"] == "postgresql+psycopg2://bob@db.example:5432/optuna"
     _no_password(repr(forwarded) + repr(dict(os.environ)), password, "the trial's environment")
-    assert config.trial_secrets()["bob@db.example:5432"] == password  # handed over with the parameters
+    assert secrets.trial_secrets()["bob@db.example:5432"] == password  # handed over with the parameters
     # In the trial: remembered in memory, handed to connections by the SQLAlchemy hook.
-    config._PASSWORDS.pop("bob@db.example:5432")
-    config.remember_secrets({"bob@db.example:5432": password})
-    assert config.password_env("postgresql+psycopg2://bob@db.example:5432/optuna") == {"PGPASSWORD": password}
+    secrets._PASSWORDS.pop("bob@db.example:5432")
+    secrets.remember_secrets({"bob@db.example:5432": password})
+    assert secrets.password_env("postgresql+psycopg2://bob@db.example:5432/optuna") == {"PGPASSWORD": password}
     _no_password(repr(dict(os.environ)), password, "the environment after remember_secrets")
 
 

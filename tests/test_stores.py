@@ -14,7 +14,9 @@ import pytest
 from cluster_helpers import free_port
 from sweep_helpers import run_cli, tiny_spec, write_spec
 from sweeps.errors import StoreError
-from sweeps.stores.config import Stores, display, normalize_url, preflight
+from sweeps.stores.config import Stores, normalize_url
+from sweeps.stores.preflight import preflight
+from sweeps.stores.secrets import display
 
 SECRET = "s3cr3t-Pw-for-tests"
 

@@ -139,7 +139,7 @@ FRONT_NOTE = ("front on the means of each config's seeds, ± the 95% interval; a
 
 
 def _print_outcome(outcome) -> None:
-    from sweeps.stores.config import display
+    from sweeps.stores.secrets import display
 
     console.print(_front_table(f"Pareto front of {outcome.name} ({outcome.seconds:.0f}s)", outcome.front))
     _print_front_note(outcome.front, outcome.name)
@@ -555,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from sweeps.stores.config import install_log_scrubber, scrub
+    from sweeps.stores.secrets import install_log_scrubber, scrub
 
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)

@@ -94,7 +94,7 @@ def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: I
     except Exception as e:
         if not type(e).__module__.startswith("sqlalchemy"):
             raise
-        from sweeps.stores.config import store_problem
+        from sweeps.stores.preflight import store_problem
 
         problem = store_problem("optuna_storage", url)  # the database does not answer: say why, as `run` does
         if problem is None:

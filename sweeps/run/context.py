@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from sweeps.errors import StoreError
 from sweeps.spec import SweepSpec
-from sweeps.stores.config import Stores, display
+from sweeps.stores.config import Stores
+from sweeps.stores.secrets import display
 
 if TYPE_CHECKING:
     from sweeps.search.study import SweepStudy
@@ -33,7 +34,7 @@ class RunContext:
 def open_context(spec: SweepSpec, create: bool, connections: tuple[Any, Any] | None = None) -> RunContext:
     """Open the sweep in its stores, once: the MLflow experiment and parent run, and the Optuna
     study (``create``: new ones; else existing ones, refused with a `StoreError` when missing).
-    The stores must have passed `sweeps.stores.config.preflight`. ``connections``: an MLflow client
+    The stores must have passed `sweeps.stores.preflight.preflight`. ``connections``: an MLflow client
     and an Optuna storage already open on these stores, used rather than opened again."""
     from mlflow.tracking import MlflowClient
 

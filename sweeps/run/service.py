@@ -25,7 +25,8 @@ from sweeps.errors import SweepExistsError
 from sweeps.results.read import saved_spec, spec_path
 from sweeps.search.study import quiet_optuna
 from sweeps.spec import OBJECTIVES, SweepSpec
-from sweeps.stores.config import preflight, redact
+from sweeps.stores.preflight import preflight
+from sweeps.stores.secrets import redact
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial

@@ -102,7 +102,7 @@ def run_trial(
     config: dict[str, Any], *, spec: SweepSpec, tracking_uri: str, experiment_id: str, parent_run_id: str,
     optuna_url: str, worker_env: dict[str, str] | None = None, secrets: dict[str, str] | None = None,
 ) -> None:
-    from sweeps.stores.config import remember_secrets
+    from sweeps.stores.secrets import remember_secrets
 
     started = time.perf_counter()
     os.environ.update(worker_env or {})  # the driver's SPARSE_SWEEPS_* settings (data root, cache, ...): no secret

@@ -138,7 +138,7 @@ def _trainable(ctx: "RunContext"):
     from ray import tune
 
     from sweeps.run.trainable import run_trial
-    from sweeps.stores.config import trial_secrets
+    from sweeps.stores.secrets import trial_secrets
 
     spec = ctx.spec
     fn = tune.with_parameters(

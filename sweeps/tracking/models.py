@@ -96,7 +96,7 @@ def _fetch(ref: str, folder: str) -> Path:
     try:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=ref, dst_path=folder))
     except Exception as e:  # MlflowException, OSError: no such model or alias, an unreachable store
-        from sweeps.stores.config import scrub
+        from sweeps.stores.secrets import scrub
 
         reason = scrub(" ".join(str(getattr(e, "message", e)).split()))[:300]
         raise UserError(f"{ref}: cannot read it ({reason}); check the model name and alias and the tracking URI "

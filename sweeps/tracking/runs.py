@@ -32,7 +32,7 @@ TAG_PARENT = "mlflow.parentRunId"
 
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
     """Fail fast, before MLflow's own retries, when an HTTP tracking server does not answer."""
-    from sweeps.stores.config import mlflow_problem
+    from sweeps.stores.preflight import mlflow_problem
 
     if tracking_uri.startswith(("http://", "https://")):
         problem = mlflow_problem(tracking_uri, timeout)

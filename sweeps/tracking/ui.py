@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from sweeps.errors import UserError
 from sweeps.shutdown import alive, descendants
-from sweeps.stores.config import mlflow_problem, password_env
+from sweeps.stores.preflight import mlflow_problem
+from sweeps.stores.secrets import password_env
 
 __all__ = ["Dashboard", "start_dashboard", "experiment_url"]
 
