@@ -238,6 +238,8 @@ def summarize(results: dict[str, list[SimResult]], reference: tuple[float, float
             "mannwhitney_p_true_at_epoch_budget": p_budget,
             "true_curve_by_trials": _median_curve([np.asarray(r.true_curve) for r in runs]),
             "observed_final_hypervolume": _summary(obs_final[name]),
+            "confirmed_final_hypervolume": _summary([r.handover.confirmed_hypervolume if r.handover else 0.0
+                                                     for r in runs]),
             "observed_finals": obs_final[name],
             "observed_trials_to_observed_target": _quartiles([inf(i) for i in obs_to]),
             "observed_curve_by_trials": _median_curve([hv for hv, _ in observed[name]]),

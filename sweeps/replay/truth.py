@@ -69,6 +69,8 @@ class Handover:
     chosen_seeds: int
     baseline_truth: tuple[tuple[str, tuple[float, float]], ...]
     claims: tuple[Claim, ...]
+    front_means: tuple[tuple[float, float], ...] = ()  # what the service shows: the front configs' means
+    confirmed_hypervolume: float = 0.0  # hypervolume of ``front_means``: what a real sweep can measure
 
     def claim(self, baseline: str, objective: str) -> Claim | None:
         return next((c for c in self.claims if c.baseline == baseline and c.objective == objective), None)
@@ -86,7 +88,8 @@ class Handover:
                 "chosen_baseline": self.chosen_baseline,
                 "chosen_truth": None if self.chosen_truth is None else list(self.chosen_truth),
                 "chosen_seeds": self.chosen_seeds, "baseline_truth": {k: list(v) for k, v in self.baseline_truth},
-                "claims": [c.__dict__ for c in self.claims]}
+                "claims": [c.__dict__ for c in self.claims], "front_means": [list(m) for m in self.front_means],
+                "confirmed_hypervolume": self.confirmed_hypervolume}
 
 
 def true_hypervolume(truths: Sequence[tuple[float, float]], reference: Sequence[float]) -> float:
@@ -133,6 +136,8 @@ def handover(trials: Sequence[Any], truth_of: Callable[[int], tuple[float, float
         chosen_truth=None if chosen is None else truth_of(chosen.number),
         chosen_seeds=0 if chosen is None else len(chosen.noise),
         baseline_truth=baseline_truth, claims=tuple(made),
+        front_means=tuple((float(c.values[0]), float(c.values[1])) for c in front),
+        confirmed_hypervolume=true_hypervolume([tuple(c.values) for c in front], reference),
     )
 
 
