@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"each ({time.perf_counter() - t0:.0f} s so far)", flush=True)
     wall = time.perf_counter() - t0
     ordered = {name: [results[name][s] for s in range(args.seeds)] for name in args.variants}
-    summary = summarize(ordered, reference, noise_sd=float(noise.total_sd[1, -1]))
+    summary = summarize(ordered, reference, noise_sd=float(noise.total_sd_at(surrogate.truth(None, "dense"))[1, -1]))
 
     print(f"\n{args.seeds} simulated sweeps per variant ({args.mode} seed effects); target = random's median true "
           f"final hypervolume {summary['target']:.5f}; equal-epoch budget {summary['epoch_budget']:.0f} epochs")

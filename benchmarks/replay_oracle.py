@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     acc, noise = model.mean(params)
     points = np.c_[acc[:, -1], noise[:, -1]]
     dense = model.truth(None, "dense")
-    sd = float(model.noise.total_sd[1, -1])
+    sd = float(model.noise.total_sd_at(dense)[1, -1])  # one trial near the front
     ok = points[:, 0] >= dense[0] - ACCURACY_SLACK
     margins = points[ok, 1] - dense[1]
     best = float(margins.max()) if ok.any() else None

@@ -117,6 +117,21 @@ def test_the_noise_model_finds_a_planted_seed_effect(table, tmp_path):
     assert flat.seed_p[1] > 0.01 and flat.seed_sd[1, -1] < noise.seed_sd[1, -1] / 3
 
 
+def test_trial_noise_is_bounded_by_the_designs_held_out_residuals(surrogate):
+    n = surrogate.noise
+    for o in range(2):
+        assert len(n.levels[o]) == 4 and list(n.levels[o]) == sorted(n.levels[o])
+        for sd, bound in zip(n.level_sd[o], n.level_bound[o]):
+            assert sd == pytest.approx(min(n.trial_sd[o, -1], bound))
+    # between bins it interpolates, beyond them it stays flat; the seed effect adds in quadrature
+    lo, hi = n.levels[1][0], n.levels[1][-1]
+    assert n.trial_sd_at((0.9, lo - 1))[1, -1] == pytest.approx(n.level_sd[1][0])
+    assert n.trial_sd_at((0.9, hi + 1))[1, -1] == pytest.approx(n.level_sd[1][-1])
+    mid = (n.levels[1][0] + n.levels[1][1]) / 2
+    assert n.trial_sd_at((0.9, mid))[1, -1] == pytest.approx((n.level_sd[1][0] + n.level_sd[1][1]) / 2)
+    assert n.total_sd_at((0.9, mid))[1, -1] ** 2 == pytest.approx(n.seed_sd[1, -1] ** 2 + n.trial_sd_at((0.9, mid))[1, -1] ** 2)
+
+
 def test_recorded_seeds_replay_the_baselines_runs(table, surrogate):
     world = World(surrogate.noise, "recorded", 0)
     acc, noise = surrogate.draw(None, "dense", 1, world, key=(0, 1))
