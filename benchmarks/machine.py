@@ -15,3 +15,22 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def machine_record(repo: Path | str, threads: int | None = None) -> dict:
+    """The machine, the load, and the exact code a result came from: the commit checked out and
+    whether tracked files differed from it (a result from a dirty tree names no commit's code)."""
+    import os
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "threads_per_process": threads if threads is not None else int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
+            "commit": git("rev-parse", "HEAD") or "unknown",
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            "load_before": list(os.getloadavg())}

@@ -29,8 +29,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sweeps.stores", "sweeps.names"),
     ("sweeps.search",),
     ("sweeps.spec",),
-    ("sweeps.tracking", "sweeps.replay"),
+    ("sweeps.tracking",),
     ("sweeps.results",),
+    ("sweeps.replay",),
     ("sweeps.run",),
     ("sweeps.cli",),
 )

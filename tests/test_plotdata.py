@@ -135,7 +135,7 @@ def test_report_draws_random_searchs_expected_curve_only_where_the_setup_matches
     reference.write_reference(spec, (0.5, 0.2), {"median": [0.0, 0.1, 0.2], "q1": [0.0, 0.05, 0.1],
                                                 "q3": [0.0, 0.15, 0.3]}, seeds=30, source="bench.json", path=path)
     monkeypatch.setattr(reference, "REFERENCE_FILE", path)
-    hv = report_input(spec, trials).hypervolume
+    hv = report_input(spec, trials, reference.random_reference(spec)).hypervolume
     assert hv.reference_point == (0.5, 0.2) and hv.expected_median == (0.0, 0.1, 0.2)
     assert hv.trials == (1, 2, 3, 4) and "30 replayed sweeps" in hv.expected_label
     ax = render.hypervolume_figure(hv, "t").axes[0]
@@ -143,5 +143,5 @@ def test_report_draws_random_searchs_expected_curve_only_where_the_setup_matches
     assert "(0.5, 0.2)" in ax.get_ylabel()
     other = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, epochs=spec.epochs + 1))
     assert reference.random_reference(other, path) is None  # other epochs: not comparable
-    assert report_input(other, trials).hypervolume.expected_trials == ()
-    assert report_input(other, trials).hypervolume.reference_point == (0.0, 0.0)
+    assert report_input(other, trials, reference.random_reference(other)).hypervolume.expected_trials == ()
+    assert report_input(other, trials, None).hypervolume.reference_point == (0.0, 0.0)

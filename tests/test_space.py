@@ -116,5 +116,10 @@ def test_noise_kinds_take_their_facts_from_the_table():
 def test_presets_round_trip_with_the_grammar():
     for name in ("mnist-quick", "mnist-paper", "gsc-paper"):
         spec = load_spec(name)
+        again = SweepSpec.from_dict(spec.to_dict())
+        assert again.to_dict() == spec.to_dict(), name
+        assert [p.target for p in again.space] == [space.parse(p.name) for p in spec.space]
+        assert spec.baselines, name
         for b in spec.baselines:
-            spec.trial({"baseline": b.name})
+            exp, params, baseline = spec.trial({"baseline": b.name})
+            assert baseline == b.name and exp.to_dict() == again.trial({"baseline": b.name})[0].to_dict()

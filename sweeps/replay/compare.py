@@ -1,17 +1,21 @@
-"""Compare searchers on a replay table: many simulated sweeps each, summarized by hypervolume.
+"""Compare searchers on a replay table: many simulated sweeps each, scored on the truth.
 
-The metric is the hypervolume of the COMPLETE trials in (validation accuracy, validation noise
-score / its maximum), against a reference point fixed per table (`reference_point`):
+The headline metric is the *true* hypervolume (`sweeps.replay.truth`): the hypervolume, in
+(validation accuracy, validation noise score / its maximum), of the surrogate's noise-free means at
+the configs the service hands over after its confirmation phase, above a reference point fixed by
+the truth model (`truth.reference_point`: the design's 10th percentile of true final accuracy, and
+dense's true noise score, so dense is worth 0). Searchers are compared at equal total epochs,
+replicates included: each variant's true hypervolume once it (with a confirmation then) had
+trained as many epochs as the median `baseline_variant` run trained in all.
 
-* accuracy: the 10th percentile of the design's final validation accuracy (a config less accurate
-  than nine in ten random ones adds nothing);
-* noise: the dense baseline's median final noise score over its maximum (a config counts only
-  where it is more robust than dense, the trade-off the service exists to find).
-
-So the dense baseline alone is worth 0, and all of a sweep's hypervolume is what its search found.
-For each searcher: the median and interquartile range of the final hypervolume over seeds; the
-anytime curves against trials ended and against epochs trained; and how many trials (and epochs)
-its median run needs to reach random search's median final hypervolume.
+Per variant: the final and equal-epoch true hypervolume (median, quartiles, a 95 % interval of the
+median), the trials (searched trials ended: baselines and replicates not counted) and epochs
+(everything trained, the confirmation's replicates included) to reach the `baseline_variant`'s
+median true final hypervolume, where a run that never reaches it counts as beyond the budget (a
+median that falls among those is "beyond", never a smaller order statistic); what `best` claims
+against dense and how often the claims are true; how often the chosen config truly beats dense.
+The observed hypervolume (of the noisy values a sweep sees, the figure reports draw) is kept
+beside it.
 """
 
 from __future__ import annotations
@@ -24,131 +28,228 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from sweeps.search.confirm import seeds_for_power
 from .simulate import SimResult, simulate
 from .surrogate import Surrogate
 from .table import ReplayTable
+from .truth import ACCURACY_SLACK, reference_point
 
-__all__ = ["Variant", "reference_point", "run_variant", "summarize", "first_reaching", "hypervolume_at"]
+__all__ = ["Variant", "reference_point", "run_variant", "summarize", "first_reaching", "hypervolume_at", "quantiles",
+           "median_interval", "proportion", "simulate_spec", "spec_variant"]
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One searcher set-up: a sampler, and an early-stopping rule or none."""
+    """One searcher set-up: a sampler, an early-stopping rule or none, a confirmation or none."""
 
     name: str
     algorithm: str
     early_stopping: dict[str, Any] | None = None  # EarlyStopping fields
     trials: int | None = None  # None: the spec's budget.trials
     startup_trials: int | None = None  # None: the spec's searcher.startup_trials
+    confirm: tuple[int, int] | None = None  # (top, seeds); None: no confirmation phase
 
     def spec_for(self, spec: Any) -> Any:
-        from sweeps.spec import EarlyStopping
+        from sweeps.spec import Confirm, EarlyStopping
 
         es = None if self.early_stopping is None else EarlyStopping(**self.early_stopping)
         budget = spec.budget if self.trials is None else dataclasses.replace(spec.budget, trials=self.trials)
         searcher = dataclasses.replace(spec.searcher, algorithm=self.algorithm)
         if self.startup_trials is not None:
             searcher = dataclasses.replace(searcher, startup_trials=self.startup_trials)
-        return dataclasses.replace(spec, searcher=searcher, early_stopping=es, budget=budget)
-
-
-def reference_point(table: ReplayTable, baseline: str = "dense") -> tuple[float, float]:
-    design = [r for r in table.searched() if r["kind"] == "design"]
-    acc, _, _ = table.curves(design)
-    rows = table.baseline_rows(baseline)
-    if not rows:
-        raise ValueError(f"replay table {table.path}: no {baseline!r} baseline rows for the reference point")
-    _, noise, _ = table.curves(rows)
-    return (float(np.percentile(acc[:, -1], 10)), float(np.median(noise[:, -1])))
+        confirm = None if self.confirm is None else Confirm(*self.confirm)
+        return dataclasses.replace(spec, searcher=searcher, early_stopping=es, budget=budget, confirm=confirm)
 
 
 def run_variant(spec: Any, variant: Variant, surrogate: Surrogate, seeds: Sequence[int],
-                progress: Callable[[str], None] | None = None) -> list[SimResult]:
+                progress: Callable[[str], None] | None = None, mode: str = "drawn",
+                reference: Sequence[float] | None = None) -> list[SimResult]:
     vspec = variant.spec_for(spec)
+    ref = tuple(reference) if reference is not None else reference_point(surrogate)
     out = []
     t0 = time.perf_counter()
     for seed in seeds:
-        out.append(simulate(vspec, surrogate, seed))
+        out.append(simulate(vspec, surrogate, seed, mode=mode, reference=ref))
     if progress:
         progress(f"{variant.name}: {len(seeds)} simulated sweeps in {time.perf_counter() - t0:.1f}s")
     return out
 
 
-def first_reaching(curve: np.ndarray, target: float) -> int | None:
+# -- statistics (pure) ---------------------------------------------------------------------------
+
+def first_reaching(curve: Sequence[float], target: float) -> int | None:
     """1-based index of the first value >= target, None if never."""
-    hits = np.flatnonzero(curve >= target - 1e-12)
+    hits = np.flatnonzero(np.asarray(curve, dtype=float) >= target - 1e-12)
     return int(hits[0]) + 1 if len(hits) else None
 
 
-def _quartiles(values: list[float]) -> dict[str, float | None]:
-    """Median and quartiles; a run that never got there counts as infinitely late (None in JSON)."""
-    if not values:
-        return {"median": None, "q1": None, "q3": None}
-    q1, med, q3 = np.percentile(np.asarray(values, dtype=float), [25, 50, 75], method="lower")
-    return {k: (float(v) if math.isfinite(v) else None) for k, v in (("median", med), ("q1", q1), ("q3", q3))}
+def quantiles(values: Sequence[float], qs: Sequence[float] = (25, 50, 75)) -> list[float | None]:
+    """Percentiles (numpy's default, linear) where ``inf`` marks a run beyond the budget: a
+    percentile that involves one is None ("beyond"), never a smaller neighbour."""
+    x = np.sort(np.asarray(values, dtype=float))
+    if x.size == 0:
+        return [None for _ in qs]
+    out: list[float | None] = []
+    for q in qs:
+        pos = (x.size - 1) * q / 100
+        lo, hi = int(math.floor(pos)), int(math.ceil(pos))
+        if not (math.isfinite(x[lo]) and math.isfinite(x[hi])):
+            out.append(None)
+        else:
+            out.append(float(x[lo] + (x[hi] - x[lo]) * (pos - lo)))
+    return out
 
 
-def hypervolume_at(hv: np.ndarray, epochs: np.ndarray, budget: float) -> float:
+def _quartiles(values: Sequence[float]) -> dict[str, float | None]:
+    q1, med, q3 = quantiles(values)
+    return {"median": med, "q1": q1, "q3": q3}
+
+
+def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float | None, float | None]:
+    """Distribution-free interval of the median: order statistics (x_(j), x_(k)) with
+    P(j <= Binomial(n, 1/2) < k) >= level (None where the order statistic is beyond the budget)."""
+    from scipy import stats
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    if n == 0:
+        return None, None
+    # (x[j], x[n-1-j]) (0-based) covers the median with probability 1 - 2 P(B <= j),
+    # B ~ Binomial(n, 1/2): take the largest j with P(B <= j) <= alpha/2
+    j = int(stats.binom.ppf((1 - level) / 2, n, 0.5))  # smallest j with P(B <= j) >= alpha/2
+    if stats.binom.cdf(j, n, 0.5) > (1 - level) / 2:
+        j -= 1
+    j = min(max(j, 0), (n - 1) // 2)  # too few runs for the level: the extremes
+    k = n - 1 - j
+    num = lambda v: float(v) if math.isfinite(v) else None  # noqa: E731
+    return num(x[j]), num(x[k])
+
+
+def proportion(k: int, n: int) -> dict[str, float | int | None]:
+    """k of n with its exact (Clopper-Pearson) 95 % interval."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return {"k": 0, "n": 0, "rate": None, "low": None, "high": None}
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    return {"k": int(k), "n": int(n), "rate": k / n, "low": float(ci.low), "high": float(ci.high)}
+
+
+def hypervolume_at(hv: Sequence[float], epochs: Sequence[float], budget: float) -> float:
     """A run's hypervolume once it had trained ``budget`` epochs (its last, if it trained fewer)."""
-    i = np.searchsorted(epochs, budget, side="right") - 1
+    i = np.searchsorted(np.asarray(epochs), budget, side="right") - 1
     return float(hv[i]) if i >= 0 else 0.0
 
 
 def _median_curve(curves: list[np.ndarray]) -> dict[str, list[float]]:
     n = min(len(c) for c in curves)
-    stack = np.stack([c[:n] for c in curves])
+    stack = np.stack([np.asarray(c[:n], dtype=float) for c in curves])
     q1, med, q3 = np.percentile(stack, [25, 50, 75], axis=0)
     return {"median": med.tolist(), "q1": q1.tolist(), "q3": q3.tolist()}
 
 
+def _summary(values: Sequence[float]) -> dict[str, Any]:
+    low, high = median_interval(values)
+    return _quartiles(values) | {"median_low": low, "median_high": high, "n": len(values)}
+
+
+# -- the comparison ------------------------------------------------------------------------------
+
+def claims_of(runs: Sequence[SimResult], baseline: str = "dense") -> dict[str, Any]:
+    """What `best` claimed against ``baseline`` over ``runs``, per objective, and how many claims
+    were true."""
+    out: dict[str, Any] = {}
+    for key in ("val_noise_score", "val_accuracy"):
+        made = [c for r in runs if r.handover for c in r.handover.claims
+                if c.baseline == baseline and c.objective == key and c.claimed]
+        verdicts = [c.verdict for r in runs if r.handover for c in r.handover.claims
+                    if c.baseline == baseline and c.objective == key]
+        out[key] = {"claims": len(made), "true": proportion(sum(bool(c.correct) for c in made), len(made)),
+                    "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))}}
+    every = [c for r in runs if r.handover for c in r.handover.claims if c.baseline == baseline and c.claimed]
+    out["all"] = proportion(sum(bool(c.correct) for c in every), len(every))
+    return out
+
+
+def power_of(runs: Sequence[SimResult], noise_sd: float, baseline: str = "dense") -> dict[str, Any]:
+    """How often the chosen config truly beats ``baseline`` on noise within `ACCURACY_SLACK` of its
+    accuracy, how often `best` says it beats it on noise, and the seeds per config a Welch test
+    needs for 80 % power at the chosen configs' true noise margins (``noise_sd``: one trial's)."""
+    truly, says, both, margins, needed = 0, 0, 0, [], []
+    for r in runs:
+        h = r.handover
+        if h is None or h.chosen_truth is None:
+            continue
+        t = h.truly_beats(baseline)
+        c = h.claim(baseline, "val_noise_score")
+        s = c is not None and c.verdict == "better"
+        truly, says, both = truly + t, says + s, both + (t and s)
+        base = dict(h.baseline_truth)[baseline]
+        margins.append(h.chosen_truth[1] - base[1])
+        if t:
+            n = seeds_for_power(h.chosen_truth[1] - base[1], noise_sd)
+            needed.append(math.inf if n is None else float(n))
+    n = len(runs)
+    return {"truly_beats": proportion(truly, n), "says_better_on_noise": proportion(says, n),
+            "truly_beats_and_says_so": proportion(both, n),
+            "said_when_truly_beats": proportion(both, truly),
+            "chosen_true_noise_margin": _summary(margins),
+            "seeds_for_80pct_power_at_true_margin": _quartiles(needed) | {"n": len(needed)},
+            "accuracy_slack": ACCURACY_SLACK, "noise_sd": noise_sd}
+
+
 def summarize(results: dict[str, list[SimResult]], reference: tuple[float, float],
-              baseline_variant: str = "random") -> dict[str, Any]:
-    """Per variant: final hypervolume quartiles, anytime curves (by trials ended and by epochs),
-    and trials/epochs to reach ``baseline_variant``'s median final hypervolume."""
+              baseline_variant: str = "random", noise_sd: float | None = None) -> dict[str, Any]:
+    """Per variant: the true and observed hypervolume figures, trials and epochs to reach
+    ``baseline_variant``'s median true final hypervolume, the claims and the power."""
     from scipy.stats import mannwhitneyu
 
-    curves = {name: [r.anytime(reference) for r in runs] for name, runs in results.items()}
-    finals = {name: [float(hv[-1]) for hv, _ in cs] for name, cs in curves.items()}
-    target = float(np.median(finals[baseline_variant]))
-    # Equal compute: every variant's hypervolume once it trained as many epochs as the median
-    # `baseline_variant` run trained in all (multi-fidelity variants get more trials for it).
-    epoch_budget = float(np.median([ep[-1] for _, ep in curves[baseline_variant]]))
-    at_budget = {name: [hypervolume_at(hv, ep, epoch_budget) for hv, ep in cs] for name, cs in curves.items()}
+    true_final = {n: [r.handover.true_hypervolume if r.handover else 0.0 for r in runs] for n, runs in results.items()}
+    target = float(np.median(true_final[baseline_variant]))
+    epoch_budget = float(np.median([r.epochs_total for r in results[baseline_variant]]))
+    at_budget = {n: [hypervolume_at(r.true_curve, r.true_epochs, epoch_budget) for r in runs]
+                 for n, runs in results.items()}
+    observed = {n: [r.anytime() for r in runs] for n, runs in results.items()}
+    obs_final = {n: [float(hv[-1]) if len(hv) else 0.0 for hv, _ in cs] for n, cs in observed.items()}
+    obs_target = float(np.median(obs_final[baseline_variant]))
     out: dict[str, Any] = {"reference_point": list(reference), "target": target, "target_of": baseline_variant,
-                           "epoch_budget": epoch_budget, "variants": {}}
-    for name, cs in curves.items():
-        hv_curves = [hv for hv, _ in cs]
-        med = np.array(_median_curve(hv_curves)["median"])
-        trials_to = [first_reaching(hv, target) for hv in hv_curves]
-        epochs_to = [int(ep[i - 1]) if i else None for (hv, ep), i in zip(cs, trials_to)]
-        reached = [i for i in trials_to if i is not None]
-        late = math.inf
-        # Epoch axis: hypervolume reached by each epoch budget (step function), median over seeds.
-        max_epochs = max(int(ep[-1]) for _, ep in cs)
-        grid = np.arange(1, max_epochs + 1)
-        by_epoch = [np.array([hv[np.searchsorted(ep, g, side="right") - 1] if ep[0] <= g else 0.0 for g in grid])
-                    for hv, ep in cs]
-        med_epoch = np.median(np.stack(by_epoch), axis=0)
+                           "observed_target": obs_target, "epoch_budget": epoch_budget, "variants": {}}
+    for name, runs in results.items():
+        trials_to = [first_reaching(r.true_curve, target) for r in runs]
+        epochs_to = [r.true_epochs[i - 1] if i else None for r, i in zip(runs, trials_to)]
+        obs_to = [first_reaching(hv, obs_target) for hv, _ in observed[name]]
         p = p_budget = None
         if name != baseline_variant:
-            p = float(mannwhitneyu(finals[name], finals[baseline_variant], alternative="greater").pvalue)
+            p = float(mannwhitneyu(true_final[name], true_final[baseline_variant], alternative="greater").pvalue)
             p_budget = float(mannwhitneyu(at_budget[name], at_budget[baseline_variant], alternative="greater").pvalue)
-        out["variants"][name] = {
-            "final_hypervolume": _quartiles(finals[name]),
-            "finals": finals[name],
-            "trials_to_target_of_median_curve": first_reaching(med, target),
-            "epochs_to_target_of_median_curve": first_reaching(med_epoch, target),
-            "trials_to_target": _quartiles([late if i is None else float(i) for i in trials_to])
-            | {"reached": len(reached), "runs": len(cs)},
-            "epochs_to_target": _quartiles([late if e is None else float(e) for e in epochs_to]),
-            "hypervolume_at_epoch_budget": _quartiles(at_budget[name]),
-            "trials_total": _quartiles([float(len(hv)) for hv in hv_curves]),
-            "epochs_total": _quartiles([float(ep[-1]) for _, ep in cs]),
-            "mannwhitney_p_greater_than_" + baseline_variant: p,
-            "mannwhitney_p_at_epoch_budget": p_budget,
-            "curve_by_trials": _median_curve(hv_curves),
-            "curve_by_epochs_median": med_epoch.tolist(),
+        inf = lambda v: math.inf if v is None else float(v)  # noqa: E731
+        entry = {
+            "runs": len(runs),
+            "true_final_hypervolume": _summary(true_final[name]),
+            "true_hypervolume_at_epoch_budget": _summary(at_budget[name]),
+            "true_finals": true_final[name],
+            "true_at_budget": at_budget[name],
+            "trials_to_target": _quartiles([inf(i) for i in trials_to])
+            | {"reached": sum(i is not None for i in trials_to), "runs": len(runs), "per_run": trials_to},
+            "epochs_to_target": _quartiles([inf(e) for e in epochs_to]),
+            "trials_searched": _quartiles([float(len(r.true_curve)) for r in runs]),
+            "epochs_total": _quartiles([float(r.epochs_total) for r in runs]),
+            "mannwhitney_p_true_final_greater_than_" + baseline_variant: p,
+            "mannwhitney_p_true_at_epoch_budget": p_budget,
+            "true_curve_by_trials": _median_curve([np.asarray(r.true_curve) for r in runs]),
+            "observed_final_hypervolume": _summary(obs_final[name]),
+            "confirmed_final_hypervolume": _summary([r.handover.confirmed_hypervolume if r.handover else 0.0
+                                                     for r in runs]),
+            "observed_finals": obs_final[name],
+            "observed_trials_to_observed_target": _quartiles([inf(i) for i in obs_to]),
+            "observed_curve_by_trials": _median_curve([hv for hv, _ in observed[name]]),
+            "observed_curve_by_trials_ended": _median_curve([r.anytime_all() for r in runs]),
+            "claims_against_dense": claims_of(runs),
+            "chosen": [None if r.handover is None else r.handover.chosen_truth for r in runs],
         }
+        if noise_sd is not None:
+            entry["power"] = power_of(runs, noise_sd)
+        out["variants"][name] = entry
     return out
 
 
@@ -156,27 +257,32 @@ def spec_variant(spec: Any) -> Variant:
     """The spec's own searcher set-up as a `Variant`."""
     es = None if spec.early_stopping is None else dataclasses.asdict(spec.early_stopping)
     name = spec.searcher.algorithm + ("" if es is None else f"+asha-{es['rule']}")
-    return Variant(name, spec.searcher.algorithm, es)
+    confirm = None if spec.confirm is None else (spec.confirm.top, spec.confirm.seeds)
+    return Variant(name, spec.searcher.algorithm, es, confirm=confirm)
 
 
 def simulate_spec(spec: Any, table: ReplayTable, seeds: Sequence[int], others: Sequence[str] = (),
                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Random search, the spec's searcher and ``others`` (sampler names), simulated on ``table``
-    with the spec's budget: `summarize`'s figures plus the surrogate's held-out fidelity."""
+    with the spec's budget and confirmation: `summarize`'s figures plus the surrogate's held-out
+    fidelity and its noise model."""
     from .surrogate import fit_surrogate, holdout
 
     table.check_covers(spec)
     fidelity = holdout(table)
     surrogate = fit_surrogate(table)
-    variants = {"random": Variant("random", "random")}
     own = spec_variant(spec)
+    variants = {"random": dataclasses.replace(own, name="random", algorithm="random")}
     variants.setdefault(own.name, own)
     for name in others:
-        variants.setdefault(name, Variant(name, name))
-    results = {name: run_variant(spec, v, surrogate, list(seeds), progress) for name, v in variants.items()}
-    out = summarize(results, reference_point(table))
+        variants.setdefault(name, dataclasses.replace(own, name=name, algorithm=name))
+    ref = reference_point(surrogate)
+    results = {name: run_variant(spec, v, surrogate, list(seeds), progress, reference=ref)
+               for name, v in variants.items()}
+    out = summarize(results, ref, noise_sd=float(surrogate.noise.total_sd_at(surrogate.truth(None, "dense"))[1, -1]))
     out["fidelity"] = fidelity.line()
     out["fidelity_figures"] = fidelity.to_dict()
+    out["noise_model"] = surrogate.noise.to_dict()
     out["seeds"] = len(list(seeds))
     out["table"] = table.path
     return out

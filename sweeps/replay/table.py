@@ -82,8 +82,14 @@ class ReplayTable:
         if spec.noise.kind_for(spec.dataset.name) != table.noise.kind_for(table.dataset.name):
             refuse("objectives.noise.kind", f"{spec.noise.kind_for(spec.dataset.name)!r} but the table scored "
                    f"{table.noise.kind_for(table.dataset.name)!r}")
-        if spec.epochs > table.epochs:
-            refuse("recipe.epochs", f"{spec.epochs} epochs but the table recorded {table.epochs}")
+        if spec.epochs != table.epochs:
+            refuse("recipe.epochs", f"{spec.epochs} epochs but the table recorded {table.epochs} (values after "
+                   f"{spec.epochs} of {table.epochs} epochs are not what a {spec.epochs}-epoch schedule trains)")
+        for key in ("train_limit", "eval_limit", "validation_size", "split_seed"):
+            mine, theirs = getattr(spec.dataset, key), getattr(table.dataset, key)
+            if mine != theirs:
+                refuse(f"dataset.{key}", f"{mine!r} but the table was trained with {theirs!r} (the levels of both "
+                       f"objectives depend on it)")
         recorded = {p.name: p for p in table.space}
         for p in spec.space:
             if p.name not in recorded:

@@ -299,11 +299,13 @@ def chosen_trial(trials: Sequence[Any]) -> int | None:
         return None
 
 
-def report_html(spec: SweepSpec, trials: Sequence[Any], figures: list[tuple[str, Any]] | None = None) -> str:
-    """The sweep's HTML report (`dashboards.report`), fed with what the spec and the study say."""
+def report_html(spec: SweepSpec, trials: Sequence[Any], figures: list[tuple[str, Any]] | None = None,
+                expected: Any = None) -> str:
+    """The sweep's HTML report (`dashboards.report`), fed with what the spec and the study say
+    (``expected``: as `report_input`)."""
     from dashboards.report import sweep_report
 
-    return sweep_report(report_input(spec, trials), trials, figures)
+    return sweep_report(report_input(spec, trials, expected), trials, figures)
 
 
 def hypervolume_curve(trials: Sequence[Any], reference: tuple[float, float] = (0.0, 0.0)) -> tuple[list[int], list[float]]:
@@ -348,21 +350,19 @@ def config_estimate(c: ConfigSummary):
                           tuple(t.number for t in seeds), levels, band)
 
 
-def report_input(spec: SweepSpec, trials: Sequence[Any]):
+def report_input(spec: SweepSpec, trials: Sequence[Any], expected: Any = None):
     """What `dashboards.report` draws a sweep with: names, facts, the chosen trial, the front and
-    the hypervolume curve (with random search's expected one where the replay benchmark covers the
-    sweep's set-up), all as plain data."""
+    the hypervolume curve, all as plain data. ``expected``: random search's expected curve where
+    the replay benchmark covers the sweep's set-up (`sweeps.replay.reference.random_reference`,
+    which the caller looks up: the replay simulator sits above this room), drawn as a band."""
     from dashboards.plotdata import HypervolumeData
     from dashboards.report import ReportInput
-
-    from sweeps.replay.reference import random_reference
 
     states = [getattr(t.state, "name", str(t.state)) for t in trials]
     configs = config_summaries(trials)
     front = config_front(configs)
     chosen = chosen_trial(trials)
     noise = spec.noise.kind_for(spec.dataset.name)
-    expected = random_reference(spec)
     reference = expected.reference_point if expected else (0.0, 0.0)
     x, hv = hypervolume_curve(trials, reference)
     band = () if expected is None else (expected.trials, expected.median, expected.q1, expected.q3,

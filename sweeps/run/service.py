@@ -251,12 +251,13 @@ def _log_sweep_summary(ctx: "RunContext", trials: list["FrozenTrial"], front: li
     """The parent run's summary: the front, the HTML report and its plots, the trial counts."""
     from dashboards.report import sweep_figures, sweep_report
 
+    from sweeps.replay.reference import random_reference
     from sweeps.results.read import report_input, trial_row
     from sweeps.tracking import runs as tracking
 
     client, parent = ctx.client, ctx.parent_run_id
     client.log_dict(parent, {"pareto_front": [trial_row(t) for t in front]}, "pareto_front.json")
-    report = report_input(ctx.spec, trials)
+    report = report_input(ctx.spec, trials, random_reference(ctx.spec))
     figures = sweep_figures(report, trials)
     client.log_text(parent, sweep_report(report, trials, figures), "report.html")
     for name, fig in figures:

@@ -1,0 +1,184 @@
+"""Searchers scored on the truth: the confirmation phase in simulation, the truth metric by hand,
+the noise model's seed effects, the refusal of a spec the table did not record, and the committed
+table reproducing its recorded figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from sweeps.errors import SpecError
+from sweeps.replay import fit_surrogate, load_table, simulate
+from sweeps.replay.simulate import virtual_handover
+from sweeps.replay.surrogate import World, fit_noise
+from sweeps.replay.truth import handover, reference_point, true_hypervolume
+from sweeps.search.confirm import compare
+from sweeps.spec import Confirm, load_spec
+
+from replay_helpers import write_table
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "replay"
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return load_table(write_table(tmp_path_factory.mktemp("replay") / "table.jsonl.gz",
+                                  seed_shift={0: 0.0, 1: 0.05, 2: -0.05}))
+
+
+@pytest.fixture(scope="module")
+def surrogate(table):
+    return fit_surrogate(table)
+
+
+def _spec(table, trials=12, workers=3, confirm=(2, 2), algorithm="tpe-mv"):
+    return dataclasses.replace(table.spec, budget=dataclasses.replace(table.spec.budget, trials=trials, max_concurrent=workers),
+                               searcher=dataclasses.replace(table.spec.searcher, algorithm=algorithm),
+                               confirm=None if confirm is None else Confirm(*confirm))
+
+
+def _trial(number, values, **attrs):
+    return SimpleNamespace(number=number, state=SimpleNamespace(name="COMPLETE"), values=list(values),
+                           user_attrs=attrs, params={})
+
+
+def test_truth_metric_equals_a_hand_computation_on_three_trials():
+    # dense (observed 0.96, 0.80), A (0.95, 0.88) and B (0.93, 0.90), one seed each: the front on
+    # observed values is all three, its knee A; their truths differ from what was observed.
+    trials = [_trial(0, (0.96, 0.80), baseline="dense"), _trial(1, (0.95, 0.88)), _trial(2, (0.93, 0.90))]
+    truth = {0: (0.96, 0.85), 1: (0.957, 0.87), 2: (0.94, 0.84)}
+    ref = (0.90, 0.85)
+    h = handover(trials, truth.__getitem__, ref)
+    assert sorted(h.front) == [0, 1, 2]
+    # True points above (0.90, 0.85): A (0.957, 0.87) adds 0.057 x 0.02; dense sits on the noise
+    # reference and B below it: they add nothing.
+    assert h.true_hypervolume == pytest.approx(0.057 * 0.02)
+    assert true_hypervolume([(0.94, 0.88), (0.96, 0.86)], ref) == pytest.approx(0.04 * 0.03 + 0.06 * 0.01 - 0.04 * 0.01)
+    # The knee of the observed front is A; with one seed each, best makes no claim.
+    assert h.chosen == 1 and h.chosen_truth == (0.957, 0.87)
+    assert {c.verdict for c in h.claims} == {"one seed"} and not any(c.claimed for c in h.claims)
+    assert h.truly_beats("dense")  # 0.87 > 0.85 on noise, 0.957 within 0.5 points of 0.96
+    assert h.claim("dense", "val_noise_score").true == pytest.approx(0.02)
+    assert h.claim("dense", "val_accuracy").true == pytest.approx(-0.003)
+
+
+def test_a_claim_is_checked_against_the_truth():
+    reps = [_trial(10 + i, (0.951, v), replicate_of=1, replicate_k=i + 1) for i, v in enumerate((0.91, 0.92, 0.93))]
+    dense = [_trial(20 + i, (0.95, v), replicate_of=0, replicate_k=i + 1, baseline="dense") for i, v in enumerate((0.80, 0.81))]
+    trials = [_trial(0, (0.95, 0.82), baseline="dense"), _trial(1, (0.94, 0.95)), *reps, *dense]
+    h = handover(trials, {0: (0.95, 0.85), 1: (0.94, 0.84)}.__getitem__, (0.9, 0.85))
+    assert h.front == (1,) and h.chosen == 1  # on the confirmed means A dominates dense
+    c = h.claim("dense", "val_noise_score")
+    # confirmed: replicates only (0.91, 0.92, 0.93) against every dense seed (0.82, 0.80, 0.81)
+    assert c.verdict == compare([0.91, 0.92, 0.93], [0.82, 0.80, 0.81]).verdict == "better"
+    assert c.true == pytest.approx(-0.01) and c.correct is False  # a false claim: the truth is below dense
+    assert not h.truly_beats("dense")
+
+
+def test_the_confirmation_runs_as_trials_and_the_handover_is_the_services(table, surrogate):
+    spec = _spec(table)
+    result = simulate(spec, surrogate, seed=2)
+    reps = [t for t in result.trials if t.replicate_of is not None]
+    assert len(reps) == (2 + 2) * 2 and len(result.trials) == 12 + 2 + 8
+    searched_done = max(t.finished_at for t in result.trials if t.replicate_of is None and t.baseline is None)
+    assert all(t.finished_at >= searched_done for t in reps)  # replicates wait for the search
+    assert sorted({t.model_seed for t in reps}) == [spec.replicate_seed(1), spec.replicate_seed(2)]
+    assert result.epochs_total == (12 + 2 + 8) * spec.epochs
+    # The front is on the confirmed configs' means: two candidates (and confirmed baselines).
+    sources = {t.replicate_of for t in reps}
+    assert set(result.handover.front) <= sources
+    # The anytime curve's last point is a confirmation of the whole search: the same handover.
+    firsts = result.first_trials()
+    virtual, extra = virtual_handover(firsts, surrogate, World(surrogate.noise, "drawn", 2), spec, result.reference)
+    assert virtual.front == result.handover.front and virtual.true_hypervolume == result.handover.true_hypervolume
+    assert result.true_curve[-1] == result.handover.true_hypervolume and extra == 8 * spec.epochs
+    assert result.true_epochs[-1] == result.epochs_total
+
+
+def test_simulation_with_confirmation_is_deterministic_for_a_seed(table, surrogate):
+    spec = _spec(table, confirm=(1, 2))
+    a, b = simulate(spec, surrogate, 5), simulate(spec, surrogate, 5)
+    assert [dataclasses.astuple(t) for t in a.trials] == [dataclasses.astuple(t) for t in b.trials]
+    assert a.true_curve == b.true_curve and a.handover == b.handover
+
+
+def test_the_noise_model_finds_a_planted_seed_effect(table, tmp_path):
+    noise = fit_noise(table)  # seeds 1 and 2 lift and lower every config's noise score by 0.05
+    assert noise.seeds == (0, 1, 2) and noise.seed_p[1] < 1e-3
+    effects = {s: noise.seed_effects[s][1, -1] for s in noise.seeds}
+    assert effects[1] - effects[0] == pytest.approx(0.05, abs=0.01) and effects[0] - effects[2] == pytest.approx(0.05, abs=0.01)
+    assert noise.seed_sd[1, -1] > 0.03 and noise.trial_sd[1, -1] < 0.015
+    flat = fit_noise(load_table(write_table(tmp_path / "flat.jsonl.gz")))
+    assert flat.seed_p[1] > 0.01 and flat.seed_sd[1, -1] < noise.seed_sd[1, -1] / 3
+
+
+def test_trial_noise_is_bounded_by_the_designs_held_out_residuals(surrogate):
+    n = surrogate.noise
+    for o in range(2):
+        assert len(n.levels[o]) == 4 and list(n.levels[o]) == sorted(n.levels[o])
+        for sd, bound in zip(n.level_sd[o], n.level_bound[o]):
+            assert sd == pytest.approx(min(n.trial_sd[o, -1], bound))
+    # between bins it interpolates, beyond them it stays flat; the seed effect adds in quadrature
+    lo, hi = n.levels[1][0], n.levels[1][-1]
+    assert n.trial_sd_at((0.9, lo - 1))[1, -1] == pytest.approx(n.level_sd[1][0])
+    assert n.trial_sd_at((0.9, hi + 1))[1, -1] == pytest.approx(n.level_sd[1][-1])
+    mid = (n.levels[1][0] + n.levels[1][1]) / 2
+    assert n.trial_sd_at((0.9, mid))[1, -1] == pytest.approx((n.level_sd[1][0] + n.level_sd[1][1]) / 2)
+    assert n.total_sd_at((0.9, mid))[1, -1] ** 2 == pytest.approx(n.seed_sd[1, -1] ** 2 + n.trial_sd_at((0.9, mid))[1, -1] ** 2)
+
+
+def test_recorded_seeds_replay_the_baselines_runs(table, surrogate):
+    world = World(surrogate.noise, "recorded", 0)
+    acc, noise = surrogate.draw(None, "dense", 1, world, key=(0, 1))
+    row = next(r for r in table.baseline_rows("dense") if r["seed"] == 1)
+    assert noise[-1] == pytest.approx(row["epochs"][-1]["val_noise_score"] / row["epochs"][-1]["noise_max"])
+    drawn = World(surrogate.noise, "drawn", 0)
+    assert surrogate.draw(None, "dense", 1, drawn, key=(0, 1))[1][-1] != noise[-1]
+    # the truth of a baseline is the mean of its recorded seeds, and it is the reference's noise
+    assert surrogate.truth(None, "dense")[1] == pytest.approx(0.6)
+    assert reference_point(surrogate)[1] == pytest.approx(0.6)
+
+
+def test_a_spec_the_table_did_not_record_is_refused_naming_the_key():
+    committed = load_table()
+    with pytest.raises(SpecError, match=r"^recipe.epochs: 2 epochs but the table recorded 4") as e:
+        committed.check_covers(load_spec("mnist-quick"))
+    assert "\n" not in str(e.value)
+    spec = load_spec("mnist-quick")
+    four = dataclasses.replace(spec, recipe=dataclasses.replace(spec.recipe, epochs=4))
+    with pytest.raises(SpecError, match=r"^dataset.train_limit: 6000 but the table was trained with 2500"):
+        committed.check_covers(four)
+
+
+def _recorded():
+    files = sorted(RESULTS.glob("bench-replay-*.json"))
+    for f in reversed(files):
+        record = json.loads(f.read_text())
+        if "noise_model" in record:
+            return f, record
+    raise AssertionError(f"no bench-replay result with a noise model in {RESULTS}")
+
+
+def test_the_committed_table_reproduces_its_recorded_figures():
+    from sweeps.replay.surrogate import holdout
+
+    import sys
+
+    sys.path.insert(0, str(RESULTS.parents[1]))
+    from bench_replay import VARIANTS
+
+    path, record = _recorded()
+    committed = load_table()
+    model = fit_surrogate(committed)
+    assert holdout(committed).to_dict() == pytest.approx(record["fidelity"])
+    assert model.noise.to_dict()["total_sd_final"] == pytest.approx(record["noise_model"]["total_sd_final"])
+    ref = reference_point(model)
+    assert list(ref) == pytest.approx(record["summary"]["reference_point"])
+    for name in ("random", "tpe-mv"):
+        spec = VARIANTS[name].spec_for(committed.spec)
+        run = simulate(spec, model, 0, mode=record["mode"], reference=ref)
+        assert run.handover.true_hypervolume == pytest.approx(record["summary"]["variants"][name]["true_finals"][0]), (path, name)
