@@ -192,6 +192,52 @@ def test_best_claims_better_where_the_test_supports_it_and_the_front_uses_means(
     assert "validation noise score better: +200" in claim_lines("s", front[0], against)[0]
 
 
+def test_compare_pairs_the_shared_seeds_and_so_removes_the_seed_effect():
+    """Each model seed shifts every config alike (here by -300..+300); the candidate is 40 above dense
+    on each shared seed. Welch reads the seed effect as noise and cannot tell; the paired test sees
+    the 40 on every seed."""
+    effect = {1: -300.0, 2: 250.0, 3: 10.0, 4: 300.0}
+    dense = [1000 + effect[s] + e for s, e in zip(effect, (3, -2, 1, -4))]
+    cand = [1040 + effect[s] + e for s, e in zip(effect, (-1, 2, 4, -3))]
+    welch = compare(cand, dense)
+    assert welch.test == "Welch" and welch.verdict == "not resolved"
+    paired = compare(cand, dense, a_seeds=list(effect), b_seeds=list(effect))
+    assert paired.test == "paired" and paired.verdict == "better" and paired.n_a == paired.n_b == 4
+    assert paired.difference == pytest.approx(40 + (-1 + 2 + 4 - 3 - 3 + 2 - 1 + 4) / 4)
+    c = paired.to_dict()
+    line = claim_lines("s", None, [{"baseline": "dense", "val_accuracy": c, "val_noise_score": c}])[0]
+    assert "noise score better" in line and "paired t-test" in line and "over 4 shared seeds" in line
+    # Only the shared seeds are compared: dense's first seed (its "first" run) is left out.
+    paired = compare(cand, [700.0, *dense], a_seeds=list(effect), b_seeds=["first", *effect])
+    assert paired.test == "paired" and paired.n_a == 4 and paired.verdict == "better"
+    # Fewer than two shared seeds: Welch over every value.
+    assert compare(cand, dense, a_seeds=[1, 2, 3, 4], b_seeds=[1, 5, 6, 7]).test == "Welch"
+    with pytest.raises(ValueError, match="one seed per value"):
+        compare(cand, dense, a_seeds=[1, 2], b_seeds=list(effect))
+
+
+def test_best_pairs_a_confirmed_config_with_dense_on_their_replicate_seeds():
+    """Dense's first seed was a bad one (every config scored low on it); the candidate's first seed
+    chose it and is left out. Unpaired, dense's mean carries that seed and the candidate's does not:
+    the difference is the seed's. Paired over the replicate seeds, the candidate is no better."""
+    effect = {1: 40.0, 2: -35.0, 3: 5.0}
+    trials = [_T(0, (0.97, 900.0), baseline="dense"), _T(1, (0.97, 1200.0))]
+    for k, s in enumerate(effect, 1):
+        trials.append(_T(1 + k, (0.97, 1000 + effect[s] + (-1, 1, 0)[k - 1]), replicate_of=1, replicate_k=k, model_seed=s))
+        trials.append(_T(10 + k, (0.97, 1000 + effect[s]), baseline="dense", replicate_of=0, replicate_k=k, model_seed=s))
+    configs = config_summaries(trials)
+    cand = next(c for c in configs if c.number == 1)
+    dense = next(c for c in configs if c.number == 0)
+    assert cand.seeds == (1, 2, 3) and dense.seeds == ("first", 1, 2, 3)
+    against = against_baselines(cand, configs)[0]["val_noise_score"]
+    assert against["test"] == "paired" and against["n"] == [3, 3]
+    assert against["difference"] == pytest.approx(0.0) and against["verdict"] == "not resolved"
+    unpaired = compare(cand.noise, dense.noise)
+    assert unpaired.difference == pytest.approx(1003 + 1 / 3 - 977.5)  # dense's bad first seed, read as a margin
+    line = claim_lines("s", cand, against_baselines(cand, configs))[0]
+    assert "noise score not resolved" in line and "better" not in line
+
+
 def test_best_says_a_single_seed_comparison_rests_on_one_seed(tmp_path: Path):
     root = build_store(tmp_path / "store", "single", trials=12)
     proc = run_cli(["best", "single", "--root", str(root), "--out", str(tmp_path / "b.yaml")], cwd=tmp_path)

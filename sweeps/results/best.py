@@ -72,7 +72,8 @@ OBJECTIVE_WORDS = {"val_accuracy": "validation accuracy", "val_noise_score": "va
 
 def against_baselines(chosen: Any, configs: Sequence[Any]) -> list[dict[str, Any]]:
     """The chosen config (a `sweeps.results.read.ConfigSummary`) against each baseline of the sweep, per
-    objective: `sweeps.search.confirm.compare` of the values their figures rest on (Welch's test)."""
+    objective: `sweeps.search.confirm.compare` of the values their figures rest on, paired over the
+    model seeds both were trained with (Welch's test where they share fewer than two)."""
     from sweeps.search.confirm import compare
 
     out = []
@@ -81,10 +82,16 @@ def against_baselines(chosen: Any, configs: Sequence[Any]) -> list[dict[str, Any
             continue
         out.append({
             "baseline": base.baseline,
-            "val_accuracy": compare(chosen.accuracy, base.accuracy).to_dict(),
-            "val_noise_score": compare(chosen.noise, base.noise).to_dict(),
+            "val_accuracy": compare(chosen.accuracy, base.accuracy, a_seeds=_seeds(chosen), b_seeds=_seeds(base)).to_dict(),
+            "val_noise_score": compare(chosen.noise, base.noise, a_seeds=_seeds(chosen), b_seeds=_seeds(base)).to_dict(),
         })
     return out
+
+
+def _seeds(config: Any) -> Sequence[object] | None:
+    """A config's model seed per value, None where unknown (then the test is Welch's)."""
+    seeds = getattr(config, "seeds", ())
+    return seeds if len(seeds) == len(config.accuracy) and len(set(seeds)) == len(seeds) else None
 
 
 def claim_lines(name: str, chosen: Any, against: Sequence[dict[str, Any]]) -> list[str]:
@@ -106,8 +113,10 @@ def claim_lines(name: str, chosen: Any, against: Sequence[dict[str, Any]]) -> li
             if c["verdict"] == "one seed":
                 parts.append(f"{what} {num(c['difference'])} on one seed per config: not tested")
             elif c["verdict"] in ("better", "worse"):
+                test = (f"paired t-test p={c['p_value']:.2g} over {c['n'][0]} shared seeds"
+                        if c.get("test") == "paired" else f"Welch p={c['p_value']:.2g}, seeds {c['n'][0]} vs {c['n'][1]}")
                 parts.append(f"{what} {c['verdict']}: {num(c['difference'])} (95% CI {num(c['low'])} to "
-                             f"{num(c['high'])}, Welch p={c['p_value']:.2g}, seeds {c['n'][0]} vs {c['n'][1]})")
+                             f"{num(c['high'])}, {test})")
             else:
                 more = (f"; about {c['seeds_needed']} seeds per config would resolve a difference this size "
                         f"(80% power)" if c["seeds_needed"] else "")

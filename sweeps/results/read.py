@@ -147,6 +147,9 @@ class ConfigSummary:
     noise: tuple[float, ...]
     test_accuracy: tuple[float, ...]
     test_noise: tuple[float, ...]
+    # The model seed of each of ``accuracy`` and ``noise``: a replicate's ``model_seed``, FIRST for
+    # a first trial (every config's first trial trains with the spec's seed). Pairs `compare`.
+    seeds: tuple[object, ...] = ()
 
     @property
     def number(self) -> int:
@@ -184,6 +187,9 @@ class ConfigSummary:
         return out
 
 
+FIRST = "first"  # the model seed of a config's first trial (the spec's seed), in `ConfigSummary.seeds`
+
+
 def config_summaries(trials: Sequence[Any]) -> list[ConfigSummary]:
     """Every config with at least one finished seed, by its first trial's number: searched configs
     and baselines, each with its replicates (`sweeps.search.study`)."""
@@ -209,11 +215,13 @@ def config_summaries(trials: Sequence[Any]) -> list[ConfigSummary]:
             again = [v for v in map(get, mine) if v is not None]
             return tuple(float(v) for v in confirmation_values(firsts, again, selected))
 
+        counted = confirmation_values(first, mine, selected)  # the trials the objectives rest on
         out.append(ConfigSummary(
             trial=t, baseline=t.user_attrs.get("baseline"), replicates=tuple(mine),
-            accuracy=values(lambda x: x.values[0]), noise=values(lambda x: x.values[1]),
+            accuracy=tuple(float(x.values[0]) for x in counted), noise=tuple(float(x.values[1]) for x in counted),
             test_accuracy=values(lambda x: x.user_attrs.get("test_accuracy")),
             test_noise=values(lambda x: x.user_attrs.get("test_noise_score")),
+            seeds=tuple(x.user_attrs.get("model_seed", FIRST) if is_replicate(x) else FIRST for x in counted),
         ))
     return out
 

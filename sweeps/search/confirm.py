@@ -7,11 +7,16 @@ simulator, so the figures the simulator reports are those of the code users run.
   ``top`` searched configs by non-domination rank, then crowding distance (the front first,
   spread along it), as `sweeps.search.pareto.promotion_order` ranks them.
 * `estimate`: mean, standard deviation and Student-t 95 % interval of one objective over seeds.
-* `compare`: a config against the dense baseline on one objective: Welch's two-sample t-test
-  (unequal variances). A config is called better (worse) only when the 95 % interval of the
-  difference lies wholly above (below) zero; otherwise the difference is not resolved, and
-  `seeds_for_power` says about how many seeds per config would resolve a difference of the
-  observed size with 80 % power.
+* `compare`: a config against the dense baseline on one objective. Where both were trained with
+  the same model seeds (at least two: the replicates' seeds are shared by every config), a paired
+  t-test on the per-seed differences over those seeds only: a model seed moves every config's
+  noise score together (the replay table's seed effect, sd about 0.023 of the maximum against 0.025
+  for a trial's own noise), and an unpaired test over unequal seed sets reads that shift as a
+  difference between configs (a baseline's first seed in its mean, a selected config's not).
+  Otherwise Welch's two-sample t-test (unequal variances). A config is called better (worse) only
+  when the 95 % interval of the difference lies wholly above (below) zero; otherwise the
+  difference is not resolved, and `seeds_for_power` says about how many seeds per config would
+  resolve a difference of the observed size with 80 % power.
 * `confirmation_values`: which observations a config's interval rests on. A searched config was
   put on the front by its first seed, and picking the best of many single runs favours lucky
   seeds (the winner's curse), so a confirmed config's figures come from its replicate seeds only.
@@ -32,6 +37,8 @@ __all__ = [
     "Comparison",
     "estimate",
     "compare",
+    "paired",
+    "welch",
     "seeds_for_power",
     "candidates",
     "confirmation_values",
@@ -87,11 +94,12 @@ class Comparison:
     difference: float
     low: float
     high: float
-    p_value: float  # two-sided Welch; NaN with one seed
+    p_value: float  # two-sided; NaN with one seed
     verdict: str
     n_a: int
     n_b: int
     seeds_needed: int | None  # per config, for 80 % power at the observed difference; None if resolved
+    test: str = "Welch"  # or "paired" (over the shared seeds: n_a == n_b, the pairs)
 
     def to_dict(self) -> dict[str, object]:
         def num(v: float) -> float | None:
@@ -99,10 +107,46 @@ class Comparison:
 
         return {"difference": float(self.difference), "low": num(self.low), "high": num(self.high),
                 "p_value": num(self.p_value), "verdict": self.verdict, "n": [self.n_a, self.n_b],
-                "seeds_needed": self.seeds_needed}
+                "seeds_needed": self.seeds_needed, "test": self.test}
 
 
-def compare(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comparison:
+def compare(a: Sequence[float], b: Sequence[float], level: float = LEVEL,
+            a_seeds: Sequence[object] | None = None, b_seeds: Sequence[object] | None = None) -> Comparison:
+    """mean(a) - mean(b) with its ``level`` interval: paired over the seeds both were trained with
+    when ``a_seeds`` and ``b_seeds`` (the model seed of each value) share at least two, else
+    Welch's t-test (Welch-Satterthwaite df) over every value."""
+    if a_seeds is not None and b_seeds is not None:
+        if len(a_seeds) != len(a) or len(b_seeds) != len(b):
+            raise ValueError("compare: one seed per value")
+        pa, pb = dict(zip(a_seeds, a)), dict(zip(b_seeds, b))
+        shared = [s for s in pa if s in pb]
+        if len(shared) >= 2:
+            return paired([pa[s] for s in shared], [pb[s] for s in shared], level)
+    return welch(a, b, level)
+
+
+def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comparison:
+    """The paired t-test of a - b (``a[i]`` and ``b[i]`` trained with the same model seed)."""
+    from scipy import stats
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    n = int(d.size)
+    if n < 2:
+        raise ValueError("paired: at least two pairs")
+    diff, sd = float(d.mean()), float(d.std(ddof=1))
+    if sd == 0:
+        verdict = "better" if diff > 0 else "worse" if diff < 0 else "not resolved"
+        return Comparison(diff, diff, diff, 0.0 if diff else 1.0, verdict, n, n, None, "paired")
+    se = sd / math.sqrt(n)
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se
+    p = float(2 * stats.t.sf(abs(diff) / se, n - 1))
+    low, high = diff - half, diff + half
+    verdict = "better" if low > 0 else "worse" if high < 0 else "not resolved"
+    needed = seeds_for_power(diff, sd, level=level, paired=True) if verdict == "not resolved" else None
+    return Comparison(diff, low, high, p, verdict, n, n, needed, "paired")
+
+
+def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comparison:
     """Welch's t-test of mean(a) - mean(b), with its ``level`` interval (Welch-Satterthwaite df)."""
     from scipy import stats
 
@@ -131,10 +175,11 @@ def compare(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Com
 
 
 def seeds_for_power(difference: float, sd: float, level: float = LEVEL, power: float = POWER,
-                    limit: int = 1000) -> int | None:
-    """Seeds per config for a two-sample t-test at ``level`` to detect ``difference`` with
-    ``power``, both sides with standard deviation ``sd`` (noncentral t); None beyond ``limit``
-    or when there is no difference to detect."""
+                    limit: int = 1000, paired: bool = False) -> int | None:
+    """Seeds per config for a t-test at ``level`` to detect ``difference`` with ``power``
+    (noncentral t): two-sample, both sides with standard deviation ``sd``, or (``paired``) on the
+    per-seed differences, whose standard deviation ``sd`` is; None beyond ``limit`` or when there
+    is no difference to detect."""
     from scipy import stats
 
     if not (math.isfinite(difference) and math.isfinite(sd)) or difference == 0:
@@ -143,9 +188,9 @@ def seeds_for_power(difference: float, sd: float, level: float = LEVEL, power: f
         return 2
     effect = abs(difference) / sd
     for n in range(2, limit + 1):
-        df = 2 * n - 2
+        df = n - 1 if paired else 2 * n - 2
         crit = stats.t.ppf(0.5 + level / 2, df)
-        ncp = effect * math.sqrt(n / 2)
+        ncp = effect * math.sqrt(n if paired else n / 2)
         if stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp) >= power:
             return n
     return None
