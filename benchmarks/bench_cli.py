@@ -57,6 +57,8 @@ def timed(cmd: list[str], code: Path, cwd: Path, expect: int) -> tuple[float, fl
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for out in (Path(cwd) / "best.yaml", Path(cwd) / "report.html"):  # `best`/`report` refuse to overwrite
+        out.unlink(missing_ok=True)
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - t

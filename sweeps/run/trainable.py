@@ -109,23 +109,12 @@ def run_trial(
     remember_secrets(secrets or {})  # the store passwords: this process's memory, never its environment
     number = int(config["optuna_trial_number"])
     exp, params, baseline = trial_experiment(spec, config)
-    epochs = exp.recipe.epochs
     recorded = _recorded(optuna_url, spec.name, number)
     if recorded is not None:
-        tune.report(dataclasses.replace(recorded, epoch=epochs).to_result())
+        tune.report(dataclasses.replace(recorded, epoch=exp.recipe.epochs).to_result())
         return
-    ray_trial_id = tune.get_context().get_trial_id() or "local"
     client = MlflowClient(tracking_uri)
-    replicate = (int(config["replicate_of"]), int(config["seed"])) if "replicate_of" in config else None
-    run_id, resumed = tracking.trial_run(client, experiment_id, spec.name, parent_run_id, number, ray_trial_id, baseline,
-                                         replicate)
-    client.set_tag(run_id, "sweeps.node_id", ray.get_runtime_context().get_node_id())  # this attempt's node
-    if not resumed:
-        tracking.log_params(
-            client, run_id,
-            {**tracking.flatten("", exp.to_dict()), **{f"search.{k}": v for k, v in params.items()},
-             "params_total": exp.network.num_params, "params_nonzero": exp.network.num_nonzero_params},
-        )
+    run_id = _open_run(client, spec, config, exp, params, baseline, experiment_id, parent_run_id, number)
 
     # Reported checkpoints are copied to Ray's storage before tune.report returns: the local
     # folder goes when the trial ends (reused actors would otherwise fill /tmp).
@@ -133,68 +122,104 @@ def run_trial(
     with tempfile.TemporaryDirectory(prefix=_workdir_prefix(number)) as tmp:
         workdir = Path(tmp)
         ckpt_file = workdir / CHECKPOINT_FILE
-        restored = tune.get_checkpoint()
+        restored = tune.get_checkpoint()  # a retried attempt (Tune's max_failures) resumes its last epoch
         if restored is not None:
             with restored.as_directory() as d:
                 shutil.copy(Path(d) / CHECKPOINT_FILE, ckpt_file)
-        rule = SuccessiveHalving.from_spec(spec)  # what the early-stopping rule reads at each epoch
-        last_epoch = 0
-        # Where a trial's wall time goes besides training, logged with its final metrics.
-        timing = {"setup_seconds": 0.0, "report_seconds": 0.0, "logging_seconds": 0.0}
-
-        def on_epoch(r, model) -> None:
-            nonlocal last_epoch
-            t = time.perf_counter()
-            last_epoch = r.epoch
-            metrics = {k: v for k, v in r.to_dict().items() if v is not None}
-            noise_score = None
-            if r.epoch < epochs and rule is not None and rule.needs_noise(r.epoch):
-                # MO-ASHA compares both objectives at its rungs: score the validation split now.
-                noise_score = float(_validation_noise_score(exp, _dataset(exp.data), model))
-                metrics["val_noise_score"] = noise_score
-            tracking.log_metrics(client, run_id, metrics, step=r.epoch)
-            if r.epoch < epochs:  # the last epoch is reported with the noise score, below
-                report = TrialReport(number=number, epoch=r.epoch, val_accuracy=r.val_accuracy,
-                                     val_noise_score=noise_score, baseline=baseline or "", metrics=metrics)
-                tune.report(report.to_result(), checkpoint=tune.Checkpoint.from_directory(workdir))
-            timing["report_seconds"] += time.perf_counter() - t
-
+        on_epoch = _EpochReporter(spec, exp, client, run_id, number, baseline, workdir)
         gpu = spec.resources.gpus > 0 and torch.cuda.is_available()
         try:
             if os.environ.get(FAULT_ENV) == str(number):
                 raise RuntimeError(f"injected fault in trial {number} (${FAULT_ENV})")
             dataset = _dataset(exp.data)
-            timing["setup_seconds"] = time.perf_counter() - started
+            on_epoch.timing["setup_seconds"] = time.perf_counter() - started
             result = run_experiment(
                 exp, dataset=dataset, on_epoch=on_epoch, checkpoint_path=ckpt_file,
                 device="cuda" if gpu else "cpu", threads=max(1, int(spec.resources.cpus)),
             )
-        except NonFiniteLossError as e:
+        except NonFiniteLossError as e:  # retrying cannot mend it: the trial ends failed, with the reason
             client.set_tag(run_id, "sweeps.error", str(e))
             client.set_terminated(run_id, "FAILED")
-            tune.report(TrialReport(number=number, epoch=last_epoch, val_accuracy=None, final=True, error=str(e),
-                                    baseline=baseline or "").to_result())
+            tune.report(TrialReport(number=number, epoch=on_epoch.last_epoch, val_accuracy=None, final=True,
+                                    error=str(e), baseline=baseline or "").to_result())
             return
-        except Exception as e:
+        except Exception as e:  # Ray retries it (budget.max_failures) from its last checkpoint
             client.set_tag(run_id, "sweeps.error", "".join(traceback.format_exception_only(e)).strip()[:5000])
             client.set_terminated(run_id, "FAILED")
             raise
         logging_started = time.perf_counter()
         finals = _log_result(client, run_id, result, tracking_uri)
-        timing["logging_seconds"] = time.perf_counter() - logging_started
-        tracking.log_metrics(client, run_id, timing, step=last_epoch)
+        on_epoch.timing["logging_seconds"] = time.perf_counter() - logging_started
+        tracking.log_metrics(client, run_id, on_epoch.timing, step=on_epoch.last_epoch)
         client.set_terminated(run_id, "FINISHED")
-        report = TrialReport(
-            number=number, epoch=last_epoch, val_accuracy=finals["val_accuracy"],
-            val_noise_score=finals["val_noise_score"], final=True, baseline=baseline or "",
-            test_accuracy=result.test_accuracy,
-            test_noise_score=None if result.test_curve is None else float(result.test_curve.noise_score),
-            noise_max=result.validation_curve.total * len(result.validation_curve.levels),
-            val_curve=_curve_dict(result.validation_curve),
-            test_curve=None if result.test_curve is None else _curve_dict(result.test_curve),
-            metrics={k: v for k, v in finals.items() if k not in TrialReport.__dataclass_fields__},
-        )
+        report = _final_report(number, on_epoch.last_epoch, baseline, finals, result)
         tune.report(report.to_result(), checkpoint=tune.Checkpoint.from_directory(workdir))
+
+
+def _open_run(client: MlflowClient, spec: SweepSpec, config: dict[str, Any], exp: Any, params: dict[str, Any],
+              baseline: str | None, experiment_id: str, parent_run_id: str, number: int) -> str:
+    """The trial's nested MLflow run (the same one again for a retried attempt), its parameters
+    logged once, tagged with the node this attempt runs on."""
+    ray_trial_id = tune.get_context().get_trial_id() or "local"
+    replicate = (int(config["replicate_of"]), int(config["seed"])) if "replicate_of" in config else None
+    run_id, resumed = tracking.trial_run(client, experiment_id, spec.name, parent_run_id, number, ray_trial_id,
+                                         baseline, replicate)
+    client.set_tag(run_id, "sweeps.node_id", ray.get_runtime_context().get_node_id())  # this attempt's node
+    if not resumed:
+        tracking.log_params(
+            client, run_id,
+            {**tracking.flatten("", exp.to_dict()), **{f"search.{k}": v for k, v in params.items()},
+             "params_total": exp.network.num_params, "params_nonzero": exp.network.num_nonzero_params},
+        )
+    return run_id
+
+
+class _EpochReporter:
+    """``on_epoch`` of `run_experiment`: logs each epoch's metrics to the trial's MLflow run and
+    reports it to Tune with a checkpoint (all but the last epoch, which `run_trial` reports with
+    its noise score); at the epochs where an early-stopping rule decides on both objectives, it
+    scores the validation noise first. Keeps the last epoch and where the trial's time went."""
+
+    def __init__(self, spec: SweepSpec, exp: Any, client: MlflowClient, run_id: str, number: int,
+                 baseline: str | None, workdir: Path) -> None:
+        self.exp, self.client, self.run_id, self.number, self.workdir = exp, client, run_id, number, workdir
+        self.baseline = baseline or ""
+        self.rule = SuccessiveHalving.from_spec(spec)  # what the early-stopping rule reads at each epoch
+        self.last_epoch = 0
+        # Where a trial's wall time goes besides training, logged with its final metrics.
+        self.timing = {"setup_seconds": 0.0, "report_seconds": 0.0, "logging_seconds": 0.0}
+
+    def __call__(self, r: Any, model: Any) -> None:
+        t = time.perf_counter()
+        self.last_epoch = r.epoch
+        epochs = self.exp.recipe.epochs
+        metrics = {k: v for k, v in r.to_dict().items() if v is not None}
+        noise_score = None
+        if r.epoch < epochs and self.rule is not None and self.rule.needs_noise(r.epoch):
+            # MO-ASHA compares both objectives at its rungs: score the validation split now.
+            noise_score = float(_validation_noise_score(self.exp, _dataset(self.exp.data), model))
+            metrics["val_noise_score"] = noise_score
+        tracking.log_metrics(self.client, self.run_id, metrics, step=r.epoch)
+        if r.epoch < epochs:  # the last epoch is reported with the noise score, by run_trial
+            report = TrialReport(number=self.number, epoch=r.epoch, val_accuracy=r.val_accuracy,
+                                 val_noise_score=noise_score, baseline=self.baseline, metrics=metrics)
+            tune.report(report.to_result(), checkpoint=tune.Checkpoint.from_directory(self.workdir))
+        self.timing["report_seconds"] += time.perf_counter() - t
+
+
+def _final_report(number: int, epoch: int, baseline: str | None, finals: dict[str, float],
+                  result: ExperimentResult) -> TrialReport:
+    """The trial's last report: both objectives, the test figures and both noise curves."""
+    return TrialReport(
+        number=number, epoch=epoch, val_accuracy=finals["val_accuracy"],
+        val_noise_score=finals["val_noise_score"], final=True, baseline=baseline or "",
+        test_accuracy=result.test_accuracy,
+        test_noise_score=None if result.test_curve is None else float(result.test_curve.noise_score),
+        noise_max=result.validation_curve.total * len(result.validation_curve.levels),
+        val_curve=_curve_dict(result.validation_curve),
+        test_curve=None if result.test_curve is None else _curve_dict(result.test_curve),
+        metrics={k: v for k, v in finals.items() if k not in TrialReport.__dataclass_fields__},
+    )
 
 
 def _validation_noise_score(exp, data: Dataset, model) -> int:
