@@ -177,3 +177,21 @@ def test_a_store_at_another_schema_revision_is_read_through_optuna(store, monkey
     assert [t.number for t in results.sweep_trials(spec, numbers=[3, 5])] == [3, 5]
     assert results.sweep_counts(spec) == counts
     assert [t.number for t in results.sweep_status("fake", str(store))[2]] == [t.number for t in front]
+
+
+@pytest.mark.parametrize("command", [["status", "reps"], ["best", "reps"]])
+def test_intervals_and_tests_need_no_scipy_stats(tmp_path, command):
+    """`status` and `best` on a sweep with seed replicates compute Student-t intervals and tests
+    (`sweeps.search.confirm`) with scipy.special's t functions: scipy.stats's import (about 1 s of
+    CPU) stays out of them."""
+    from fake_store import build_store
+
+    root = build_store(tmp_path / "store", "reps", trials=12, replicates=3)
+    probe = PROBE.replace("{m.split(\".\")[0] for m in sys.modules}", "set(sys.modules)").replace(
+        repr(HEAVY), repr(("scipy.stats", "scipy.special")))
+    proc = subprocess.run([sys.executable, "-c", probe, *command, "--root", str(root),
+                           *(["--out", str(tmp_path / "b.yaml")] if command[0] == "best" else [])],
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "n=" in proc.stdout or "seeds" in proc.stdout  # intervals were computed
+    assert proc.stdout.rpartition("\nIMPORTED ")[2].strip() == '["scipy.special"]'

@@ -45,6 +45,20 @@ __all__ = [
 ]
 
 LEVEL = 0.95  # every interval and test: two-sided 95 %
+
+
+# Student's t from scipy.special, not scipy.stats: the same functions (scipy.stats calls these), and
+# the CLI's `status` and `best` skip scipy.stats's import (about 1 s of CPU).
+def _t_quantile(p: float, df: float) -> float:
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, p))
+
+
+def _t_sf(x: float, df: float) -> float:
+    from scipy.special import stdtr
+
+    return float(stdtr(df, -x))
 POWER = 0.8
 
 
@@ -71,7 +85,6 @@ class Estimate:
 
 def estimate(values: Sequence[float], level: float = LEVEL) -> Estimate:
     """Mean and Student-t interval of ``values`` (one per seed)."""
-    from scipy import stats
 
     x = np.asarray(values, dtype=float)
     if x.size == 0:
@@ -81,7 +94,7 @@ def estimate(values: Sequence[float], level: float = LEVEL) -> Estimate:
     if n < 2:
         return Estimate(mean, math.nan, math.nan, math.nan, n)
     sd = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    half = float(_t_quantile(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return Estimate(mean, sd, mean - half, mean + half, n)
 
 
@@ -127,7 +140,6 @@ def compare(a: Sequence[float], b: Sequence[float], level: float = LEVEL,
 
 def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comparison:
     """The paired t-test of a - b (``a[i]`` and ``b[i]`` trained with the same model seed)."""
-    from scipy import stats
 
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     n = int(d.size)
@@ -138,8 +150,8 @@ def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comp
         verdict = "better" if diff > 0 else "worse" if diff < 0 else "not resolved"
         return Comparison(diff, diff, diff, 0.0 if diff else 1.0, verdict, n, n, None, "paired")
     se = sd / math.sqrt(n)
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se
-    p = float(2 * stats.t.sf(abs(diff) / se, n - 1))
+    half = float(_t_quantile(0.5 + level / 2, n - 1)) * se
+    p = float(2 * _t_sf(abs(diff) / se, n - 1))
     low, high = diff - half, diff + half
     verdict = "better" if low > 0 else "worse" if high < 0 else "not resolved"
     needed = seeds_for_power(diff, sd, level=level, paired=True) if verdict == "not resolved" else None
@@ -148,7 +160,6 @@ def paired(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comp
 
 def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comparison:
     """Welch's t-test of mean(a) - mean(b), with its ``level`` interval (Welch-Satterthwaite df)."""
-    from scipy import stats
 
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if xa.size == 0 or xb.size == 0:
@@ -163,8 +174,8 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Compa
         p = 0.0 if diff != 0 else 1.0
         return Comparison(diff, diff, diff, p, verdict, int(xa.size), int(xb.size), None)
     df = (va + vb) ** 2 / (va**2 / (xa.size - 1) + vb**2 / (xb.size - 1))
-    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
-    p = float(2 * stats.t.sf(abs(diff) / se, df))
+    half = float(_t_quantile(0.5 + level / 2, df)) * se
+    p = float(2 * _t_sf(abs(diff) / se, df))
     low, high = diff - half, diff + half
     verdict = "better" if low > 0 else "worse" if high < 0 else "not resolved"
     needed = None
@@ -180,18 +191,19 @@ def seeds_for_power(difference: float, sd: float, level: float = LEVEL, power: f
     (noncentral t): two-sample, both sides with standard deviation ``sd``, or (``paired``) on the
     per-seed differences, whose standard deviation ``sd`` is; None beyond ``limit`` or when there
     is no difference to detect."""
-    from scipy import stats
 
     if not (math.isfinite(difference) and math.isfinite(sd)) or difference == 0:
         return None
     if sd == 0:
         return 2
+    from scipy.special import nctdtr  # the noncentral t's CDF
+
     effect = abs(difference) / sd
     for n in range(2, limit + 1):
         df = n - 1 if paired else 2 * n - 2
-        crit = stats.t.ppf(0.5 + level / 2, df)
+        crit = _t_quantile(0.5 + level / 2, df)
         ncp = effect * math.sqrt(n if paired else n / 2)
-        if stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp) >= power:
+        if 1 - nctdtr(df, ncp, crit) + nctdtr(df, ncp, -crit) >= power:
             return n
     return None
 
