@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -30,7 +29,7 @@ from sweeps.search.trial_report import TrialReport
 if TYPE_CHECKING:
     from sweeps.run.context import RunContext
 
-__all__ = ["SweepSearch", "RungScheduler", "make_tuner", "experiment_path", "forwarded_env"]
+__all__ = ["SweepSearch", "RungScheduler", "make_tuner", "forwarded_env"]
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +126,6 @@ def forwarded_env() -> dict[str, str]:
 
     return {k: (os.path.abspath(os.path.expanduser(v)) if k in _PATH_ENVS else clean_env_value(k, v))
             for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIX) and v}
-
-
-def experiment_path(ray_storage: str, name: str) -> str:
-    """Ray's experiment folder for the sweep: a local path, or a URI (s3://, gs://) kept as one."""
-    return f"{ray_storage.rstrip('/')}/{name}" if "://" in ray_storage else str(Path(ray_storage) / name)
 
 
 def _trainable(ctx: "RunContext"):

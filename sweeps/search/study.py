@@ -82,12 +82,14 @@ def storage(url: str) -> "optuna.storages.BaseStorage":
     return optuna.storages.RDBStorage(url, **kwargs)
 
 
-def load_study(name: str, store: "str | optuna.storages.BaseStorage") -> "optuna.Study | None":
+def load_study(name: str, store: "str | optuna.storages.BaseStorage",
+               sampler: "optuna.samplers.BaseSampler | None" = None) -> "optuna.Study | None":
     """The sweep's study, None if the storage (a URL, or a storage already open) has none."""
     import optuna
 
     try:
-        return optuna.load_study(study_name=name, storage=storage(store) if isinstance(store, str) else store)
+        return optuna.load_study(study_name=name, storage=storage(store) if isinstance(store, str) else store,
+                                 sampler=sampler)
     except KeyError:
         return None
 
@@ -171,14 +173,8 @@ class SweepStudy:
     @classmethod
     def load(cls, spec: "SweepSpec", store: "str | optuna.storages.BaseStorage") -> "SweepStudy | None":
         """The sweep's existing study with the spec's sampler, None if the storage has none."""
-        import optuna
-
-        st = storage(store) if isinstance(store, str) else store
-        try:
-            study = optuna.load_study(study_name=spec.name, storage=st, sampler=cls._sampler(spec))
-        except KeyError:
-            return None
-        return cls(spec, study)
+        study = load_study(spec.name, store, sampler=cls._sampler(spec))
+        return None if study is None else cls(spec, study)
 
     @classmethod
     def in_memory(cls, spec: "SweepSpec") -> "SweepStudy":
