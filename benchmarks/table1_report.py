@@ -122,16 +122,21 @@ def table_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best") 
     return lines, verdicts
 
 
+def significant(p: float) -> str:
+    return "— (n < 2)" if math.isnan(p) else ("yes" if p < 0.05 else "no")
+
+
 def ordering_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best") -> list[str]:
     score = {net: [scores(r, protocol)[1] for r in runs] for net, runs in paper.items()}
-    lines = ["| comparison (noise score) | ours: difference, Welch p, n | paper: difference | holds |", "|---|---|---|---|"]
+    lines = ["| comparison (noise score) | ours: difference, Welch p, n | paper: difference | direction as the paper's "
+             "| significant (p < 0.05) |", "|---|---|---|---|---|"]
     for hi, lo in ABOVE_DENSE:
         if hi not in score or lo not in score:
-            lines.append(f"| {LABELS[hi]} > {LABELS[lo]} | not run yet | {PAPER[hi][2] - PAPER[lo][2]:+,} | — |")
+            lines.append(f"| {LABELS[hi]} > {LABELS[lo]} | not run yet | {PAPER[hi][2] - PAPER[lo][2]:+,} | — | — |")
             continue
         diff, p = welch(score[hi], score[lo])
         lines.append(f"| {LABELS[hi]} > {LABELS[lo]} | {diff:+,.0f}, p={fmt(p, 3)}, n={len(score[hi])}/{len(score[lo])} | "
-                     f"{PAPER[hi][2] - PAPER[lo][2]:+,} | {'yes' if diff > 0 else 'NO'} |")
+                     f"{PAPER[hi][2] - PAPER[lo][2]:+,} | {'yes' if diff > 0 else 'NO'} | {significant(p)} |")
     family = [n for n in CNN2_FAMILY if n in score]
     if "sparse-cnn2-dsw" in score and len(family) > 1:
         others = [n for n in family if n != "sparse-cnn2-dsw"]
@@ -140,7 +145,8 @@ def ordering_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best
         lowest = diff < 0
         lines.append(f"| DSW lowest of the CNN-2 family (next lowest: {LABELS[nearest]}) | {diff:+,.0f}, p={fmt(p, 3)}, "
                      f"n={len(score['sparse-cnn2-dsw'])}/{len(score[nearest])} | "
-                     f"{PAPER['sparse-cnn2-dsw'][2] - min(PAPER[n][2] for n in others):+,} | {'yes' if lowest else 'NO'} |")
+                     f"{PAPER['sparse-cnn2-dsw'][2] - min(PAPER[n][2] for n in others):+,} | {'yes' if lowest else 'NO'} | "
+                     f"{significant(p)} |")
     return lines
 
 
