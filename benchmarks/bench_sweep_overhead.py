@@ -404,7 +404,7 @@ def main() -> int:
           f"{figures['post_training_s_median'] or math.nan:.1f} s/trial; the trainable's own count {sum_logging:.1f})")
 
     # Pareto front and the preset's claim.
-    from sweeps.run.service import trial_row
+    from sweeps.results.read import trial_row
 
     print()
     print("Pareto front (val_accuracy, val_noise_score):")
