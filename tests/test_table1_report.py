@@ -146,7 +146,28 @@ def test_default_plan_covers_the_issue(campaign):
     repeats = [(n, s) for v, n, s in keys if v == "repeat"]
     assert repeats and all(r in paper for r in repeats)
     assert {s for v, n, s in keys if v == "split55k"} == {0, 1, 2}
+    assert {(n, s) for v, n, s in keys if v == "conv-half"} == {(n, s) for n in ("dense-cnn1", "sparse-cnn1") for s in (0, 1)}
     assert campaign.VARIANTS["split55k"] == 5000 and campaign.VARIANTS["paper"] == 0
+
+
+def test_conv_half_changes_only_the_conv_weight_density(campaign):
+    from sparsity.experiment import paper_experiment
+
+    for net in ("dense-cnn1", "sparse-cnn1"):
+        paper = paper_experiment(net, "mnist", seed=0)
+        half = campaign.with_conv_density(paper, 0.5)
+        assert [c.weight_density for c in half.network.conv] == [0.5] * len(paper.network.conv)
+        assert half.network.linear == paper.network.linear and half.recipe == paper.recipe
+        restored = campaign.with_conv_density(half, 1.0)
+        assert restored == paper
+
+
+def test_ablation_reports_the_variant_minus_the_paper(report):
+    paper = {"sparse-cnn1": [_run("sparse-cnn1", s, a, n) for s, a, n in ((0, 0.979, 99_000), (1, 0.981, 99_200))]}
+    half = {"sparse-cnn1": [_run("sparse-cnn1", s, a, n) for s, a, n in ((0, 0.969, 101_000), (1, 0.971, 101_400))]}
+    lines = report.ablation_lines(paper, half, "conv-half")
+    assert lines[0].startswith("| network | conv weights |")
+    assert any("conv-half minus paper: accuracy -1.00 points" in line and "noise score +2,100" in line for line in lines)
 
 
 def test_committed_runs_are_consistent(report):
@@ -158,7 +179,9 @@ def test_committed_runs_are_consistent(report):
         run = json.loads(path.read_text())
         assert path.name == f"{run['network']}-seed{run['seed']}.json"
         assert run["variant"] == path.parent.name
-        assert run["split_sizes"]["train"] == (60_000 if run["variant"] in ("paper", "repeat") else 55_000)
+        assert run["split_sizes"]["train"] == (55_000 if run["variant"] == "split55k" else 60_000)
+        conv_density = {layer["weight_density"] for layer in run["config"]["network"]["conv"]}
+        assert conv_density <= ({0.5} if run["variant"] == "conv-half" else {1.0}), path.name
         by_epoch = run["best_test_epoch"]["test_accuracy_by_epoch"]
         assert len(by_epoch) == run["epochs"]
         best = run["best_test_epoch"]
