@@ -32,7 +32,7 @@ and Sparse CNN-1 (seeds 0-1), the split55k ablation on Sparse CNN-1 (seeds 0-2),
 Dense and Sparse CNN-2.
 
     SPARSE_SWEEPS_DATA=<data root> python benchmarks/reproduce_paper.py [--jobs 2] [--dry-run]
-        [--only NETWORK[,NETWORK]] [--variant paper|split55k|repeat] [--seeds 0-9]
+        [--only NETWORK[,NETWORK]] [--variant paper|split55k|repeat|conv-half] [--seeds 0-9]
 
 Stop it with Ctrl-C or SIGTERM at any time; run the same command again to go on.
 """

@@ -150,32 +150,36 @@ def ordering_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best
     return lines
 
 
-ABLATIONS = {  # variant -> (what differs, the paper's setting, the variant's)
-    "split55k": ("training images", "60,000 (paper)", "55,000 (sweeps' split)"),
-    "conv-half": ("conv weights", "dense (paper's config)", "50 % sparse (March 2019 working code)"),
+ABLATIONS = {  # variant -> (its section's heading, what differs, the paper's setting, the variant's)
+    "split55k": ("Ablation of the training-set size (the same seeds):",
+                 "training images", "60,000 (paper)", "55,000 (sweeps' split)"),
+    "conv-half": ("Ablation: every conv layer's weights 50 % sparse, dense nets included (the authors' working code "
+                  "had this default from 11 to 25 March 2019; does Table 1 carry it?), the same seeds:",
+                  "conv weights", "dense (paper's config)", "50 % sparse (March 2019 working code)"),
 }
 
 
-def ablation_lines(paper: dict[str, list[dict[str, Any]]], split: dict[str, list[dict[str, Any]]],
+def ablation_lines(paper: dict[str, list[dict[str, Any]]], ablated: dict[str, list[dict[str, Any]]],
                    variant: str = "split55k") -> list[str]:
-    what, label60, label55 = ABLATIONS[variant]
+    """The variant's runs beside the paper runs of the same seeds, and their difference (variant minus paper)."""
+    _, what, paper_label, variant_label = ABLATIONS[variant]
     lines = [f"| network | {what} | seeds | test acc % | noise score | files |", "|---|---|---|---|---|---|"]
     rows = []
-    for net, runs55 in split.items():
-        seeds = {r["seed"] for r in runs55}
-        runs60 = [r for r in paper.get(net, []) if r["seed"] in seeds]
-        for label, runs in ((label60, runs60), (label55, runs55)):
+    for net, changed in ablated.items():
+        seeds = {r["seed"] for r in changed}
+        base = [r for r in paper.get(net, []) if r["seed"] in seeds]
+        for label, runs in ((paper_label, base), (variant_label, changed)):
             if not runs:
                 continue
             am, asd = mean_sd([scores(r, "best")[0] for r in runs])
             sm, ssd = mean_sd([scores(r, "best")[1] for r in runs])
             lines.append(f"| {LABELS[net]} | {label} | {', '.join(str(r['seed']) for r in runs)} | {fmt(am)} ± {fmt(asd)} | "
                          f"{fmt(sm, 0, True)} ± {fmt(ssd, 0, True)} | `{Path(runs[0]['_file']).parent}/` |")
-        if runs60 and len(runs60) == len(runs55):
-            da, pa = welch([scores(r, "best")[0] for r in runs60], [scores(r, "best")[0] for r in runs55])
-            ds, ps = welch([scores(r, "best")[1] for r in runs60], [scores(r, "best")[1] for r in runs55])
-            rows.append(f"{LABELS[net]}: {variant} minus paper: accuracy {-da:+.2f} points (Welch p={fmt(pa, 3)}), "
-                        f"noise score {-ds:+,.0f} (Welch p={fmt(ps, 3)}), n={len(runs60)} seeds each (the same seeds)")
+        if base and len(base) == len(changed):
+            da, pa = welch([scores(r, "best")[0] for r in changed], [scores(r, "best")[0] for r in base])
+            ds, ps = welch([scores(r, "best")[1] for r in changed], [scores(r, "best")[1] for r in base])
+            rows.append(f"{LABELS[net]}: {variant} minus paper: accuracy {da:+.2f} points (Welch p={fmt(pa, 3)}), "
+                        f"noise score {ds:+,.0f} (Welch p={fmt(ps, 3)}), n={len(base)} seeds each (the same seeds)")
     return lines + [""] + rows if rows else lines
 
 
@@ -253,7 +257,7 @@ def protocol_lines(paper: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 
 def build() -> str:
-    paper, split, repeat, conv_half = load("paper"), load("split55k"), load("repeat"), load("conv-half")
+    paper, repeat = load("paper"), load("repeat")
     table, verdicts = table_lines(paper, "best")
     final_table, _ = table_lines(paper, "final")
     fig = figure(paper)
@@ -275,12 +279,10 @@ def build() -> str:
         "The paper's noise ordering (Welch's t-test on the noise scores, the paper's protocol):", "",
         *ordering_lines(paper, "best"), "",
     ]
-    if split:
-        parts += ["Ablation of the training-set size (the same seeds):", "", *ablation_lines(paper, split), ""]
-    if conv_half:
-        parts += ["Ablation: every conv layer's weights 50 % sparse, dense nets included (the authors' working code "
-                  "had this default from 11 to 25 March 2019; does Table 1 carry it?), the same seeds:", "",
-                  *ablation_lines(paper, conv_half, "conv-half"), ""]
+    for variant, (heading, *_) in ABLATIONS.items():
+        ablated = load(variant)
+        if ablated:
+            parts += [heading, "", *ablation_lines(paper, ablated, variant), ""]
     rep = repeat_lines(paper, repeat)
     if rep:
         parts += ["Determinism:", "", *[f"- {line}" for line in rep], ""]
