@@ -169,6 +169,17 @@ def check_stores(spec: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return checks, rows
 
 
+def bootstrap_ratio_ci(first: list[float], last: list[float], resamples: int = 2000, seed: int = 0) -> list[float]:
+    """95 % percentile-bootstrap interval of median(last) / median(first), each side resampled with
+    replacement (its own size), seeded so the same rows give the same interval."""
+    import random
+
+    rng = random.Random(seed)
+    ratios = sorted(statistics.median(rng.choices(last, k=len(last))) / statistics.median(rng.choices(first, k=len(first)))
+                    for _ in range(resamples))
+    return [ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]]
+
+
 def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """First 10 % of trials (by number) against the last 10 %: medians and means of each timing."""
     done = [r for r in rows if r["state"] == "COMPLETE" and "machinery_seconds" in r]
@@ -192,6 +203,10 @@ def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out["trials_per_minute_last"] = 60 * (k - 1) / (ends[-1] - ends[-k])
         out["trials_per_minute_overall"] = 60 * (len(ends) - 1) / (ends[-1] - ends[0])
     m = out.get("machinery_seconds")
+    if m:
+        a = [r["machinery_seconds"] for r in first]
+        b = [r["machinery_seconds"] for r in last]
+        m["ratio_median_ci95"] = bootstrap_ratio_ci(a, b)
     out["target"] = GROWTH_TARGET
     out["met"] = bool(m and m["ratio_median"] is not None and m["ratio_median"] <= GROWTH_TARGET)
     return out
