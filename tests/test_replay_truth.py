@@ -19,6 +19,7 @@ from sweeps.replay.truth import handover, reference_point, true_hypervolume
 from sweeps.search.confirm import compare
 from sweeps.spec import Confirm, load_spec
 
+import bench_scripts
 from replay_helpers import write_table
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "replay"
@@ -166,10 +167,7 @@ def _recorded():
 def test_the_committed_table_reproduces_its_recorded_figures():
     from sweeps.replay.surrogate import holdout
 
-    import sys
-
-    sys.path.insert(0, str(RESULTS.parents[1]))
-    from bench_replay import VARIANTS
+    VARIANTS = bench_scripts.load("bench_replay").VARIANTS
 
     path, record = _recorded()
     committed = load_table()

@@ -8,7 +8,6 @@ test accuracies).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
@@ -16,25 +15,19 @@ from pathlib import Path
 
 import pytest
 
+import bench_scripts
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses resolve their module by name
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
 def report():
-    return _module("table1_report")
+    return bench_scripts.load("table1_report")
 
 
 @pytest.fixture(scope="module")
 def campaign():
-    return _module("reproduce_paper")
+    return bench_scripts.load("reproduce_paper")
 
 
 def _run(net: str, seed: int, acc: float, noise: int, *, best_acc: float | None = None, best_noise: int | None = None,
