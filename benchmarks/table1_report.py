@@ -77,6 +77,15 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float]:
     return diff, float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def seeds_for_power(diff: float, sd_a: float, sd_b: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Seeds a side for a two-sided test at ``alpha`` to find ``diff`` with probability ``power``, given
+    the two sides' standard deviations (normal approximation: (z_{1-alpha/2} + z_power)^2 (sd_a^2 + sd_b^2) / diff^2)."""
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return max(2, math.ceil(z * z * (sd_a * sd_a + sd_b * sd_b) / (diff * diff)))
+
+
 def fmt(v: float, digits: int = 2, thousands: bool = False) -> str:
     if math.isnan(v):
         return "—"
@@ -127,26 +136,31 @@ def significant(p: float) -> str:
 
 
 def ordering_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best") -> list[str]:
+    """Each of the paper's orderings: our difference and Welch p, and the seeds a side that 80 % power
+    would need to find the paper's difference at the spread of our seeds."""
     score = {net: [scores(r, protocol)[1] for r in runs] for net, runs in paper.items()}
     lines = ["| comparison (noise score) | ours: difference, Welch p, n | paper: difference | direction as the paper's "
-             "| significant (p < 0.05) |", "|---|---|---|---|---|"]
+             "| significant (p < 0.05) | seeds a side for 80 % power: our sds / the paper's |", "|---|---|---|---|---|---|"]
+
+    def row(label: str, hi: str, lo: str, paper_diff: float) -> str:
+        diff, p = welch(score[hi], score[lo])
+        need = seeds_for_power(paper_diff, mean_sd(score[hi])[1], mean_sd(score[lo])[1]) if min(
+            len(score[hi]), len(score[lo])) > 1 else "—"
+        need_paper = seeds_for_power(paper_diff, PAPER[hi][3], PAPER[lo][3])
+        return (f"| {label} | {diff:+,.0f}, p={fmt(p, 3)}, n={len(score[hi])}/{len(score[lo])} | {paper_diff:+,} | "
+                f"{'yes' if (diff > 0) == (paper_diff > 0) else 'NO'} | {significant(p)} | {need} / {need_paper} |")
+
     for hi, lo in ABOVE_DENSE:
         if hi not in score or lo not in score:
-            lines.append(f"| {LABELS[hi]} > {LABELS[lo]} | not run yet | {PAPER[hi][2] - PAPER[lo][2]:+,} | — | — |")
+            lines.append(f"| {LABELS[hi]} > {LABELS[lo]} | not run yet | {PAPER[hi][2] - PAPER[lo][2]:+,} | — | — | — / {seeds_for_power(PAPER[hi][2] - PAPER[lo][2], PAPER[hi][3], PAPER[lo][3])} |")
             continue
-        diff, p = welch(score[hi], score[lo])
-        lines.append(f"| {LABELS[hi]} > {LABELS[lo]} | {diff:+,.0f}, p={fmt(p, 3)}, n={len(score[hi])}/{len(score[lo])} | "
-                     f"{PAPER[hi][2] - PAPER[lo][2]:+,} | {'yes' if diff > 0 else 'NO'} | {significant(p)} |")
+        lines.append(row(f"{LABELS[hi]} > {LABELS[lo]}", hi, lo, PAPER[hi][2] - PAPER[lo][2]))
     family = [n for n in CNN2_FAMILY if n in score]
     if "sparse-cnn2-dsw" in score and len(family) > 1:
         others = [n for n in family if n != "sparse-cnn2-dsw"]
         nearest = min(others, key=lambda n: statistics.fmean(score[n]))
-        diff, p = welch(score["sparse-cnn2-dsw"], score[nearest])
-        lowest = diff < 0
-        lines.append(f"| DSW lowest of the CNN-2 family (next lowest: {LABELS[nearest]}) | {diff:+,.0f}, p={fmt(p, 3)}, "
-                     f"n={len(score['sparse-cnn2-dsw'])}/{len(score[nearest])} | "
-                     f"{PAPER['sparse-cnn2-dsw'][2] - min(PAPER[n][2] for n in others):+,} | {'yes' if lowest else 'NO'} | "
-                     f"{significant(p)} |")
+        lines.append(row(f"DSW lowest of the CNN-2 family (next lowest: {LABELS[nearest]})", "sparse-cnn2-dsw", nearest,
+                         PAPER["sparse-cnn2-dsw"][2] - PAPER[nearest][2]))
     return lines
 
 

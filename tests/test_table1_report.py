@@ -67,13 +67,23 @@ def test_ordering_reports_direction_and_significance_separately(report):
     dense_high = [_run("dense-cnn1", s, 0.99, n) for s, n in enumerate((101_000, 101_100, 100_900))]
     row = next(line for line in report.ordering_lines({"sparse-cnn1": sparse, "dense-cnn1": dense_low})
                if line.startswith("| Sparse CNN-1 > Dense CNN-1"))
-    assert row.endswith("| yes | yes |")
+    assert row.endswith("| yes | yes | 2 / 2 |")
     row = next(line for line in report.ordering_lines({"sparse-cnn1": sparse, "dense-cnn1": dense_high})
                if line.startswith("| Sparse CNN-1 > Dense CNN-1"))
-    assert "| -1,000," in row and row.endswith("| NO | yes |")
+    assert "| -1,000," in row and row.endswith("| NO | yes | 2 / 2 |")
     one_each = {"sparse-cnn1": sparse[:1], "dense-cnn1": dense_low[:1]}
     row = next(line for line in report.ordering_lines(one_each) if line.startswith("| Sparse CNN-1 > Dense CNN-1"))
-    assert row.endswith("| yes | — (n < 2) |")
+    assert row.endswith("| yes | — (n < 2) | — / 2 |")
+
+
+def test_seeds_for_power_by_hand(report):
+    # (z_0.975 + z_0.8)^2 = (1.959964 + 0.841621)^2 = 7.848879; * (6500^2 + 2000^2) / 3000^2 = 40.33 -> 41
+    assert report.seeds_for_power(3000, 6500, 2000) == 41
+    assert report.seeds_for_power(-3000, 6500, 2000) == 41  # the sign of the difference does not matter
+    assert report.seeds_for_power(3000, 6500, 2000, power=0.5) == 20  # z_0.5 = 0: 3.841459 * 5.139 = 19.74
+    assert report.seeds_for_power(25_737, 3200, 1735) == 2  # never fewer than 2, a variance needs two
+    # the paper's own SP3 > Dense CNN-2 at its sds (2,762 and 2,853): 7.848879 * 15.768e6 / 10.745e6 = 11.5 -> 12
+    assert report.seeds_for_power(3278, 2762, 2853) == 12
 
 
 def test_welch_matches_scipy_and_refuses_single_values(report):
