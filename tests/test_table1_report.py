@@ -140,7 +140,7 @@ def test_default_plan_covers_the_issue(campaign):
     assert len(keys) == len(set(keys))
     paper = {(n, s) for v, n, s in keys if v == "paper"}
     for net in campaign.NETWORKS:
-        want = range(10) if net in ("dense-cnn2", "sparse-cnn2") else range(3)
+        want = range(10) if net in ("dense-cnn2", "sparse-cnn2", "sparse-cnn2-d3") else range(3)
         assert {s for n, s in paper if n == net} == set(want), net
     assert len(campaign.NETWORKS) == 8
     # every network's seeds 0-2 come before anything else; the repeat re-runs a planned paper run
