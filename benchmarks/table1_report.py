@@ -131,6 +131,46 @@ def table_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best") 
     return lines, verdicts
 
 
+PAPER_SEEDS = 10
+
+
+def welch_vs_paper(ours: list[float], paper_mean: float, paper_sd: float) -> float:
+    """Two-sided Welch p of our runs against the paper's summary (mean, sd over its 10 seeds). The paper's
+    sd is numpy's population sd (its test_score_table.py), so it is rescaled to the sample sd first."""
+    from scipy import stats
+
+    if len(ours) < 2:
+        return math.nan
+    mean, sd = mean_sd(ours)
+    paper_sample_sd = paper_sd * math.sqrt(PAPER_SEEDS / (PAPER_SEEDS - 1))
+    return float(stats.ttest_ind_from_stats(mean, sd, len(ours), paper_mean, paper_sample_sd, PAPER_SEEDS,
+                                            equal_var=False).pvalue)
+
+
+def vs_paper_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best") -> list[str]:
+    """Each network against the paper's own 10 seeds (Welch's t-test from its mean and sd), and how many
+    networks land below the paper's noise score, with a two-sided sign test."""
+    from scipy import stats
+
+    lines = ["| network | seeds (ours / paper) | test acc: ours minus paper, Welch p | noise score: ours minus paper, Welch p |",
+             "|---|---|---|---|"]
+    below = 0
+    nets = [net for net in LABELS if paper.get(net)]
+    for net in nets:
+        acc = [scores(r, protocol)[0] for r in paper[net]]
+        noise = [scores(r, protocol)[1] for r in paper[net]]
+        pa, pas, ps, pss = PAPER[net]
+        below += statistics.fmean(noise) < ps
+        lines.append(f"| {LABELS[net]} | {len(acc)} / {PAPER_SEEDS} | {statistics.fmean(acc) - pa:+.2f}, "
+                     f"p={fmt(welch_vs_paper(acc, pa, pas), 3)} | {statistics.fmean(noise) - ps:+,.0f}, "
+                     f"p={fmt(welch_vs_paper(noise, ps, pss), 3)} |")
+    if nets:
+        sign_p = stats.binomtest(below, len(nets), 0.5).pvalue
+        lines += ["", f"Networks whose mean noise score is below the paper's: {below} of {len(nets)} "
+                      f"(two-sided sign test p={fmt(sign_p, 3)})."]
+    return lines
+
+
 def significant(p: float) -> str:
     return "— (n < 2)" if math.isnan(p) else ("yes" if p < 0.05 else "no")
 
@@ -288,6 +328,8 @@ def build() -> str:
         *[f"- {v}" for v in verdicts], "",
         "**The final-epoch model** (no choice made on the test set):", "",
         *final_table, "",
+        "Ours against the paper's 10 seeds (Welch's t-test from the paper's mean and sd; the paper's protocol):", "",
+        *vs_paper_lines(paper, "best"), "",
         "What the paper's choice of epoch moves (mean over seeds):", "",
         *protocol_lines(paper), "",
         "The paper's noise ordering (Welch's t-test on the noise scores, the paper's protocol):", "",

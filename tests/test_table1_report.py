@@ -194,3 +194,22 @@ def test_committed_runs_are_consistent(report):
         curve = best["test_curve"]
         assert best["test_noise_score"] == sum(curve["correct"])
         assert len(curve["levels"]) == 11 and curve["levels"][0] == 0.0 and curve["levels"][-1] == pytest.approx(0.5)
+
+
+def test_against_the_paper_by_hand(report):
+    from scipy import stats
+
+    ours = [1.0, 2.0, 3.0]  # mean 2, sample variance 1
+    # the paper's sd 0.9 is numpy's population sd over 10 seeds: sample variance 0.81 * 10 / 9 = 0.9
+    v1, v2 = 1 / 3, 0.9 / 10
+    t = (2.0 - 1.5) / math.sqrt(v1 + v2)
+    df = (v1 + v2) ** 2 / (v1 ** 2 / 2 + v2 ** 2 / 9)
+    assert report.welch_vs_paper(ours, 1.5, 0.9) == pytest.approx(2 * stats.t.sf(t, df))
+    assert math.isnan(report.welch_vs_paper([1.0], 1.5, 0.9))
+
+    runs = {"dense-cnn1": [_run("dense-cnn1", s, 0.99, n) for s, n in enumerate((70_000, 71_000, 72_000))],
+            "sparse-cnn1": [_run("sparse-cnn1", s, 0.98, n) for s, n in enumerate((101_000, 101_500, 102_000))]}
+    lines = report.vs_paper_lines(runs)
+    assert lines[-1] == "Networks whose mean noise score is below the paper's: 1 of 2 (two-sided sign test p=1.000)."
+    row = next(line for line in lines if line.startswith("| Dense CNN-1 |"))
+    assert "| 3 / 10 |" in row and "-3,569, p=" in row  # 71,000 - 74,569
