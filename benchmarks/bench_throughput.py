@@ -208,7 +208,7 @@ def main() -> None:
     order = torch.randperm(len(data.train))
     for start in range(0, nb * BATCH, BATCH):
         idx = order[start : start + BATCH]
-        x, y = data.train.inputs[idx], data.train.targets[idx]
+        _x, _y = data.train.inputs[idx], data.train.targets[idx]
     index_only = time.perf_counter() - t0
     print(f"data only ({nb} batches): DataLoader {loader_only:.2f} s, index cut {index_only:.3f} s")
     baseline_s = nb * BATCH / t
