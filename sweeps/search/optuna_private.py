@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["compute_hypervolume", "trial_handle", "trial_state", "fail_trial", "searched_only", "stored_trial"]
+__all__ = ["compute_hypervolume", "trial_handle", "trial_state", "fail_trial", "searched_only", "stored_trial"]  # noqa: F822 (compute_hypervolume: module __getattr__, lazy)
 
 
 def __getattr__(name: str) -> Any:
