@@ -25,16 +25,20 @@ Variants (the data the net trains on; everything else is the paper's):
             authors' working code had this default (`weightSparsityCNN=0.5`) from 11 to 25 March
             2019, before the paper's config passed `weight_sparsity_cnn = 1.0` through
             (numenta/htmresearch 2202840e, 99f80ce5); the ablation asks whether Table 1 carries it
+  topk      every k-winners layer keeps exactly k units, as the paper's code did (`torch.topk`); ours
+            keeps every unit tied with the k-th value (`break_ties=False`), which gives more than k
+            on flat (all-background) patches: the ablation asks whether that moves the noise score
 
 The default plan, in this order, so that a partial campaign covers every network early:
 seeds 0-2 of all 8 networks, one repeat (Sparse CNN-1, seed 0), the conv-half ablation on Dense
 and Sparse CNN-1 (seeds 0-1), the split55k ablation on Sparse CNN-1 (seeds 0-2), seeds 3-9 of
 Dense and Sparse CNN-2, then seeds 3-9 of Sparse CNN-2 D3 (its ordering against Dense CNN-2 is the
 one that more seeds can settle: at our spread it needs about 13 a side, W1 and SP3 about 35; it was
-added when the first table showed that, and is 10 seeds whatever they show).
+added when the first table showed that, and is 10 seeds whatever they show), then the topk ablation
+on Sparse CNN-2 (seeds 0-2: the network furthest below the paper's noise score at 10 seeds).
 
     SPARSE_SWEEPS_DATA=<data root> python benchmarks/reproduce_paper.py [--jobs 2] [--dry-run]
-        [--only NETWORK[,NETWORK]] [--variant paper|split55k|repeat|conv-half] [--seeds 0-9]
+        [--only NETWORK[,NETWORK]] [--variant paper|split55k|repeat|conv-half|topk] [--seeds 0-9]
 
 Stop it with Ctrl-C or SIGTERM at any time; run the same command again to go on.
 """
@@ -70,8 +74,7 @@ NETWORKS = (
     "dense-cnn1", "dense-cnn2", "sparse-cnn1", "sparse-cnn2",
     "dense-cnn2-sp3", "sparse-cnn2-d3", "sparse-cnn2-w1", "sparse-cnn2-dsw",
 )
-VARIANTS = {"paper": 0, "split55k": 5000, "repeat": 0, "conv-half": 0}  # variant -> validation_size
-CONV_DENSITY = {"conv-half": 0.5}  # variant -> every conv layer's weight density
+VARIANTS = {"paper": 0, "split55k": 5000, "repeat": 0, "conv-half": 0, "topk": 0}  # variant -> validation_size
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ def default_plan() -> list[Run]:
     plan += [Run("sparse-cnn1", seed, "split55k") for seed in range(3)]
     plan += [Run(net, seed) for seed in range(3, 10) for net in ("dense-cnn2", "sparse-cnn2")]
     plan += [Run("sparse-cnn2-d3", seed) for seed in range(3, 10)]
+    plan += [Run("sparse-cnn2", seed, "topk") for seed in range(3)]
     return plan
 
 
@@ -184,6 +188,18 @@ def with_conv_density(config, density: float):
     return dataclasses.replace(config, network=dataclasses.replace(net, conv=conv))
 
 
+def with_break_ties(config, break_ties: bool = True):
+    """``config`` with every k-winners layer keeping exactly k units (``break_ties``), the rest unchanged."""
+    import dataclasses
+
+    net = config.network
+    kw = dataclasses.replace(net.kwinners, break_ties=break_ties)
+    return dataclasses.replace(config, network=dataclasses.replace(net, kwinners=kw))
+
+
+CHANGES = {"conv-half": lambda config: with_conv_density(config, 0.5), "topk": with_break_ties}  # variant -> config change
+
+
 def run_one(run: Run, jobs: int, code: dict[str, Any]) -> dict[str, Any]:
     import torch
 
@@ -196,8 +212,8 @@ def run_one(run: Run, jobs: int, code: dict[str, Any]) -> dict[str, Any]:
         _DATA[data_config.validation_size] = load_dataset(data_config)
     data = _DATA[data_config.validation_size]
     config = paper_experiment(run.network, "mnist", seed=run.seed, data=data_config)
-    if run.variant in CONV_DENSITY:
-        config = with_conv_density(config, CONV_DENSITY[run.variant])
+    if run.variant in CHANGES:
+        config = CHANGES[run.variant](config)
     started = dt.datetime.now(dt.timezone.utc)
     load_start = os.getloadavg()
     t0 = time.perf_counter()

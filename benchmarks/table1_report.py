@@ -210,6 +210,9 @@ ABLATIONS = {  # variant -> (its section's heading, what differs, the paper's se
     "conv-half": ("Ablation: every conv layer's weights 50 % sparse, dense nets included (the authors' working code "
                   "had this default from 11 to 25 March 2019; does Table 1 carry it?), the same seeds:",
                   "conv weights", "dense (paper's config)", "50 % sparse (March 2019 working code)"),
+    "topk": ("Ablation of the tie rule: every k-winners layer keeps exactly k units, as the paper's code did "
+             "(`torch.topk`), where ours keeps every unit tied with the k-th value, the same seeds:",
+             "k-winners ties", "all tied units kept (ours)", "exactly k (paper's topk)"),
 }
 
 

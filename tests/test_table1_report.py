@@ -150,6 +150,7 @@ def test_default_plan_covers_the_issue(campaign):
     assert repeats and all(r in paper for r in repeats)
     assert {s for v, n, s in keys if v == "split55k"} == {0, 1, 2}
     assert {(n, s) for v, n, s in keys if v == "conv-half"} == {(n, s) for n in ("dense-cnn1", "sparse-cnn1") for s in (0, 1)}
+    assert {(n, s) for v, n, s in keys if v == "topk"} == {("sparse-cnn2", s) for s in (0, 1, 2)}
     assert campaign.VARIANTS["split55k"] == 5000 and campaign.VARIANTS["paper"] == 0
 
 
@@ -163,6 +164,30 @@ def test_conv_half_changes_only_the_conv_weight_density(campaign):
         assert half.network.linear == paper.network.linear and half.recipe == paper.recipe
         restored = campaign.with_conv_density(half, 1.0)
         assert restored == paper
+    assert campaign.CHANGES["conv-half"](paper) == campaign.with_conv_density(paper, 0.5)
+
+
+def test_topk_changes_only_the_tie_rule_and_keeps_exactly_k(campaign):
+    import torch
+
+    from sparsity.experiment import paper_experiment
+    from sparsity.network import build_network
+
+    paper = paper_experiment("sparse-cnn2", "mnist", seed=0)
+    topk = campaign.CHANGES["topk"](paper)
+    assert not paper.network.kwinners.break_ties and topk.network.kwinners.break_ties
+    assert campaign.with_break_ties(topk, False) == paper
+    # a blank image makes every conv-1 position of a channel equal: the paper's rule keeps exactly k, ours more
+    def conv1_winners(config):
+        net = build_network(config.network, seed=0).eval()
+        block = net.features.conv1
+        out = block.act(block.pool(block.conv(torch.zeros(2, 1, 28, 28))))
+        return (out != 0).flatten(1).sum(1), block.act.k_at(out.shape[2], out.shape[3], training=False)
+
+    winners, k = conv1_winners(topk)
+    assert (winners <= k).all()
+    winners, k = conv1_winners(paper)
+    assert (winners > k).all()
 
 
 def test_ablation_reports_the_variant_minus_the_paper(report):
