@@ -280,7 +280,7 @@ def figure(paper: dict[str, list[dict[str, Any]]]) -> Path | None:
                             linewidth=0)
     ax.set_xlabel("noise level η (fraction of the 784 pixels set to mean + 2 sd)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("MNIST: accuracy under noise, mean over seeds (band: min to max; the paper's epoch choice)")
+    ax.set_title("MNIST: accuracy under noise, mean over seeds\n(band: min to max; the paper's epoch choice)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
