@@ -238,3 +238,11 @@ def test_against_the_paper_by_hand(report):
     assert lines[-1] == "Networks whose mean noise score is below the paper's: 1 of 2 (two-sided sign test p=1.000)."
     row = next(line for line in lines if line.startswith("| Dense CNN-1 |"))
     assert "| 3 / 10 |" in row and "-3,569, p=" in row  # 71,000 - 74,569
+
+
+def test_holm_by_hand(report):
+    # sorted 0.01, 0.03, 0.04 -> 3 * 0.01 = 0.03, 2 * 0.03 = 0.06, max(0.06, 1 * 0.04) = 0.06
+    assert report.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert report.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    adjusted = report.holm([0.02, math.nan, 0.01])  # a NaN is left out of the family
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
