@@ -33,7 +33,7 @@ The default plan, in this order, so that a partial campaign covers every network
 seeds 0-2 of all 8 networks, one repeat (Sparse CNN-1, seed 0), the conv-half ablation on Dense
 and Sparse CNN-1 (seeds 0-1), the split55k ablation on Sparse CNN-1 (seeds 0-2), seeds 3-9 of
 Dense and Sparse CNN-2, then seeds 3-9 of Sparse CNN-2 D3 (its ordering against Dense CNN-2 is the
-one that more seeds can settle: at our spread it needs about 13 a side, W1 and SP3 about 35; it was
+one that more seeds can settle: at our spread it needs about 13 a side, W1 and SP3 30-35; it was
 added when the first table showed that, and is 10 seeds whatever they show), then the topk ablation
 on Sparse CNN-2 (seeds 0-2: the network furthest below the paper's noise score at 10 seeds).
 

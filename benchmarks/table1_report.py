@@ -198,17 +198,16 @@ def ordering_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best
              "| significant (p < 0.05) | seeds a side for 80 % power: our sds / the paper's |", "|---|---|---|---|---|---|"]
 
     def row(label: str, hi: str, lo: str, paper_diff: float) -> str:
+        need_paper = seeds_for_power(paper_diff, PAPER[hi][3], PAPER[lo][3])
+        if hi not in score or lo not in score:
+            return f"| {label} | not run yet | {paper_diff:+,} | — | — | — / {need_paper} |"
         diff, p = welch(score[hi], score[lo])
         need = seeds_for_power(paper_diff, mean_sd(score[hi])[1], mean_sd(score[lo])[1]) if min(
             len(score[hi]), len(score[lo])) > 1 else "—"
-        need_paper = seeds_for_power(paper_diff, PAPER[hi][3], PAPER[lo][3])
         return (f"| {label} | {diff:+,.0f}, p={fmt(p, 3)}, n={len(score[hi])}/{len(score[lo])} | {paper_diff:+,} | "
                 f"{'yes' if (diff > 0) == (paper_diff > 0) else 'NO'} | {significant(p)} | {need} / {need_paper} |")
 
     for hi, lo in ABOVE_DENSE:
-        if hi not in score or lo not in score:
-            lines.append(f"| {LABELS[hi]} > {LABELS[lo]} | not run yet | {PAPER[hi][2] - PAPER[lo][2]:+,} | — | — | — / {seeds_for_power(PAPER[hi][2] - PAPER[lo][2], PAPER[hi][3], PAPER[lo][3])} |")
-            continue
         lines.append(row(f"{LABELS[hi]} > {LABELS[lo]}", hi, lo, PAPER[hi][2] - PAPER[lo][2]))
     family = [n for n in CNN2_FAMILY if n in score]
     if "sparse-cnn2-dsw" in score and len(family) > 1:

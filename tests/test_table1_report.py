@@ -74,6 +74,8 @@ def test_ordering_reports_direction_and_significance_separately(report):
     one_each = {"sparse-cnn1": sparse[:1], "dense-cnn1": dense_low[:1]}
     row = next(line for line in report.ordering_lines(one_each) if line.startswith("| Sparse CNN-1 > Dense CNN-1"))
     assert row.endswith("| yes | — (n < 2) | — / 2 |")
+    row = next(line for line in report.ordering_lines({"sparse-cnn1": sparse}) if line.startswith("| Sparse CNN-1 >"))
+    assert row == "| Sparse CNN-1 > Dense CNN-1 | not run yet | +25,737 | — | — | — / 2 |"
 
 
 def test_seeds_for_power_by_hand(report):
