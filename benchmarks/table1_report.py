@@ -231,7 +231,7 @@ ABLATIONS = {  # variant -> (its section's heading, what differs, the paper's se
 
 
 def ablation_lines(paper: dict[str, list[dict[str, Any]]], ablated: dict[str, list[dict[str, Any]]],
-                   variant: str = "split55k") -> list[str]:
+                   variant: str) -> list[str]:
     """The variant's runs beside the paper runs of the same seeds, and their difference (variant minus paper)."""
     _, what, paper_label, variant_label = ABLATIONS[variant]
     lines = [f"| network | {what} | seeds | test acc % | noise score | files |", "|---|---|---|---|---|---|"]

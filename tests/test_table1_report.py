@@ -212,6 +212,7 @@ def test_committed_runs_are_consistent(report):
         assert run["split_sizes"]["train"] == (55_000 if run["variant"] == "split55k" else 60_000)
         conv_density = {layer["weight_density"] for layer in run["config"]["network"]["conv"]}
         assert conv_density <= ({0.5} if run["variant"] == "conv-half" else {1.0}), path.name
+        assert run["config"]["network"]["kwinners"]["break_ties"] == (run["variant"] == "topk"), path.name
         by_epoch = run["best_test_epoch"]["test_accuracy_by_epoch"]
         assert len(by_epoch) == run["epochs"]
         best = run["best_test_epoch"]
