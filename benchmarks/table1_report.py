@@ -134,17 +134,22 @@ def table_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best") 
 PAPER_SEEDS = 10
 
 
-def welch_vs_paper(ours: list[float], paper_mean: float, paper_sd: float) -> float:
-    """Two-sided Welch p of our runs against the paper's summary (mean, sd over its 10 seeds). The paper's
-    sd is numpy's population sd (its test_score_table.py), so it is rescaled to the sample sd first."""
+def welch_vs_paper(ours: list[float], paper_mean: float, paper_sd: float) -> tuple[float, tuple[float, float]]:
+    """Two-sided Welch p of our runs against the paper's summary (mean, sd over its 10 seeds), and the 95 %
+    interval of the difference (ours minus paper). The paper's sd is numpy's population sd (its
+    test_score_table.py), so it is rescaled to the sample sd first. NaNs with fewer than 2 runs."""
     from scipy import stats
 
     if len(ours) < 2:
-        return math.nan
+        return math.nan, (math.nan, math.nan)
     mean, sd = mean_sd(ours)
     paper_sample_sd = paper_sd * math.sqrt(PAPER_SEEDS / (PAPER_SEEDS - 1))
-    return float(stats.ttest_ind_from_stats(mean, sd, len(ours), paper_mean, paper_sample_sd, PAPER_SEEDS,
-                                            equal_var=False).pvalue)
+    p = float(stats.ttest_ind_from_stats(mean, sd, len(ours), paper_mean, paper_sample_sd, PAPER_SEEDS,
+                                         equal_var=False).pvalue)
+    v_ours, v_paper = sd * sd / len(ours), paper_sample_sd ** 2 / PAPER_SEEDS
+    df = (v_ours + v_paper) ** 2 / (v_ours ** 2 / (len(ours) - 1) + v_paper ** 2 / (PAPER_SEEDS - 1))
+    half = float(stats.t.ppf(0.975, df)) * math.sqrt(v_ours + v_paper)
+    return p, (mean - paper_mean - half, mean - paper_mean + half)
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -170,16 +175,18 @@ def vs_paper_lines(paper: dict[str, list[dict[str, Any]]], protocol: str = "best
         acc = [scores(r, protocol)[0] for r in paper[net]]
         noise = [scores(r, protocol)[1] for r in paper[net]]
         pa, pas, ps, pss = PAPER[net]
-        rows.append((net, len(acc), statistics.fmean(acc) - pa, welch_vs_paper(acc, pa, pas),
-                     statistics.fmean(noise) - ps, welch_vs_paper(noise, ps, pss)))
-    acc_holm, noise_holm = holm([r[3] for r in rows]), holm([r[5] for r in rows])
-    lines = [f"| network | seeds (ours / paper) | test acc: ours minus paper, Welch p (Holm over the {len(nets)}) | "
-             f"noise score: ours minus paper, Welch p (Holm over the {len(nets)}) |", "|---|---|---|---|"]
-    for (net, n, dacc, pacc, dnoise, pnoise), hacc, hnoise in zip(rows, acc_holm, noise_holm):
-        lines.append(f"| {LABELS[net]} | {n} / {PAPER_SEEDS} | {dacc:+.2f}, p={fmt(pacc, 3)} ({fmt(hacc, 3)}) | "
-                     f"{dnoise:+,.0f}, p={fmt(pnoise, 3)} ({fmt(hnoise, 3)}) |")
+        rows.append((net, len(acc), statistics.fmean(acc) - pa, *welch_vs_paper(acc, pa, pas),
+                     statistics.fmean(noise) - ps, *welch_vs_paper(noise, ps, pss)))
+    acc_p, noise_diff, noise_p = [r[3] for r in rows], [r[5] for r in rows], [r[6] for r in rows]
+    acc_holm, noise_holm = holm(acc_p), holm(noise_p)
+    lines = [f"| network | seeds (ours / paper) | test acc: ours minus paper [95 % CI], Welch p (Holm over the {len(nets)}) | "
+             f"noise score: ours minus paper [95 % CI], Welch p (Holm over the {len(nets)}) |", "|---|---|---|---|"]
+    for (net, n, dacc, pacc, cacc, dnoise, pnoise, cnoise), hacc, hnoise in zip(rows, acc_holm, noise_holm):
+        lines.append(f"| {LABELS[net]} | {n} / {PAPER_SEEDS} | {dacc:+.2f} [{cacc[0]:+.2f}, {cacc[1]:+.2f}], "
+                     f"p={fmt(pacc, 3)} ({fmt(hacc, 3)}) | {dnoise:+,.0f} [{cnoise[0]:+,.0f}, {cnoise[1]:+,.0f}], "
+                     f"p={fmt(pnoise, 3)} ({fmt(hnoise, 3)}) |")
     if nets:
-        below = sum(r[4] < 0 for r in rows)
+        below = sum(d < 0 for d in noise_diff)
         sign_p = stats.binomtest(below, len(nets), 0.5).pvalue
         lines += ["", f"Networks whose mean noise score is below the paper's: {below} of {len(nets)} "
                       f"(two-sided sign test p={fmt(sign_p, 3)})."]

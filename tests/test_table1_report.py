@@ -232,15 +232,20 @@ def test_against_the_paper_by_hand(report):
     v1, v2 = 1 / 3, 0.9 / 10
     t = (2.0 - 1.5) / math.sqrt(v1 + v2)
     df = (v1 + v2) ** 2 / (v1 ** 2 / 2 + v2 ** 2 / 9)
-    assert report.welch_vs_paper(ours, 1.5, 0.9) == pytest.approx(2 * stats.t.sf(t, df))
-    assert math.isnan(report.welch_vs_paper([1.0], 1.5, 0.9))
+    p, (lo, hi) = report.welch_vs_paper(ours, 1.5, 0.9)
+    assert p == pytest.approx(2 * stats.t.sf(t, df))
+    half = stats.t.ppf(0.975, df) * math.sqrt(v1 + v2)
+    assert (lo, hi) == pytest.approx((0.5 - half, 0.5 + half))
+    assert lo < 0 < hi and p > 0.05  # the interval covers 0 exactly when the test is not significant
+    p, (lo, hi) = report.welch_vs_paper([1.0], 1.5, 0.9)
+    assert math.isnan(p) and math.isnan(lo) and math.isnan(hi)
 
     runs = {"dense-cnn1": [_run("dense-cnn1", s, 0.99, n) for s, n in enumerate((70_000, 71_000, 72_000))],
             "sparse-cnn1": [_run("sparse-cnn1", s, 0.98, n) for s, n in enumerate((101_000, 101_500, 102_000))]}
     lines = report.vs_paper_lines(runs)
     assert lines[-1] == "Networks whose mean noise score is below the paper's: 1 of 2 (two-sided sign test p=1.000)."
     row = next(line for line in lines if line.startswith("| Dense CNN-1 |"))
-    assert "| 3 / 10 |" in row and "-3,569, p=" in row  # 71,000 - 74,569
+    assert "| 3 / 10 |" in row and "-3,569 [" in row  # 71,000 - 74,569
 
 
 def test_holm_by_hand(report):
