@@ -12,6 +12,10 @@ The rules follow the reference library (nupic.torch) so that its users get the s
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from typing import Iterator
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -27,7 +31,24 @@ __all__ = [
     "active_counts",
     "active_counts2d",
     "update_duty_cycle",
+    "torch_selection",
 ]
+
+# The k-th-largest selection on the CPU goes through numpy (faster there) unless this is set: then
+# it is torch's ``topk`` everywhere, the one path that CUDA runs and that a traced graph (ONNX) holds.
+_TORCH_SELECTION: contextvars.ContextVar[bool] = contextvars.ContextVar("sparsity_torch_selection", default=False)
+
+
+@contextlib.contextmanager
+def torch_selection(enabled: bool = True) -> Iterator[None]:
+    """Within the block, k-winners select with ``torch.topk`` on every device (the CUDA path and the
+    only one an exported graph can hold) instead of numpy's partition on the CPU. Both give the same
+    winners (tests/test_kwinners.py compares them bit for bit)."""
+    token = _TORCH_SELECTION.set(enabled)
+    try:
+        yield
+    finally:
+        _TORCH_SELECTION.reset(token)
 
 
 def boost_factors(duty_cycle: Tensor, target_density: float, boost_strength: float | Tensor) -> Tensor:
@@ -36,7 +57,8 @@ def boost_factors(duty_cycle: Tensor, target_density: float, boost_strength: flo
 
 
 def _numpy_ok(t: Tensor) -> bool:
-    return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and not t.requires_grad
+    return (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and not t.requires_grad
+            and not _TORCH_SELECTION.get())
 
 
 def _kth_largest(scores: Tensor, k: int) -> Tensor:

@@ -579,3 +579,41 @@ def test_extra_repr_shows_settings():
     assert "k=100" in r and "k_inference=150" in r and "break_ties=True" in r
     r2 = repr(KWinners2d(32, 0.1, local=True))
     assert "channels=32" in r2 and "local=True" in r2
+
+
+@pytest.mark.parametrize("break_ties", [False, True])
+@pytest.mark.parametrize("kind", ["1d", "2d-global", "2d-local"])
+def test_torch_selection_matches_numpy_path_to_the_bit(kind, break_ties):
+    """The forced ``topk`` path (the one CUDA runs and an exported graph holds) picks the same
+    winners as the CPU's numpy path: same outputs, same duty cycles, in training and eval. With ties
+    kept (``break_ties=False``) that holds on data with ties at the k-th value too; with exactly k
+    winners, which of tied units wins is each library's own choice, so those runs see no ties."""
+    from sparsity.functional import _numpy_ok, torch_selection
+
+    gen = torch.Generator().manual_seed(7)
+    shape = (16, 300) if kind == "1d" else (16, 12, 6, 6)
+
+    def make():
+        if kind == "1d":
+            return KWinners(n=300, percent_on=0.1, k_inference_factor=1.5, boost_strength=1.5, break_ties=break_ties)
+        return KWinners2d(channels=12, percent_on=0.2, k_inference_factor=1.5, boost_strength=1.5,
+                          local=kind == "2d-local", break_ties=break_ties)
+
+    a, b = make(), make()
+    probe = torch.zeros(2, 3)
+    assert _numpy_ok(probe)
+    with torch_selection():
+        assert not _numpy_ok(probe)
+    assert _numpy_ok(probe)  # the switch ends with its block
+    for step in range(4):
+        x = torch.randn(shape, generator=gen)
+        if step % 2 and not break_ties:
+            x = (x * 2).round() / 2  # many ties at the k-th value
+        for mode in ("train", "eval"):
+            a.train(mode == "train"), b.train(mode == "train")
+            with torch.no_grad():
+                ya = a(x)
+                with torch_selection():
+                    yb = b(x)
+            assert torch.equal(ya, yb), (step, mode)
+        assert torch.equal(a.duty_cycle, b.duty_cycle)
