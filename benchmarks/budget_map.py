@@ -18,10 +18,10 @@ steps per epoch, so the model after epoch e of a 3-epoch run *is* the model of a
 (tests/test_budget_map.py checks it), and one run maps a budget's every epoch count. The training
 subsets are nested (the first n of one seeded shuffle of the 55,000 training images).
 
-Budgets (``images x epochs``, the epochs scored): 12k x 1-3, 6k x 1-3, 12k x 1-3 with a first-epoch
-batch of 16 instead of the paper's 4 (sparse networks only: dense ones train at 64 throughout, so
-their runs are the 12k ones), 55k x 1, 24k x 1-4, then 3k x 1-3 (added once the first budgets
-showed the effect at 12k x 1 already: where does it begin?). Seeds: 12 per dense network (they cost half as
+Budgets (``images x epochs``, the epochs scored): 12k x 1-3, 6k x 1-3, 3k x 1-3 (added once the
+first budget showed the effect at 12k x 1 already: where does it begin?), 12k x 1-3 with a
+first-epoch batch of 16 instead of the paper's 4 (sparse networks only: dense ones train at 64
+throughout, so their runs are the 12k ones), 55k x 1, 24k x 1-4. Seeds: 12 per dense network (they cost half as
 much and spread 3-10 times more), 6 per sparse one. Runs go in that order, seeds interleaved across
 networks, so that a partial map covers every network of the cheap budgets first.
 
@@ -93,10 +93,10 @@ class Budget:
 BUDGETS = (
     Budget("12k", 12_000, 3),
     Budget("6k", 6_000, 3),
+    Budget("3k", 3_000, 3),
     Budget("12k-b16", 12_000, 3, first_epoch_batch=16, sparse_only=True),
     Budget("55k", 55_000, 1),
     Budget("24k", 24_000, 4),
-    Budget("3k", 3_000, 3),
 )
 BUDGET_NAMES = tuple(b.name for b in BUDGETS)
 
