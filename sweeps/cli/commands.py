@@ -525,7 +525,7 @@ COMMANDS = (
         _arg("spec", help="spec YAML file or preset name (its space must lie within the table's)"),
         _arg("--table", help="replay table (default: benchmarks/results/replay/replay-mnist.jsonl.gz)"),
         _arg("--seeds", type=int, default=30, help="simulated sweeps per searcher (default 30)"),
-        _arg("--searchers", help="more samplers to compare, comma-separated (random, tpe, tpe-mv, nsga2, gp)"),
+        _arg("--searchers", help="more samplers to compare, comma-separated (random, tpe, tpe-mv, nsga2, gp, qmc, qnehvi)"),
         _arg("--out", help="write the summary (curves included) as JSON"))),
     Command("dashboard", "start the MLflow UI on the sweeps' store and print the URL", (
         _arg("name", nargs="?", help="sweep to open (default: the store of the first sweep)"),
