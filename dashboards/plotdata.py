@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 __all__ = [
     "ConfigEstimate",
@@ -76,6 +76,8 @@ class ParetoPoint:
     seeds: int = 1
     accuracy_interval: tuple[float, float] | None = None  # 95 % over seeds, in percent
     noise_interval: tuple[float, float] | None = None
+    params: tuple[tuple[str, Any], ...] = ()  # the config's values, as the hover shows them
+    link: str = ""  # its MLflow run in the dashboard, when the report knows where that is
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,20 @@ def _interval(mean_low_high: tuple[float, float, float], scale: float = 1.0) -> 
     return None if math.isnan(low) else (scale * low, scale * high)
 
 
+def _params(t: Any) -> tuple[tuple[str, Any], ...]:
+    values = (t.user_attrs.get("config") or t.params) if t is not None else {}
+    return tuple(sorted(values.items()))
+
+
 def pareto_data(trials: Sequence[Any], front: frozenset[int] = frozenset(), chosen: int | None = None,
-                configs: Sequence[ConfigEstimate] = ()) -> ParetoData:
+                configs: Sequence[ConfigEstimate] = (), links: Mapping[int, str] | None = None) -> ParetoData:
     """Every complete trial as a point (validation accuracy %, validation noise score), flagged
     when on the Pareto front (``front``: trial numbers, as the service computed it), when a dense
-    baseline, and when it is the chosen config. With ``configs``, one point per config instead, at
-    its means over seeds, with its 95 % intervals (seed replicates fold into their config)."""
+    baseline, and when it is the chosen config, with its parameters and (``links``: trial number
+    -> URL) its MLflow run. With ``configs``, one point per config instead, at its means over
+    seeds, with its 95 % intervals (seed replicates fold into their config)."""
+    links = links or {}
+    by_number = {t.number: t for t in trials}
     if configs:
         attrs = {t.number: t.user_attrs for t in trials}
         points = tuple(
@@ -102,7 +112,8 @@ def pareto_data(trials: Sequence[Any], front: frozenset[int] = frozenset(), chos
                 number=c.number, accuracy_percent=100.0 * c.accuracy[0], noise_score=float(c.noise[0]),
                 on_front=c.number in front, baseline=attrs.get(c.number, {}).get("baseline", "") or "",
                 chosen=c.number == chosen, seeds=c.seeds, accuracy_interval=_interval(c.accuracy, 100.0),
-                noise_interval=_interval(c.noise),
+                noise_interval=_interval(c.noise), params=_params(by_number.get(c.number)),
+                link=links.get(c.number, ""),
             )
             for c in configs
         )
@@ -111,7 +122,7 @@ def pareto_data(trials: Sequence[Any], front: frozenset[int] = frozenset(), chos
             ParetoPoint(
                 number=t.number, accuracy_percent=100.0 * t.values[0], noise_score=float(t.values[1]),
                 on_front=t.number in front, baseline=t.user_attrs.get("baseline", "") or "",
-                chosen=t.number == chosen,
+                chosen=t.number == chosen, params=_params(t), link=links.get(t.number, ""),
             )
             for t in _complete(trials)
         )

@@ -1,4 +1,4 @@
-"""The sweep report: every plot of a sweep in one self-contained HTML file.
+"""The sweep report: every plot of a sweep, interactive, in one self-contained HTML file.
 
 `sweep_report(report, trials)` computes the plot data (dashboards.plotdata), draws it
 (dashboards.render) and returns the HTML. It takes data only: a `ReportInput` (the sweep's name,
@@ -30,20 +30,23 @@ class ReportInput:
     front: frozenset[int] = frozenset()  # trial numbers on the Pareto front
     hypervolume: plotdata.HypervolumeData = plotdata.HypervolumeData((0.0, 0.0))
     configs: tuple[plotdata.ConfigEstimate, ...] = ()  # one per config, over its seeds (replicates folded in)
+    links: Mapping[int, str] = field(default_factory=dict)  # trial number -> its MLflow run's page
+    # parameter -> importance per objective, computed once when the sweep ended (None: not yet)
+    importances: Mapping[str, Mapping[str, float]] | None = None
 
 
 def sweep_figures(report: ReportInput, trials: Sequence[Any]) -> list[tuple[str, Any]]:
     name = report.name
     return [
         ("Pareto front", render.pareto_figure(plotdata.pareto_data(trials, report.front, chosen=report.chosen,
-                                                                   configs=report.configs),
+                                                                   configs=report.configs, links=report.links),
                                               f"{name}: validation accuracy vs noise score")),
         ("Noise curves: dense baselines vs best sparse configs",
          render.noise_curve_figure(plotdata.overlay_curves(trials, report.front, configs=report.configs),
                                    f"{name}: dense baselines vs best sparse configs (validation)", report.noise_kind)),
         ("Hypervolume against trials", render.hypervolume_figure(report.hypervolume,
                                                                  f"{name}: hypervolume of the Pareto front")),
-        ("Parameter importances", render.importance_figure(plotdata.importances(trials, report.objectives),
+        ("Parameter importances", render.importance_figure(report.importances,
                                                            f"{name}: parameter importances per objective")),
     ]
 

@@ -96,11 +96,13 @@ def test_pareto_table_rows(trials):
     assert rows[2]["val noise score"] == 200 and rows[2]["test accuracy %"] == pytest.approx(89.0)
 
 
-def test_report_is_one_self_contained_page(trials):
+def test_report_is_one_self_contained_interactive_page(trials):
     html = sweep_report(report_input(load_spec("mnist-quick"), trials), trials)
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count('<div class="plot" id="figure-') == 4 and html.count("Plotly.newPlot(") == 4
     assert "Pareto configurations" in html and "<td>200</td>" in html
-    assert "trial #" in html and "src=\"http" not in html  # nothing fetched from elsewhere
+    assert 'src="http' not in html and "<script src" not in html  # plotly.js is inlined: it opens offline
+    assert len(html) > 3_000_000  # the library itself is in the page
+    assert "percent_on = 0.05" in html  # a point's hover text carries its config
 
 
 def test_report_takes_plain_data(trials):
@@ -110,38 +112,77 @@ def test_report_takes_plain_data(trials):
     assert "Sweep report: plain" in html and "<b>dataset</b>: mnist" in html
 
 
-def test_figures_have_labelled_axes(trials):
+def test_figures_have_labelled_axes_and_named_traces(trials):
     fig = render.pareto_figure(plotdata.pareto_data(trials, FRONT, chosen=1), "t")
-    ax = fig.axes[0]
-    assert "accuracy (%)" in ax.get_xlabel() and "noise score" in ax.get_ylabel()
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "dense baseline" in labels and "chosen (#1)" in labels
-    curve = render.noise_curve_figure(plotdata.overlay_curves(trials), "t", "mnist-pixels").axes[0]
-    assert "mnist-pixels" in curve.get_xlabel() and curve.get_ylabel() == "accuracy (%)"
-    assert len(render.figure_png(fig)) > 1000
+    assert "accuracy (%)" in fig.layout.xaxis.title.text and "noise score" in fig.layout.yaxis.title.text
+    names = [t.name for t in fig.data]
+    assert "dense baseline" in names and "chosen (#1)" in names and "searched (Pareto front)" in names
+    curve = render.noise_curve_figure(plotdata.overlay_curves(trials), "t", "mnist-pixels")
+    assert "mnist-pixels" in curve.layout.xaxis.title.text and curve.layout.yaxis.title.text == "accuracy (%)"
 
 
-def test_service_front_is_what_the_report_marks(trials):
-    assert {t.number for t in front_of(trials)} == FRONT
-    data = plotdata.pareto_data(trials, report_input(load_spec("mnist-quick"), trials).front)
-    assert {p.number for p in data.points if p.on_front} == FRONT
+def test_hover_shows_a_configs_parameters_seeds_and_intervals(trials):
+    configs = (plotdata.ConfigEstimate(number=1, seeds=3, accuracy=(0.9, 0.88, 0.92), noise=(200.0, 190.0, 210.0)),
+               plotdata.ConfigEstimate(number=0, seeds=3, accuracy=(0.95, 0.94, 0.96), noise=(150.0, 140.0, 160.0)))
+    data = plotdata.pareto_data(trials, FRONT, chosen=1, configs=configs, links={1: "http://127.0.0.1:5000/#/run1"})
+    p = next(p for p in data.points if p.number == 1)
+    assert p.params == (("lr", pytest.approx(0.015)), ("percent_on", 0.05)) and p.link.endswith("run1")
+    text = render.point_text(p)
+    assert "#1</b> (Pareto front, chosen)" in text and "val accuracy 90.00 % [88.00, 92.00]" in text
+    assert "val noise score 200 [190, 210]" in text and "seeds 3" in text and "percent_on = 0.05" in text
+    assert "click: its MLflow run" in text
+    trace = next(t for t in render.pareto_figure(data, "t").data if t.name == "searched (Pareto front)")
+    assert list(trace.customdata[0]) == ["http://127.0.0.1:5000/#/run1", 1]
+    assert list(trace.error_y.array) == [10.0] and list(trace.error_x.arrayminus) == [pytest.approx(2.0)]
 
 
-def test_report_draws_random_searchs_expected_curve_only_where_the_setup_matches(trials, tmp_path, monkeypatch):
-    from sweeps.replay import reference
+def test_store_text_in_a_hover_is_escaped():
+    point = plotdata.ParetoPoint(number=3, accuracy_percent=90.0, noise_score=1.0, on_front=True, baseline="",
+                                 chosen=False, params=(("<img src=x onerror=alert(1)>", "<b>"),))
+    text = render.point_text(point)
+    assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt; = &lt;b&gt;" in text
 
-    spec = load_spec("mnist-quick")
-    path = tmp_path / "random-reference.json"
-    reference.write_reference(spec, (0.5, 0.2), {"median": [0.0, 0.1, 0.2], "q1": [0.0, 0.05, 0.1],
-                                                "q3": [0.0, 0.15, 0.3]}, seeds=30, source="bench.json", path=path)
-    monkeypatch.setattr(reference, "REFERENCE_FILE", path)
-    hv = report_input(spec, trials, reference.random_reference(spec)).hypervolume
-    assert hv.reference_point == (0.5, 0.2) and hv.expected_median == (0.0, 0.1, 0.2)
-    assert hv.trials == (1, 2, 3, 4) and "30 replayed sweeps" in hv.expected_label
-    ax = render.hypervolume_figure(hv, "t").axes[0]
-    assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"this sweep"}
-    assert "(0.5, 0.2)" in ax.get_ylabel()
-    other = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, epochs=spec.epochs + 1))
-    assert reference.random_reference(other, path) is None  # other epochs: not comparable
-    assert report_input(other, trials, reference.random_reference(other)).hypervolume.expected_trials == ()
-    assert report_input(other, trials, None).hypervolume.reference_point == (0.0, 0.0)
+
+def test_importances_are_drawn_as_given_not_refitted(trials):
+    fig = render.importance_figure({"val_accuracy": {"lr": 0.7, "percent_on": 0.3}}, "t")
+    assert list(fig.data[0].y) == ["lr", "percent_on"] and list(fig.data[0].x) == [0.7, 0.3]
+    pending = render.importance_figure(None, "t")
+    assert "computed when the sweep ends" in pending.layout.annotations[0].text
+
+
+def test_hovering_a_front_point_in_a_real_browser_shows_its_config(trials, tmp_path):
+    """The report as a user opens it: headless Chromium loads the file (offline), the mouse moves
+    onto a Pareto-front point, and the hover label names the config, its seeds and its parameters."""
+    import asyncio
+    import shutil
+
+    from cdp import chromium_page
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is not installed: run `bash scripts/setup.sh --test` as root, then rerun")
+    configs = (plotdata.ConfigEstimate(number=1, seeds=3, accuracy=(0.9, 0.88, 0.92), noise=(200.0, 190.0, 210.0)),)
+    page = tmp_path / "report.html"
+    page.write_text(sweep_report(ReportInput(name="hover", front=FRONT, chosen=1, configs=configs), trials))
+
+    async def hover() -> tuple[str, str]:
+        async with chromium_page(chromium, tmp_path / "profile") as tab:
+            await tab.send("Page.navigate", url=page.as_uri())
+            await tab.wait_for("window.Plotly !== undefined && document.querySelectorAll('#figure-0 .point').length > 0")
+            before = await tab.evaluate("document.querySelector('#figure-0 .hoverlayer').textContent")
+            # the front trace's one point (its marker), by the trace's legend name
+            box = await tab.evaluate("""(function () {
+                var gd = document.getElementById('figure-0');
+                var i = gd.data.findIndex(function (t) { return t.name === 'searched (Pareto front)'; });
+                var traces = gd.querySelectorAll('.scatterlayer .trace');
+                var r = traces[i].querySelector('.point').getBoundingClientRect();
+                return {x: r.left + r.width / 2, y: r.top + r.height / 2};
+            })()""")
+            await tab.move_mouse(box["x"], box["y"])
+            shown = await tab.wait_for("document.querySelector('#figure-0 .hoverlayer').textContent")
+            return before, shown
+
+    before, shown = asyncio.run(hover())
+    assert before == ""
+    assert "#1" in shown and "Pareto front, chosen" in shown and "seeds 3" in shown
+    assert "percent_on = 0.05" in shown and "val noise score 200 [190, 210]" in shown

@@ -246,9 +246,13 @@ def _stopped(ctx: "RunContext") -> None:
         log.warning("stopped %s, but could not mark its stores (%s); `sweeps resume %s` will", name, e, name)
 
 
+IMPORTANCES_ATTR = "importances"  # the study's user attr: parameter importances per objective, fitted at the end
+
+
 def _log_sweep_summary(ctx: "RunContext", trials: list["FrozenTrial"], front: list["FrozenTrial"],
                        seconds: float) -> None:
     """The parent run's summary: the front, the HTML report and its plots, the trial counts."""
+    from dashboards.plotdata import importances
     from dashboards.report import sweep_figures, sweep_report
 
     from sweeps.replay.reference import random_reference
@@ -257,11 +261,15 @@ def _log_sweep_summary(ctx: "RunContext", trials: list["FrozenTrial"], front: li
 
     client, parent = ctx.client, ctx.parent_run_id
     client.log_dict(parent, {"pareto_front": [trial_row(t) for t in front]}, "pareto_front.json")
-    report = report_input(ctx.spec, trials, random_reference(ctx.spec))
+    # Importances are fitted once, here, and kept with the study: reports read them, never refit.
+    imps = importances(trials, OBJECTIVES)
+    ctx.study.study.set_user_attr(IMPORTANCES_ATTR, imps)
+    client.log_dict(parent, imps, "importances.json")
+    report = dataclasses.replace(report_input(ctx.spec, trials, random_reference(ctx.spec)), importances=imps)
     figures = sweep_figures(report, trials)
     client.log_text(parent, sweep_report(report, trials, figures), "report.html")
     for name, fig in figures:
-        client.log_figure(parent, fig, f"plots/{name.split(':')[0].lower().replace(' ', '_')}.png")
+        client.log_figure(parent, fig, f"plots/{name.split(':')[0].lower().replace(' ', '_')}.html")
     states = [t.state.name for t in trials]
     tracking.log_metrics(
         client, parent,
