@@ -211,3 +211,24 @@ def test_mlflow_saves_an_input_example_where_the_adapter_takes_it_from(tmp_path)
     info = model.saved_input_example_info
     assert info is not None and info["type"] == "ndarray", info
     assert (tmp_path / info["artifact_path"]).is_file()
+
+
+def test_mlflow_ui_still_reads_shared_views_the_way_shared_view_writes_them():
+    """`sweeps.tracking.mlflow_private.shared_view`: the MLflow UI (its built JavaScript, shipped in
+    the wheel) loads a view from the experiment tag ``mlflow.sharedViewState.<key>`` named by the
+    URL's ``viewStateShareKey``, as JSON, picking these search facets and UI-state keys."""
+    from pathlib import Path
+
+    import mlflow
+
+    from sweeps.tracking.mlflow_private import SHARED_VIEW_PARAM, SHARED_VIEW_TAG, shared_view
+
+    build = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
+    bundle = "".join(p.read_text(errors="ignore") for p in build.glob("*.js"))
+    assert f'"{SHARED_VIEW_TAG}"' in bundle and f'"{SHARED_VIEW_PARAM}"' in bundle, "MLflow's shared views moved"
+    assert '["searchFilter","orderByKey","orderByAsc",' in bundle, "the runs page's search facets changed"
+    view = shared_view("tags.x = 'y'", "m", ["m"], ["p"], ["t"])
+    for key in ("selectedColumns", "columnOrder", "runsHiddenMode", "runListHidden", "viewMaximized"):
+        assert key in view and f'"{key}"' in bundle, f"the runs page's UI state has no {key} any more"
+    assert '"SHOW_ALL"' in bundle
+    assert view["selectedColumns"] == ["metrics.`m`", "params.`p`", "tags.`t`"] and view["orderByKey"] == "metrics.`m`"

@@ -279,7 +279,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     from mlflow.tracking import MlflowClient
 
-    from sweeps.tracking.ui import experiment_url, start_dashboard
+    from sweeps.tracking.ui import experiment_url, start_dashboard, sweep_view_url
     from sweeps.results.read import list_sweeps, saved_spec
 
     names = [args.name] if args.name else list_sweeps(args.root)
@@ -287,8 +287,14 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         raise UnknownSweepError("no sweeps yet: run one with `sweeps run mnist-quick`")
     uri = saved_spec(names[0], args.root).stores.resolved().mlflow_tracking_uri
     dash = start_dashboard(uri, host=args.host, port=args.port)
-    exp = MlflowClient(uri).get_experiment_by_name(args.name) if args.name else None
-    console.print(f"MLflow UI: [bold]{experiment_url(dash.url, exp.experiment_id if exp else None)}[/]")
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(args.name) if args.name else None
+    if exp is not None:
+        params = [p.name for p in saved_spec(args.name, args.root).space]
+        url = sweep_view_url(client, dash.url, exp.experiment_id, args.name, params)
+    else:
+        url = experiment_url(dash.url, None)
+    console.print(f"MLflow UI: [bold]{url}[/]")
     if dash.process is None:
         return 0
     console.print("Ctrl-C stops it")

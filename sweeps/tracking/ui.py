@@ -24,7 +24,7 @@ from sweeps.shutdown import alive, descendants
 from sweeps.stores.preflight import mlflow_problem
 from sweeps.stores.secrets import password_env
 
-__all__ = ["Dashboard", "start_dashboard", "experiment_url"]
+__all__ = ["Dashboard", "start_dashboard", "experiment_url", "sweep_view_url"]
 
 
 def _free_port() -> int:
@@ -35,6 +35,26 @@ def _free_port() -> int:
 
 def experiment_url(base: str, experiment_id: str | None) -> str:
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs" if experiment_id else base
+
+
+def sweep_view_url(client, base: str, experiment_id: str, sweep: str, params: list[str]) -> str:
+    """The runs page of ``sweep`` opened where a sweep's user wants it: its trials (not the one
+    collapsed parent row), both objectives and the searched parameters as columns, highest noise
+    score first. The view is saved as MLflow's own shared view (an experiment tag; written again,
+    idempotently, each time), so the UI's controls all still work from there."""
+    import hashlib
+    import json
+
+    from sweeps.tracking import mlflow_private
+    from sweeps.tracking.runs import TAG_BASELINE, TAG_KIND, TAG_MODEL_SEED, TAG_SWEEP
+
+    view = mlflow_private.shared_view(
+        f"tags.`{TAG_SWEEP}` = '{sweep}' AND tags.`{TAG_KIND}` = 'trial'", "val_noise_score",
+        ["val_accuracy", "val_noise_score", "test_accuracy", "test_noise_score"], params,
+        [TAG_BASELINE, TAG_MODEL_SEED])
+    key = "sweeps-" + hashlib.sha256(sweep.encode()).hexdigest()[:16]
+    client.set_experiment_tag(experiment_id, mlflow_private.SHARED_VIEW_TAG + key, json.dumps(view))
+    return f"{experiment_url(base, experiment_id)}?{mlflow_private.SHARED_VIEW_PARAM}={key}"
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
