@@ -339,7 +339,7 @@ def api_markdown() -> str:
             lines += [f"`sparsity.{name}`: a read-only mapping with keys {keys}.", ""]
             continue
         module = getattr(obj, "__module__", "sparsity")
-        lines += ["```python", f"{module}.{name}{_signature(obj)}", "```", ""]
+        lines += ["```python", f"sparsity.{name}{_signature(obj)}", "```", "", f"Defined in `{module}`.", ""]
         doc = inspect.getdoc(obj) or ""
         if doc and not doc.startswith(name + "("):  # dataclasses' generated docstring repeats the signature
             lines += [doc, ""]
