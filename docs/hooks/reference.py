@@ -122,7 +122,7 @@ def _render(node: ast.AST, source: str, key: str, names: dict[str, Any]) -> str:
             out.append(str(part.value))
             continue
         expr = ast.get_source_segment(source, part.value) or "..."  # type: ignore[attr-defined]
-        if expr.startswith("self.") and expr.split(".")[-1] in (leaf, f"{leaf}!r") or expr == f"getattr(self, name)":
+        if not out and (expr.startswith("self.") and expr.split(".")[-1] == leaf or expr == "getattr(self, name)"):
             out.append("the value")
             continue
         try:
@@ -147,12 +147,29 @@ def _class_rules(cls: type) -> list[tuple[str, str]]:
         func = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
         if func not in ("spec_fail", "check", "_check"):
             continue
-        strings = [a for a in node.args if isinstance(a, (ast.Constant, ast.JoinedStr))
+        strings = [a for a in node.args if isinstance(a, (ast.Constant, ast.JoinedStr, ast.Name))
                    and not (isinstance(a, ast.Constant) and not isinstance(a.value, str))]
-        if len(strings) < 2 or not isinstance(strings[0], ast.Constant):
+        if len(strings) < 2 or isinstance(strings[-1], ast.Name):
             continue
-        rules.append((strings[0].value, _render(strings[-1], source, strings[0].value, names)))
+        first = strings[0]
+        if isinstance(first, ast.Constant):
+            key = first.value
+        elif isinstance(first, ast.JoinedStr):  # f"{key}.low": the field after the computed prefix
+            key = "".join(str(v.value) for v in first.values if isinstance(v, ast.Constant)).lstrip(".")
+        else:  # a computed key: a rule of the whole section
+            key = ""
+        rules.append((key, _render(strings[-1], source, key, names)))
     return rules
+
+
+def _raised_rule(func: Any) -> str:
+    """The message of the error ``func`` raises, its checked value shown as "the value"."""
+    source = textwrap.dedent(inspect.getsource(func))
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+            text = _render(node.exc.args[0], source, "", vars(sys.modules[func.__module__]))
+            return re.sub(r"^`where`: `name` ", "the value ", text)
+    return ""
 
 
 def _field_notes(cls: type) -> dict[str, str]:
@@ -201,7 +218,10 @@ def _section(prefix: str, cls: type, skip: tuple[str, ...] = (), extra: dict[str
     other: list[str] = []
     for key, rule in _class_rules(cls) + (rules or []):
         leaf = re.sub(r"\[.*?\]", "", key).split(".")[-1]
-        (by_field.setdefault(leaf, []) if leaf in names else other).append(f"`{key}`: {rule}" if leaf not in names else rule)
+        if leaf in names:
+            by_field.setdefault(leaf, []).append(rule)
+        else:
+            other.append(f"`{key}`: {rule}" if key else rule)
     lines = ["| key | type | default | meaning and rules |", "|---|---|---|---|"]
     for f in fields:
         text = "; ".join([notes.get(f.name, ""), (extra or {}).get(f.name, ""), *by_field.get(f.name, [])]).strip("; ")
@@ -222,6 +242,7 @@ def spec_markdown() -> str:
     from sweeps import spec as spec_module
     from sweeps.search import space as grammar
     from sweeps.spec import Baseline, Budget, Confirm, EarlyStopping, Param, Resources, Searcher, Stores, SweepSpec
+    from sweeps.names import check_sweep_name
     from sweeps.stores.config import STORE_ENV
 
     top = _class_rules(SweepSpec)
@@ -258,7 +279,7 @@ def spec_markdown() -> str:
         key = "objectives" if f.name == "noise" else f.name
         type_ = "mapping" if key == "objectives" else f.type
         lines.append(f"| `{key}` | `{_cell(type_)}` | {_default(f)} | {meaning.get(key, '')} |")
-    lines += ["", *[f"- `{k}`: {_cell(r)}" for k, r in top if k.split('.')[0] in ("space", "name")], ""]
+    lines += ["", f"- `name`: {_raised_rule(check_sweep_name)}", ""]
     from sparsity.facts import DATASET_NAMES
 
     lines += ["## dataset", "", *_section("dataset", DataConfig, extra={"name": " or ".join(DATASET_NAMES)}, rules=[("validation_size",
