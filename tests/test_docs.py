@@ -3,6 +3,7 @@ reference covers every CLI command and option and every spec key, and the README
 
 from __future__ import annotations
 
+import ast
 import html
 import os
 import re
@@ -136,3 +137,39 @@ def test_table1_report_writes_into_the_paper_page() -> None:
     doc = report.DOC.read_text()
     assert report.DOC == ROOT / "docs" / "paper.md"
     assert doc.index(report.BEGIN) < doc.index(report.END)
+
+
+def _blocks(language: str) -> Iterator[tuple[str, str]]:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for block in re.findall(rf"```{language}\n(.*?)```", page.read_text(), re.S):
+            yield str(page.relative_to(ROOT)), block
+
+
+def test_the_spec_examples_are_valid_specs() -> None:
+    import yaml
+
+    from sweeps.spec import SweepSpec
+
+    checked = 0
+    for page, block in _blocks("yaml"):
+        data = yaml.safe_load(block)
+        if isinstance(data, dict) and "name" in data and "space" in data:
+            SweepSpec.from_dict(data)  # raises SpecError naming the key
+            checked += 1
+    assert checked >= 2  # the README's and the spec guide's
+
+
+def test_the_imports_the_docs_show_work() -> None:
+    import importlib
+
+    shown = set()
+    for page, block in _blocks("python"):
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.ImportFrom):
+                shown |= {(page, node.module, alias.name) for alias in node.names}
+            elif isinstance(node, ast.Import):
+                shown |= {(page, alias.name, None) for alias in node.names}
+    assert ("README.md", "sweeps.results.deploy", "load_model") in shown
+    for page, module, name in sorted(shown, key=str):
+        imported = importlib.import_module(module)
+        assert name is None or hasattr(imported, name), (page, module, name)
