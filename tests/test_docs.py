@@ -87,6 +87,7 @@ def test_every_spec_key_is_in_the_reference(site: Path) -> None:
     assert not missing, missing
     # The rules are there too, as the checks state them.
     assert "must be an integer >= 0" in page and "choose one of random, tpe, tpe-mv, nsga2, gp" in page
+    assert "int | None" in page and "\\|" not in page  # table pipes in code shown as written
 
 
 def test_the_api_reference_lists_sparsity_public_names(site: Path) -> None:

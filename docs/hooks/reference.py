@@ -405,3 +405,12 @@ def on_files(files: Any, config: Any) -> Any:
                          inclusion=InclusionLevel.INCLUDED)
             files.append(image)
     return files
+
+
+_CODE = re.compile(r"(<code[^>]*>)(.*?)(</code>)", re.S)
+
+
+def on_page_content(html: str, **kwargs: Any) -> str:
+    """A pipe in a table's code span is written ``\\|`` (GitHub's tables need it); Python-Markdown
+    keeps the backslash there, so drop it from code in the built page."""
+    return _CODE.sub(lambda m: m.group(1) + m.group(2).replace("\\|", "|") + m.group(3), html)
