@@ -1,6 +1,6 @@
 """How fast the `sweeps` CLI answers: each command as a fresh process, medians of --repeats.
 
-Targets (issue 11): `sweeps run BAD.yaml` refuses <= 1.5 s; `sweeps list` <= 1 s; `sweeps status`
+Targets: `sweeps run BAD.yaml` refuses <= 1.5 s; `sweeps list` <= 1 s; `sweeps status`
 <= 2.5 s at 2,000 trials; `sweeps best` <= 3 s; `sweeps report` <= 10 s at 2,000 trials.
 
 The sweeps are fake but complete (tests/fake_store.py): a saved spec (mnist-quick) and an Optuna

@@ -1,4 +1,4 @@
-"""Issue 11's 2,000-trial sweep of tiny trials, run by the real service, then checked and timed.
+"""The 2,000-trial sweep of tiny trials, run by the real service, then checked and timed.
 
 Runs `benchmarks/specs/many-tiny-trials.yaml` (Sparse MLP, 300 MNIST images, 1 epoch, 2 at a time;
 `--trials N` for a smaller sweep) through `sweeps.run.service.run_sweep` with the CLI's live progress

@@ -1,4 +1,4 @@
-"""Issue 19's refusals, timed as a user meets them: each a fresh `python -m sweeps.cli` process.
+"""The CLI's refusals, timed as a user meets them: each a fresh `python -m sweeps.cli` process.
 
 Every refusal must print one line, exit 2, write nothing, and answer within 1.5 s. Each case runs
 ``--repeats`` times in a scratch folder (also the sweeps root and the working folder); the script

@@ -15,7 +15,7 @@ at an equal total of 68 trials (48 + 2 baselines + (4 + 2) x 3 replicates).
 
 Writes ``benchmarks/results/replay/bench-replay-<utc>.json`` (the summary, every run's figures,
 the median curves, the surrogate's held-out fidelity and noise model, the calibration checks,
-machine, load and commit) and prints the table that `docs/benchmarks.md` records.
+machine, load and commit) and prints the table that `docs/benchmarks/sweeps.md` records.
 """
 
 from __future__ import annotations

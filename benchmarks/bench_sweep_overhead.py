@@ -29,7 +29,7 @@ dense baseline on validation noise score. Targets: overhead share < 5%; total wa
 
 Without --root the stores go to a fresh temporary folder (kept, and printed, for inspection).
 With --address the sweep runs on a Ray cluster that is already up (start it first; the figures in
-docs/benchmarks.md had one node, started with the workers' preload, given time to import):
+docs/benchmarks/sweeps.md had one node, started with the workers' preload, given time to import):
 
     RAY_AUTH_MODE=disabled RAY_preload_python_modules=sweeps.run.worker \
         ray start --head --num-cpus 2 --include-dashboard false --disable-usage-stats

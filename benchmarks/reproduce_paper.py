@@ -13,7 +13,7 @@ epoch). One JSON per run is written, atomically, to
 with the commit, machine, thread count, load average at start and end, and wall time. A run
 whose file exists is skipped; a run that was stopped resumes from its last finished epoch
 (checkpoints under benchmarks/out/table1-checkpoints/, deleted when the run's JSON is written).
-`benchmarks/table1_report.py` builds the table in docs/benchmarks.md and the Figure-5 plot from
+`benchmarks/table1_report.py` builds the table in docs/paper.md and the Figure-5 plot from
 those files alone.
 
 Variants (the data the net trains on; everything else is the paper's):

@@ -1,4 +1,4 @@
-"""Build the Table 1 section of docs/benchmarks.md and the Figure-5 plot from the campaign's files.
+"""Build the Table 1 section of docs/paper.md and the Figure-5 plot from the campaign's files.
 
 Reads only `benchmarks/results/table1/<variant>/<network>-seed<S>.json` (written by
 `reproduce_paper.py`), so every figure traces to one file:
@@ -14,7 +14,7 @@ Reads only `benchmarks/results/table1/<variant>/<network>-seed<S>.json` (written
 * Figure 5: test accuracy against noise level, mean over seeds with a min-max band, 8 networks
   (benchmarks/results/table1/figure5.png).
 
-    python benchmarks/table1_report.py [--write]   # prints; --write also updates docs/benchmarks.md
+    python benchmarks/table1_report.py [--write]   # prints; --write also updates docs/paper.md
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "table1"
-DOC = ROOT / "docs" / "benchmarks.md"
+DOC = ROOT / "docs" / "paper.md"
 FIGURE = RESULTS / "figure5.png"
 BEGIN, END = "<!-- table1:begin (benchmarks/table1_report.py --write) -->", "<!-- table1:end -->"
 
@@ -374,7 +374,7 @@ def build() -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--write", action="store_true", help="replace the section between the markers in docs/benchmarks.md")
+    ap.add_argument("--write", action="store_true", help="replace the section between the markers in docs/paper.md")
     args = ap.parse_args()
     text = build()
     print(text)

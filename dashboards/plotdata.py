@@ -201,7 +201,7 @@ def pareto_table(trials: Sequence[Any], front: frozenset[int], configs: Sequence
 
 # fANOVA's forest: Optuna's default (64 trees, depth 64) costs about 4 minutes per objective at
 # 2,000 trials; 16 trees of depth <= 8 (at most 256 leaves each) keep it near a second at any size
-# (benchmarks/bench_cli.py, docs/benchmarks.md).
+# (benchmarks/bench_cli.py, docs/benchmarks/cli-times.md).
 FANOVA_TREES = 16
 FANOVA_DEPTH = 8
 

@@ -2,7 +2,7 @@
 # Set everything up (the tests' system packages included), then run the whole test suite (CI
 # runs exactly this). Extra arguments go to pytest: `-m "not slow"` runs only the quick tests
 # (about 1.5 minutes), `-m "not extended"` leaves out the longest end-to-end ones (the two-node
-# cluster, the browser, the worker start-up, retries, early stopping: see README, "Tests").
+# cluster, the browser, the worker start-up, retries, early stopping: see docs/index.md, "Tests").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test

@@ -46,6 +46,10 @@ class NoiseConfig:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
+    """One run: a network, its recipe, the data and the noise it is scored on, and the model seed.
+    ``evaluate_test``: also score the test split (for reporting only). The network must fit the
+    dataset and the noise apply to it."""
+
     network: NetworkSpec
     recipe: Recipe
     data: DataConfig

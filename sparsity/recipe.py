@@ -17,6 +17,10 @@ __all__ = ["Recipe", "paper_recipe"]
 
 @dataclass(frozen=True)
 class Recipe:
+    """How a network trains: SGD (``lr``, ``momentum``, ``weight_decay``) with StepLR, the learning rate
+    multiplied by ``lr_gamma`` after every epoch; ``first_epoch_batch_size`` for the first epoch (None:
+    ``batch_size``); ``eval_batch_size`` for evaluation and noise curves."""
+
     epochs: int = 10
     lr: float = 0.01
     lr_gamma: float = 0.8

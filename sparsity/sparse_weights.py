@@ -84,6 +84,7 @@ class SparseWeights2d(_SparseWeightsBase):
 
 
 def sparse_weight_modules(model: nn.Module) -> list[_SparseWeightsBase]:
+    """Every `SparseWeights` and `SparseWeights2d` module in ``model``, in module order."""
     return [m for m in model.modules() if isinstance(m, _SparseWeightsBase)]
 
 

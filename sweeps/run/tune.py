@@ -175,7 +175,7 @@ def make_tuner(ctx: "RunContext"):
             # state, O(trials)) whenever a trial has checkpointed `num_to_keep` times since the last
             # snapshot, so that the snapshot never names a deleted checkpoint. With 1 that was a
             # snapshot per reported epoch of every trial: O(trials) work per trial, which made the
-            # driver's time per trial grow threefold over a 2,000-trial sweep (docs/benchmarks.md).
+            # driver's time per trial grow threefold over a 2,000-trial sweep (docs/benchmarks/many-trials.md).
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             # Tune's JSON and CSV results; no TensorBoard files (MLflow has the metrics), which also
             # spares the driver tensorboardX's import (about 2 s).
