@@ -10,8 +10,6 @@
 
 It also lets a page show a figure kept outside ``docs/`` (``![...](../benchmarks/results/...)``,
 a path that works on GitHub too): such a file is copied into the site under ``assets/repo/``.
-Pages listed in ``PENDING`` get a placeholder while their file is absent, so the nav can name them.
-
 The generators are plain functions (`cli_markdown`, `spec_markdown`, `api_markdown`), so tests can
 call them without a build.
 """
@@ -34,10 +32,6 @@ if str(ROOT) not in sys.path:  # document this checkout's code, not an installed
     sys.path.insert(0, str(ROOT))
 
 # Pages written elsewhere that the nav names before they land: uri -> one-line placeholder.
-PENDING = {
-    "benchmarks/budget-map.md": "# Budget map\n\nThe budget map campaign (`benchmarks/budget_map.py`): 5 networks at 5 "
-                                "training budgets, every epoch scored on the 5,000 validation images.\n",
-}
 
 _IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 
@@ -387,9 +381,6 @@ def on_files(files: Any, config: Any) -> Any:
 
     for uri, make in GENERATED.items():
         files.append(File.generated(config, uri, content=make()))
-    for uri, text in PENDING.items():
-        if files.get_file_from_path(uri) is None:
-            files.append(File.generated(config, uri, content=text))
     docs_dir = Path(config["docs_dir"]).resolve()
     for page in [f for f in files if f.src_uri.endswith(".md") and f.abs_src_path]:
         for target in _IMAGE.findall(Path(page.abs_src_path).read_text()):
