@@ -163,13 +163,17 @@ def run_one(run: Run, code: dict[str, Any]) -> dict[str, Any]:
     data = _DATA[run.budget.train_images]
     kind = config.noise.kind_for("mnist")
     epochs: list[dict[str, Any]] = []
+    cpu = [time.process_time()]  # one thread: CPU seconds do not grow with the machine's load, wall ones do
 
     def on_epoch(result, model) -> None:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         curve = noise_curve(model, data.validation, data.featurize, kind=kind, levels=config.noise.levels,
                             seed=config.noise.seed, batch_size=config.recipe.eval_batch_size)
         epochs.append({**result.to_dict(), "val_noise_score": curve.noise_score, "curve": curve.to_dict(),
-                       "noise_seconds": round(time.perf_counter() - t, 2)})
+                       "noise_seconds": round(time.perf_counter() - t, 2),
+                       "cpu_seconds": round(c - cpu[0], 2),  # the epoch's training and validation
+                       "noise_cpu_seconds": round(time.process_time() - c, 2)})
+        cpu[0] = time.process_time()
 
     started = dt.datetime.now(dt.timezone.utc)
     load_start = os.getloadavg()

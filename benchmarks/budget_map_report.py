@@ -54,7 +54,8 @@ class Cell:
     network: str
     noise: tuple[float, ...]
     accuracy: tuple[float, ...]
-    seconds: tuple[float, ...]
+    seconds: tuple[float, ...]  # wall: grows with the machine's load
+    cpu_seconds: tuple[float, ...] = ()  # one thread's CPU time (NaN for runs that did not record it)
     reused_from: str | None = None  # a dense network's runs taken from the budget with the same training
 
     @property
@@ -117,12 +118,14 @@ def cells(runs: Iterable[dict]) -> dict[Point, dict[str, Cell]]:
         recipe = run["config"]["recipe"]
         first = recipe.get("first_epoch_batch_size")
         changed = first if run["budget"].endswith("-b16") else None
-        elapsed = 0.0
+        elapsed = cpu = 0.0
         for e in run["epochs"]:
             elapsed += e["seconds"]
+            cpu += e.get("cpu_seconds", math.nan)
             point = Point(run["budget"], run["train_images"], e["epoch"], changed)
             raw.setdefault(point, {}).setdefault(run["network"], []).append(
-                (e["val_noise_score"], e["val_accuracy"], elapsed + e["noise_seconds"]))
+                (e["val_noise_score"], e["val_accuracy"], elapsed + e["noise_seconds"],
+                 cpu + e.get("noise_cpu_seconds", math.nan)))
     out: dict[Point, dict[str, Cell]] = {}
     for point, nets in raw.items():
         row = {name: Cell(name, *map(tuple, zip(*values))) for name, values in nets.items()}
@@ -132,7 +135,7 @@ def cells(runs: Iterable[dict]) -> dict[Point, dict[str, Cell]]:
             for name in DENSE:
                 if twin is not None and name in raw[twin]:
                     c = Cell(name, *map(tuple, zip(*raw[twin][name])))
-                    row[name] = Cell(name, c.noise, c.accuracy, c.seconds, reused_from=twin.budget)
+                    row[name] = Cell(name, c.noise, c.accuracy, c.seconds, c.cpu_seconds, reused_from=twin.budget)
         out[point] = row
     return dict(sorted(out.items(), key=lambda kv: (kv[0].first_epoch_batch is not None,
                                                    kv[0].train_images, kv[0].epoch)))
@@ -142,13 +145,19 @@ def _fmt(x: float, digits: int = 0) -> str:
     return "-" if x != x else f"{x:,.{digits}f}"
 
 
+def _cpu(c: Cell) -> str:
+    known = [s for s in c.cpu_seconds if s == s]
+    return "-" if not known else f"{statistics.median(known):.0f} (n={len(known)})"
+
+
 def table_lines(table: dict[Point, dict[str, Cell]], noise_max: int) -> list[str]:
     lines = [
         f"Validation noise score (maximum {noise_max:,}): mean ± sd [95 % interval], n seeds; validation accuracy "
-        "(%); seconds per trial.",
+        "(%); seconds per trial: the median wall time (it grows with the machine's load, recorded above) and, "
+        "where the runs recorded it, the median CPU time of their one thread (what the trial costs on an idle core).",
         "",
-        "| budget | network | n | noise score | 95 % interval | val acc | s / trial |",
-        "|---|---|---|---|---|---|---|",
+        "| budget | network | n | noise score | 95 % interval | val acc | wall s / trial | CPU s / trial |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for point, row in table.items():
         for name, c in row.items():
@@ -156,7 +165,7 @@ def table_lines(table: dict[Point, dict[str, Cell]], noise_max: int) -> list[str
             note = f" (runs of {c.reused_from})" if c.reused_from else ""
             lines.append(f"| {point.label} | {name}{note} | {c.n} | {_fmt(c.mean)} ± {_fmt(c.sd)} | "
                          f"[{_fmt(lo)}, {_fmt(hi)}] | {100 * statistics.fmean(c.accuracy):.2f} | "
-                         f"{statistics.fmean(c.seconds):.0f} |")
+                         f"{statistics.median(c.seconds):.0f} | {_cpu(c)} |")
     return lines
 
 

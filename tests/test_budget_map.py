@@ -89,6 +89,7 @@ def test_report_cells_by_hand():
     dense = table[second]["dense"]
     assert dense.noise == (200, 210, 220) and dense.mean == 210 and dense.sd == 10
     assert table[second]["sparse"].seconds == (1 + 2 + 5, 1 + 2 + 5)  # training so far + one noise curve
+    assert all(math.isnan(s) for s in table[second]["sparse"].cpu_seconds)  # these runs recorded no CPU time
     assert table[first]["sparse"].seconds == (1 + 5, 1 + 5)
     # the batch-16 budget changes only sparse recipes: its dense cells are the 1k runs, said so
     assert table[b16]["dense"].noise == dense.noise and table[b16]["dense"].reused_from == "1k"
