@@ -252,6 +252,23 @@ def test_the_seeds_go_to_the_baseline_when_its_spread_is_large():
     assert next_replicates(Design(("x",), (1.0,), ("dense",), looks=2), resolved, 10).reason == "every comparison is resolved"
 
 
+def test_a_shared_seed_effect_keeps_the_pairs():
+    """Each model seed shifts every config by sd 10, the configs' own noise is sd 1: pairing cancels
+    most of the variance (paired var 2 against 202 unpaired), so the next round gives every config
+    still in an open comparison the same new seeds."""
+    design = Design(("x",), (1.0,), ("dense",), looks=3)
+    rng = np.random.default_rng([8, 107])
+    effect = rng.normal(0, 10.0, 20)
+    truths = {"dense": 0.0, "a": 1.2, "b": 0.3, "c": 1000.0}
+    reps = [Replicate(c, s, 1, (mu + effect[s] + float(rng.normal(0, 1.0)),)) for c, mu in truths.items() for s in range(1, 4)]
+    vs = verdicts(design, reps)
+    open_ = [v for v in vs if not v.claimed]
+    assert {v.candidate for v in open_} == {"a", "b"}  # c is 1,000 margins above: resolved even at look 1
+    plan = next_replicates(design, reps, budget_left=20)
+    assert plan.reason == "9 seeds for look 2, paired" and plan.counts() == {"a": 3, "b": 3, "dense": 3}
+    assert {s for c, s in plan.seeds} == {4, 5, 6}
+
+
 def test_adaptive_seeds_resolve_at_least_as_much_as_fixed_seeds_at_equal_trials():
     """Baseline sd 3x the candidates': 4 candidates, 3 seeds each first, then 24 more trials in 2
     rounds either adaptively or 4 more seeds per config (fixed); the adaptive rounds resolve at

@@ -26,7 +26,13 @@ import numpy as np
 
 from sweeps.search.claims import PLAN_DF, Design, Replicate, Verdict, pooled_sd, verdicts
 
-__all__ = ["Plan", "next_replicates"]
+__all__ = ["Plan", "next_replicates", "pairing_ratio", "PAIRING"]
+
+# Below this ratio of the paired variance of the open comparisons' per-seed differences to their
+# unpaired variance (sd_a^2 + sd_b^2), the rounds keep the pairs: the configs still in an open
+# comparison all get the same new seeds (a shared model-seed effect is worth more than the freedom
+# to spread the seeds).
+PAIRING = 0.75
 
 
 @dataclass(frozen=True)
@@ -70,17 +76,40 @@ def _spreads(design: Design, replicates: Sequence[Replicate], configs: Sequence[
     return out
 
 
+def pairing_ratio(design: Design, replicates: Sequence[Replicate], open_: Sequence[Verdict]) -> float | None:
+    """Sum over the open comparisons with the same seeds on both sides of var(a - b) / margin^2,
+    over the same sum of (var a + var b) / margin^2: how much of the variance the pairs cancel
+    (None when no open comparison has two shared seeds)."""
+    values: dict[str, dict[int, tuple[float, ...]]] = {}
+    for r in replicates:
+        values.setdefault(r.config, {})[r.seed] = r.values
+    obj = {name: i for i, name in enumerate(design.objectives)}
+    paired = unpaired = 0.0
+    for v in open_:
+        a, b = values.get(v.candidate, {}), values.get(v.baseline, {})
+        shared = sorted(set(a) & set(b))
+        if len(shared) < 2:
+            continue
+        o = obj[v.objective]
+        xa = np.array([a[s][o] for s in shared])
+        xb = np.array([b[s][o] for s in shared])
+        paired += float((xa - xb).var(ddof=1)) / v.margin**2
+        unpaired += float(xa.var(ddof=1) + xb.var(ddof=1)) / v.margin**2
+    return None if unpaired == 0 else paired / unpaired
+
+
 def next_replicates(design: Design, replicates: Sequence[Replicate], budget_left: int,
                     candidates: Sequence[str] | None = None,
                     exclude: Mapping[str, Sequence[int]] | None = None) -> Plan:
     """The next round for ``replicates`` (every look so far) with ``budget_left`` trials: done when
     every comparison is resolved, the looks are spent, or the budget is; else up to
     budget_left // looks left new seeds, each to the config whose seed most shrinks the unresolved
-    comparisons' variance (in margins). ``exclude``: seeds a config must not get (a searched
-    config's selecting seed)."""
+    comparisons' variance (in margins), or, where the pairs cancel much of that variance
+    (`pairing_ratio` below `PAIRING`), the same new seeds to every config still in an open
+    comparison. ``exclude``: seeds a config must not get (a searched config's selecting seed)."""
     if budget_left < 0:
         raise ValueError(f"budget_left={budget_left!r}: must be >= 0")
-    vs = verdicts(design, replicates, candidates)
+    vs = verdicts(design, replicates, candidates, plans=False)
     last = max((r.look for r in replicates), default=0)
     open_ = [v for v in vs if not v.claimed]
     if vs and not open_:
@@ -101,6 +130,20 @@ def next_replicates(design: Design, replicates: Sequence[Replicate], budget_left
     for r in replicates:
         n[r.config] = n.get(r.config, 0) + 1
         held.setdefault(r.config, set()).add(r.seed)
+    ratio = pairing_ratio(design, replicates, open_) if vs else None
+    if ratio is not None and ratio < PAIRING:
+        members = sorted({v.candidate for v in open_} | {v.baseline for v in open_}, key=names.index)
+        rounds = batch // len(members)
+        if rounds == 0:
+            return Plan(True, f"the budget left ({budget_left}) is less than a paired round ({len(members)} configs)", last, (), vs)
+        common = set().union(*(held[c] for c in members))
+        new, seed = [], 1
+        while len(new) < rounds:
+            if seed not in common:
+                new.append(seed)
+            seed += 1
+        paired_seeds = tuple((c, s) for s in new for c in members)
+        return Plan(False, f"{len(paired_seeds)} seeds for look {last + 1}, paired", last + 1, paired_seeds, vs)
     obj = {name: i for i, name in enumerate(design.objectives)}
     weight: dict[tuple[str, int], float] = {}
     for v in open_:

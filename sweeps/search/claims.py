@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 ALPHA = 0.05
-LOOKS = 4
+LOOKS = 3
 MIN_N = 6
 POWER = 0.8
 SEEDS_CAP = 100
@@ -428,10 +428,12 @@ def _with_plans(design: Design, final: list[Verdict], family: list[tuple[str, st
     return out
 
 
-def verdicts(design: Design, replicates: Sequence[Replicate], candidates: Sequence[str] | None = None) -> tuple[Verdict, ...]:
+def verdicts(design: Design, replicates: Sequence[Replicate], candidates: Sequence[str] | None = None,
+             plans: bool = True) -> tuple[Verdict, ...]:
     """Every candidate against every baseline on every objective, through every look so far: each
     look's family tested by Holm at that look's level, a claim made at a look standing with that
-    look's figures, the unresolved ones with the latest look's figures and the seeds they need."""
+    look's figures, the unresolved ones with the latest look's figures (and, with ``plans``, the
+    seeds they need)."""
     last = max((r.look for r in replicates), default=0)
     if last > design.looks:
         raise ValueError(f"look {last} of at most {design.looks}")
@@ -447,7 +449,7 @@ def verdicts(design: Design, replicates: Sequence[Replicate], candidates: Sequen
             if v.claimed:
                 decided[(v.candidate, v.baseline, v.objective)] = v
     final = [decided.get((v.candidate, v.baseline, v.objective), v) for v in latest]
-    return tuple(_with_plans(design, final, family, levels[-1]))
+    return tuple(_with_plans(design, final, family, levels[-1]) if plans else final)
 
 
 # -- the chosen config -------------------------------------------------------------------------------------
