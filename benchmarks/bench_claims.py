@@ -18,7 +18,10 @@ Settings (each ``--sweeps`` simulated sweeps, at equal total trials per sweep):
   against zero, no margin, no correction), a claim true when the sign is;
 * ``null``: every candidate equal to dense: how many sweeps carry a false "better"/"worse";
 
-for the baselines' sd 3x the candidates' (the default) and equal. Reported: the share of
+for the baselines' sd 3x the candidates' (the default) and equal; and on the committed replay table
+(`sweeps.replay.verdicts`: 48 of its design configs searched at random, the service's top 4, its
+two baselines, today's noise model: one trial noise by level and a shared model-seed effect, the
+same for every config), adaptive with 2 and 3 looks. Reported: the share of
 "better"/"worse" claims that are true (with a Wilson 95 % interval), of "equivalent" claims, the
 power at 2 margins (a comparison truly 2 margins better called "better"), the true differences
 resolved (correct "better"/"worse"), the share of the replicates spent on baselines, and the chosen
@@ -50,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 OBJECTIVES = ("accuracy", "noise")
 MARGIN = 1.0  # the unit: every truth and sd is in margins
 GRID = (-2.0, -1.0, 0.0, 0.0, 0.5, 1.5, 2.0, 2.0, 3.0)  # true differences from dense, in margins
-SEARCHED, TOP, SEEDS, LOOKS = 12, 4, 3, 3
+SEARCHED, TOP, SEEDS, LOOKS = 12, 4, 3, 2
 BUDGET = 2 * (TOP + 2) * SEEDS  # replicate trials in all: twice the first round (36)
 CANDIDATE_SD = 0.25  # in margins
 SEED_SD = 0.15  # the shared model-seed effect
@@ -95,6 +98,7 @@ class World:
             # the searched seed (seed 0): truth + noise; the top by the sum of both objectives
             first[name] = sum(self.means[name]) + float(rng.normal(0, sd * math.sqrt(2)))
         self.top = sorted(first, key=lambda c: -first[c])[:TOP]
+        self.baselines = ("dense", "ref")
         self.seed_effect = rng.normal(0, SEED_SD, (200, 2))
         self.noise = {c: rng.normal(0, 1, (200, 2)) for c in self.means}
 
@@ -131,35 +135,39 @@ def run_fixed(world: World) -> list:
     return [world.replicate(c, s, 1) for c in [*world.top, "dense", "ref"] for s in range(1, seeds + 1)]
 
 
-def score(world: World, vs) -> dict:
+def score(means, vs, margins=(MARGIN, MARGIN)) -> dict:
+    """Claims against the truth ``means`` (config -> true values per objective)."""
     out = {"directional": [0, 0], "equivalent": [0, 0], "power2": [0, 0], "resolved": 0, "any_false": 0}
     for v in vs:
-        o = OBJECTIVES.index(v.objective)
-        truth = _truth(world.means[v.candidate][o] - world.means[v.baseline][o])
-        true_d = world.means[v.candidate][o] - world.means[v.baseline][o]
+        o = [v.objective == name for name in (OBJECTIVES if v.objective in OBJECTIVES else REPLAY_OBJECTIVES)].index(True)
+        true_d = means[v.candidate][o] - means[v.baseline][o]
+        truth = _truth(true_d, margins[o])
         if v.verdict in ("better", "worse"):
             out["directional"][0] += v.verdict == truth
             out["directional"][1] += 1
             out["resolved"] += v.verdict == truth
+            per = out.setdefault(f"directional_{v.objective}", [0, 0])
+            per[0] += v.verdict == truth
+            per[1] += 1
         if v.verdict == "equivalent":
             out["equivalent"][0] += truth == "equivalent"
             out["equivalent"][1] += 1
         if v.claimed and v.verdict != truth:
             out["any_false"] = 1
-        if v.baseline == "dense" and abs(true_d - 2 * MARGIN) < 1e-9:
+        if v.baseline == "dense" and 2 * margins[o] - 1e-9 <= true_d < 2.5 * margins[o]:
             out["power2"][0] += v.verdict == "better"
             out["power2"][1] += 1
     return out
 
 
-def today(world: World, reps) -> dict:
+def today(world, reps) -> dict:
     """Today's rule on the same fixed seeds: a claim when the 95 % interval excludes zero."""
     by = {}
     for r in reps:
         by.setdefault(r.config, {})[r.seed] = r.values
     out = {"directional": [0, 0], "any_false": 0}
     for c in world.top:
-        for b in ("dense", "ref"):
+        for b in world.baselines:
             for o in range(2):
                 seeds = sorted(by[c])
                 cmp = compare([by[c][s][o] for s in seeds], [by[b][s][o] for s in seeds], a_seeds=seeds, b_seeds=seeds)
@@ -168,16 +176,20 @@ def today(world: World, reps) -> dict:
                     right = (true_d > 0) if cmp.verdict == "better" else (true_d < 0)
                     out["directional"][0] += right
                     out["directional"][1] += 1
+                    per = out.setdefault(f"directional_objective{o}", [0, 0])
+                    per[0] += right
+                    per[1] += 1
                     out["any_false"] = out["any_false"] or int(not right)
     return out
 
 
-def chosen(world: World, reps, looks: int) -> dict:
-    """The best confirmed mean (sum of objectives) as `best` would choose it, its claims adjusted."""
-    means = {c: np.mean([sum(r.values) for r in reps if r.config == c]) for c in world.top}
-    pick = max(means, key=means.__getitem__)
-    cc = chosen_claims(design(looks), reps, pick, world.top, max(r.look for r in reps))
-    s = score(world, cc.verdicts)
+def chosen(means, top, reps, d: Design) -> dict:
+    """The best confirmed mean (sum of objectives in margins) as `best` would choose it, its claims
+    adjusted for the choice."""
+    observed = {c: np.mean([sum(x / m for x, m in zip(r.values, d.margins)) for r in reps if r.config == c]) for c in top}
+    pick = max(observed, key=observed.__getitem__)
+    cc = chosen_claims(d, reps, pick, list(top), max(r.look for r in reps))
+    s = score(means, cc.verdicts, d.margins)
     return {"directional": s["directional"], "equivalent": s["equivalent"]}
 
 
@@ -201,11 +213,11 @@ def run_setting(ratio: float, sweeps: int, null: float | None = None, sd: float 
         reps, later, on_base = run_adaptive(world)
         replicates[0] += later
         replicates[1] += on_base
-        add(tallies["adaptive"], score(world, verdicts(design(LOOKS), reps, world.top, plans=False)))
-        add(tallies["adaptive_chosen"], chosen(world, reps, LOOKS))
+        add(tallies["adaptive"], score(world.means, verdicts(design(LOOKS), reps, world.top, plans=False)))
+        add(tallies["adaptive_chosen"], chosen(world.means, world.top, reps, design(LOOKS)))
         fixed = run_fixed(world)
-        add(tallies["fixed"], score(world, verdicts(design(1), fixed, world.top, plans=False)))
-        add(tallies["fixed_chosen"], chosen(world, fixed, 1))
+        add(tallies["fixed"], score(world.means, verdicts(design(1), fixed, world.top, plans=False)))
+        add(tallies["fixed_chosen"], chosen(world.means, world.top, fixed, design(1)))
         add(tallies["today"], today(world, fixed))
         i += 1
     out: dict = {"sweeps": i, "baseline_sd_ratio": ratio, "candidate_sd_in_margins": sd,
@@ -221,9 +233,54 @@ def run_setting(ratio: float, sweeps: int, null: float | None = None, sd: float 
     return out
 
 
+REPLAY_OBJECTIVES = ("val_accuracy", "val_noise_score")
+REPLAY_MARGINS = (0.005, 0.01)  # half a point of accuracy, 1 % of the noise score's maximum
+
+
+def run_replay(sweeps: int, looks: int = LOOKS) -> dict:
+    """The same comparison on the committed replay table (today's noise model: one trial noise by
+    level and a shared model-seed effect, the same for every config): 48 searched design configs
+    a sweep, the service's top 4, the table's two baselines."""
+    from types import SimpleNamespace
+
+    from sweeps.replay import fit_surrogate, load_table
+    from sweeps.replay.verdicts import replay_sweep
+
+    table = load_table()
+    surrogate = fit_surrogate(table)
+    baselines = tuple(b.name for b in table.spec.baselines)
+    budget = 2 * (TOP + len(baselines)) * SEEDS
+    tallies = {"adaptive": {}, "fixed": {}, "today": {}, "adaptive_chosen": {}, "fixed_chosen": {}}
+    replicates = [0, 0]
+    for i in range(sweeps):
+        for how in ("adaptive", "fixed"):
+            d = Design(REPLAY_OBJECTIVES, REPLAY_MARGINS, baselines, looks=looks if how == "adaptive" else 1)
+            sweep = replay_sweep(surrogate, table.spec, i, d, budget, adaptive=how == "adaptive", top=TOP, seeds=SEEDS)
+            add(tallies[how], score(sweep.truths, verdicts(d, sweep.replicates, sweep.candidates, plans=False), REPLAY_MARGINS))
+            add(tallies[f"{how}_chosen"], chosen(sweep.truths, sweep.candidates, sweep.replicates, d))
+            if how == "adaptive":
+                replicates[0] += sweep.later
+                replicates[1] += sweep.on_baselines
+            else:
+                add(tallies["today"], today(SimpleNamespace(top=sweep.candidates, baselines=baselines, means=sweep.truths),
+                                            sweep.replicates))
+    out: dict = {"sweeps": sweeps, "looks": looks, "table": str(table.path), "margins": dict(zip(REPLAY_OBJECTIVES, REPLAY_MARGINS)),
+                 "budget_trials": budget, "noise_model": surrogate.noise.to_dict()}
+    for name, t in tallies.items():
+        row = {k: wilson(*v) for k, v in t.items() if isinstance(v, list)}
+        row.update({k: v for k, v in t.items() if not isinstance(v, list)})
+        if "any_false" in t:
+            row["sweeps_with_a_false_claim"] = wilson(t["any_false"], sweeps)
+        out[name] = row
+    out["adaptive"]["replicates_after_the_first_round"] = replicates[0]
+    out["adaptive"]["share_on_baselines"] = replicates[1] / replicates[0] if replicates[0] else None
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweeps", type=int, default=200, help="simulated sweeps per setting (default 200)")
+    parser.add_argument("--replay-sweeps", type=int, default=200, help="sweeps on the replay table (0: none)")
     args = parser.parse_args()
     started = time.time()
     record = {"benchmark": "claims", "utc": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
@@ -233,8 +290,12 @@ def main() -> None:
                         "candidate_sd_in_margins": CANDIDATE_SD, "seed_effect_sd": SEED_SD, "alpha": 0.05,
                         "baselines": ["dense (sd ratio x candidates')", "ref (candidates' sd, truth = dense)"]},
               "settings": {}}
-    for name, ratio, null, sd in SETTINGS:
-        record["settings"][name] = run_setting(ratio, args.sweeps, null, sd)
+    runs = [(name, lambda r=ratio, n=null, sd=sd: run_setting(r, args.sweeps, n, sd)) for name, ratio, null, sd in SETTINGS]
+    if args.replay_sweeps:
+        runs.append(("replay table", lambda: run_replay(args.replay_sweeps)))
+        runs.append(("replay table, 3 looks", lambda: run_replay(args.replay_sweeps, looks=3)))
+    for name, run in runs:
+        record["settings"][name] = run()
         s = record["settings"][name]
         print(f"{name} ({s['sweeps']} sweeps)")
         for variant in ("adaptive", "fixed", "today", "adaptive_chosen", "fixed_chosen"):
@@ -250,11 +311,27 @@ def main() -> None:
                 line += f"; power at 2 margins {row['power2']['share']:.1%} (n={row['power2']['n']})"
             if "resolved" in row:
                 line += f"; true differences resolved {row['resolved']}"
+            for key in sorted(k for k in row if k.startswith("directional_") and row[k]["n"]):
+                line += f"; {key[12:]} {row[key]['k']}/{row[key]['n']}"
             if "sweeps_with_a_false_claim" in row:
                 line += f"; sweeps with a false claim {row['sweeps_with_a_false_claim']['share']:.1%}"
             if "share_on_baselines" in row:
                 line += f"; replicates on baselines {row['share_on_baselines']:.1%}"
             print(line)
+    default = record["settings"]["baseline sd 3x"]
+    a, f = default["adaptive"], default["fixed"]
+    record["targets"] = {
+        "claims_true_share_ge_95pct_ci_low_ge_90pct_over_60_claims":
+            a["directional"]["n"] >= 60 and a["directional"]["share"] >= 0.95 and a["directional"]["low"] >= 0.90,
+        "equivalence_claims_true_ge_95pct": a["equivalent"]["n"] == 0 or a["equivalent"]["share"] >= 0.95,
+        "adaptive_resolves_at_least_as_many_as_fixed": a["resolved"] >= f["resolved"],
+        "adaptive_spends_at_least_half_on_baselines": a["share_on_baselines"] >= 0.5,
+        "power_at_2_margins": {"adaptive": a["power2"]["share"], "fixed": f["power2"]["share"]},
+    }
+    if "replay table" in record["settings"]:
+        r = record["settings"]["replay table"]
+        record["targets"]["replay_adaptive_resolves_at_least_as_many_as_fixed"] = r["adaptive"]["resolved"] >= r["fixed"]["resolved"]
+    print("targets:", json.dumps(record["targets"]))
     record["cpu_seconds"] = time.process_time()
     record["wall_seconds"] = time.time() - started
     out = REPO / "benchmarks" / "results" / f"claims-{record['utc']}.json"

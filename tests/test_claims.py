@@ -150,6 +150,20 @@ def test_seeds_needed_above_the_cap_says_so():
     assert "more than 50 seeds per config: the difference is smaller than the margin at this spread" in render(v)
 
 
+def test_seeds_needed_pools_the_spread_where_a_pair_has_two_degrees_of_freedom():
+    design = Design(("x",), (1.0,), ("dense",), looks=1)
+    dense = {1: 0.0, 2: 1.0, 3: -1.0}
+    a = {1: 0.5, 2: 1.0, 3: -0.5}  # differences 0.5, 0, 0.5: sd 0.2887
+    b = {1: 0.0, 2: 3.0, 3: -1.0}  # differences 0, 2, 0: sd 1.1547
+    reps = [Replicate(c, s, 1, (v,)) for c, vals in (("dense", dense), ("a", a), ("b", b)) for s, v in vals.items()]
+    vs = {v.candidate: v for v in verdicts(design, reps)}
+    assert not any(v.claimed for v in vs.values())
+    pooled = math.sqrt((2 * (1 / 12) + 2 * (4 / 3)) / 4)  # variances 1/12 and 4/3, 2 df each
+    expected = seeds_needed(1.0, pooled, 0.05 / 2, paired=True)  # the last look's level over 2 comparisons
+    assert vs["a"].seeds_needed == vs["b"].seeds_needed == expected
+    assert expected != seeds_needed(1.0, math.sqrt(1 / 12), 0.05 / 2, paired=True)  # not a's own (2 df) spread
+
+
 # -- planted studies -------------------------------------------------------------------------------------------
 
 
@@ -323,3 +337,29 @@ def test_claims_need_no_scipy_stats():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
+
+
+def test_a_replayed_confirmation_spends_its_budget_on_the_surrogates_draws(tmp_path):
+    from replay_helpers import write_table
+    from sweeps.replay import fit_surrogate, load_table
+    from sweeps.replay.verdicts import replay_sweep
+
+    table = load_table(write_table(tmp_path / "table.jsonl.gz", seed_shift={0: 0.0, 1: 0.05, 2: -0.05}))
+    surrogate = fit_surrogate(table)
+    baselines = tuple(b.name for b in table.spec.baselines)
+    design = Design(("val_accuracy", "val_noise_score"), (0.005, 0.01), baselines, looks=2)
+    budget = 2 * (3 + len(baselines)) * 2
+    adaptive = replay_sweep(surrogate, table.spec, 4, design, budget, adaptive=True, searched=20, top=3, seeds=2)
+    again = replay_sweep(surrogate, table.spec, 4, design, budget, adaptive=True, searched=20, top=3, seeds=2)
+    assert adaptive == again  # every draw follows from the sweep's index
+    assert len(adaptive.candidates) == 3 and len(adaptive.replicates) <= budget
+    assert adaptive.later == len(adaptive.replicates) - (3 + len(baselines)) * 2
+    fixed = replay_sweep(surrogate, table.spec, 4, design, budget, adaptive=False, searched=20, top=3, seeds=2)
+    assert fixed.candidates == adaptive.candidates
+    assert sorted({r.seed for r in fixed.replicates}) == [1, 2, 3, 4] and len(fixed.replicates) == budget
+    # the first round is the same draws in both (the same keys and the same world)
+    first = {(r.config, r.seed): r.values for r in adaptive.replicates if r.look == 1}
+    assert all(first[(r.config, r.seed)] == r.values for r in fixed.replicates if (r.config, r.seed) in first)
+    # a baseline's truth is the mean of its recorded seeds (planted: noise 0.6 of the maximum)
+    assert adaptive.truths["dense"][1] == pytest.approx(0.6)
+    assert set(adaptive.truths) == set(adaptive.candidates) | set(baselines)

@@ -133,7 +133,8 @@ def next_replicates(design: Design, replicates: Sequence[Replicate], budget_left
     ratio = pairing_ratio(design, replicates, open_) if vs else None
     if ratio is not None and ratio < PAIRING:
         members = sorted({v.candidate for v in open_} | {v.baseline for v in open_}, key=names.index)
-        rounds = batch // len(members)
+        looks_left = design.looks - last
+        rounds = min(budget_left // len(members), max(1, round(budget_left / (looks_left * len(members)))))
         if rounds == 0:
             return Plan(True, f"the budget left ({budget_left}) is less than a paired round ({len(members)} configs)", last, (), vs)
         common = set().union(*(held[c] for c in members))

@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 ALPHA = 0.05
-LOOKS = 3
+LOOKS = 2
 MIN_N = 6
 POWER = 0.8
 SEEDS_CAP = 100
