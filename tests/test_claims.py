@@ -363,3 +363,19 @@ def test_a_replayed_confirmation_spends_its_budget_on_the_surrogates_draws(tmp_p
     # a baseline's truth is the mean of its recorded seeds (planted: noise 0.6 of the maximum)
     assert adaptive.truths["dense"][1] == pytest.approx(0.6)
     assert set(adaptive.truths) == set(adaptive.candidates) | set(baselines)
+
+
+def test_the_verdict_sentences():
+    from sweeps.search.claims import Verdict
+
+    def v(verdict, d, low, high, **kw):
+        return Verdict("c", "dense", "val_noise_score", verdict, 120.0, d, low, high, 0.0125, 0.001, "paired", 6, 6,
+                       19_000.0, 19_000.0 - d, 2, **kw)
+
+    assert render(v("better", 1_933.0, 1_200.0, 2_666.0)) == (
+        "val_noise_score vs dense: better by more than the margin 120: +1,933 (98.75% CI +1,200 to +2,666, paired, seeds 6 vs 6)")
+    assert render(v("worse", -900.0, -1_500.0, -300.0)).startswith("val_noise_score vs dense: worse by more than the margin 120: -900 (")
+    assert render(v("equivalent", 10.0, -80.0, 100.0)).startswith("val_noise_score vs dense: equivalent within ±120: +10 (98.75% CI -80 to +100")
+    assert render(v("not resolved", -272.0, -845.0, 302.0, seeds_needed=11), candidate=True) == (
+        "c: val_noise_score vs dense: not resolved at margin 120: -272 (98.75% CI -845 to +302, paired, seeds 6 vs 6); "
+        "about 11 seeds per config would resolve a margin of 120")
