@@ -42,7 +42,12 @@ def test_compare_claims_only_what_the_interval_supports():
     assert compare([0.90, 0.91, 0.905], [0.95, 0.96, 0.955]).verdict == "worse"
     straddles = compare([0.93, 0.90, 0.96], [0.91, 0.92, 0.90])  # +0.02 with a wide spread
     assert straddles.verdict == "not resolved" and straddles.low < 0 < straddles.high
-    assert straddles.seeds_needed is not None and straddles.seeds_needed > 3
+    # seeds per config for 80 % power at the observed +0.02: two samples of sd sqrt((0.0009 + 0.0001) / 2),
+    # two-sided 5 %, as statsmodels solves it (effect 0.02 / 0.02236 = 0.894)
+    from statsmodels.stats.power import TTestIndPower
+
+    n = TTestIndPower().solve_power(0.02 / math.sqrt(0.0005), alpha=0.05, power=0.8, alternative="two-sided")
+    assert straddles.seeds_needed == math.ceil(n)
     single = compare([0.95], [0.90, 0.91])
     assert single.verdict == "one seed" and math.isnan(single.p_value)
     # Welch's test as SciPy computes it.
