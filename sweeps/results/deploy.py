@@ -259,7 +259,11 @@ def export(spec: SweepSpec, number: int, config_doc: dict[str, Any], out: str | 
     mlflow.set_tracking_uri(spec.stores.resolved().mlflow_tracking_uri)
     model = models.load(trial_model_uri(spec, number), map_location="cpu").eval()
     _check_sparse(model)
-    network = NetworkSpec.from_dict(config_doc["network"])
+    network = model.spec  # the network the weights belong to: config.yaml describes exactly it
+    if NetworkSpec.from_dict(config_doc["network"]) != network:
+        log.warning("trial #%d: its logged model's network differs from the sweep's config for it; "
+                    "config.yaml describes the logged model's", number)
+        config_doc = {**config_doc, "network": network.to_dict()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = [CONFIG, SAFETENSORS]
