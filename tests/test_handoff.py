@@ -284,6 +284,18 @@ def test_sweeps_best_register_refuses_a_planted_pickle(tmp_path):
     assert not marker.exists(), "the planted model's pickle payload ran"
     assert not out.exists()  # nothing written
     assert MlflowClient(uri).search_registered_models() == []  # nothing registered
+    # The check itself, in process: the refusal comes within 10 s and registers nothing either.
+    from sweeps.results.read import saved_spec
+
+    spec = saved_spec("planted", str(root))
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(models.UnsafeModelError, match="refused: not a model this project logged"):
+            deploy.register(spec, 0, "evil", {"data": {"name": "mnist"}, "source": {}})
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert time.monotonic() - t0 < 10
+    assert not marker.exists() and MlflowClient(uri).search_registered_models() == []
 
 
 def _forbid_unpickling(monkeypatch):
