@@ -387,3 +387,28 @@ def test_sweeps_export_refuses_a_tampered_description_in_one_line(tmp_path, case
     else:
         assert "hidden.linear1.linear.weight" in lines[0] and "does not fit" not in lines[0], text
     assert not out.exists()
+
+
+def test_an_export_that_fails_midway_writes_nothing(tmp_path, monkeypatch):
+    """The ONNX step refusing (a layer without an ONNX form): one line, and no folder at all."""
+    import sparsity.onnx_export
+
+    root, _, _ = _store(tmp_path, "halfway")
+    from sweeps.results.best import best_config, choose
+    from sweeps.results.read import config_summaries, sweep_status
+
+    spec, trials, front = sweep_status("halfway", str(root))
+    trial = choose(front)
+    doc = best_config(spec, trial, "knee", config_summaries(trials))
+
+    def refuse(model, *args, **kwargs):
+        raise OnnxExportError("layer x (Odd): cannot be exported to ONNX")
+
+    monkeypatch.setattr(sparsity.onnx_export, "to_onnx", refuse)
+    out = tmp_path / "export"
+    try:
+        with pytest.raises(OnnxExportError):
+            deploy.export(spec, trial.number, doc, out, None, formats=("safetensors", "onnx"))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert not out.exists()

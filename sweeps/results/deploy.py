@@ -21,6 +21,8 @@ model of another kind (a pickled ``pytorch`` one planted in the store) is refuse
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +89,6 @@ def register(spec: SweepSpec, number: int, model_name: str, config_doc: dict[str
     The trial's model is loaded through the safe loader first: anything else (a pickled model planted
     in the store, weights that do not fit the network) is refused in one line and nothing is
     registered. What is registered is the verified network, logged again with its ONNX graph."""
-    import tempfile
-
     from sweeps.names import check_alias, check_model_name
 
     check_model_name(model_name, "model_name")
@@ -265,15 +265,18 @@ def export(spec: SweepSpec, number: int, config_doc: dict[str, Any], out: str | 
                     "config.yaml describes the logged model's", number)
         config_doc = {**config_doc, "network": network.to_dict()}
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files = [CONFIG, SAFETENSORS]
-    (out / CONFIG).write_text(yaml.safe_dump(config_doc, sort_keys=False))
-    save_weights(model, out / SAFETENSORS)
-    if "onnx" in formats:
-        _onnx_proto(model, config_doc, out, {"sweep": spec.name, "optuna_trial_number": str(number)})
-        files.append(ONNX)
-    card = model_card(config_doc, network, dense) + "\n".join(files_section(out, files, config_doc))
-    (out / CARD).write_text(card)
+    files = [CONFIG, SAFETENSORS, *([ONNX] if "onnx" in formats else [])]
+    with tempfile.TemporaryDirectory(prefix="sweeps-export-") as tmp:  # all made first: a refusal writes nothing
+        staged = Path(tmp)
+        (staged / CONFIG).write_text(yaml.safe_dump(config_doc, sort_keys=False))
+        save_weights(model, staged / SAFETENSORS)
+        if ONNX in files:
+            _onnx_proto(model, config_doc, staged, {"sweep": spec.name, "optuna_trial_number": str(number)})
+        card = model_card(config_doc, network, dense) + "\n".join(files_section(staged, files, config_doc))
+        (staged / CARD).write_text(card)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in [*files, CARD]:
+            shutil.copyfile(staged / name, out / name)
     return out
 
 
