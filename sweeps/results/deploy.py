@@ -212,9 +212,10 @@ def files_section(folder: Path, files: list[str], config_doc: dict[str, Any]) ->
               "`.bias`; `...bn.running_mean` / `running_var` with batch norm (eps 1e-5, no affine); `...act.duty_cycle` "
               "and `...act.boost_strength` for k-winners. Blocks: conv -> batch norm -> max pool -> k-winners (or ReLU); "
               "linear -> batch norm -> k-winners (or ReLU); then the output layer. At inference a k-winners layer "
-              "scores each unit `x * exp((k / n - duty_cycle) * boost_strength)` and keeps the units (raw values) whose "
+              "scores each unit `x * exp((k_inference / n - duty_cycle) * boost_strength)` (n: the units it chooses among; "
+              "conv layers have one duty cycle per channel) and keeps the units (raw values) whose "
               "score is at least the k_inference-th largest of its sample (over C*H*W, or over C at each position "
-              "when `local`); the table above gives k_inference."]
+              "when `local`; exactly k_inference with `break_ties`); the table above gives k_inference."]
     if data == "mnist":
         lines += ["", "Inputs are normalised pixels: `(pixels - 0.1307) / 0.3081`, pixels in [0, 1]."]
     if ONNX in files:
