@@ -110,6 +110,8 @@ def _winner_mask(boosted: Tensor, k: int, break_ties: bool) -> Tensor:
     if break_ties:
         return _top_k_mask(boosted, k)
     # Every unit at least as large as the k-th largest wins (ties may give more than k).
+    if torch.jit.is_tracing():  # an exported graph: the same values, without writing into ``boosted``
+        return torch.ge(boosted, _kth_largest(boosted, k)).to(boosted.dtype)
     return torch.ge(boosted, _kth_largest(boosted, k), out=boosted)
 
 
@@ -131,6 +133,8 @@ class _Masked(torch.autograd.Function):
 
 def _masked(x: Tensor, mask: Tensor) -> Tensor:
     """``x * mask``; without autograd the product goes into the mask's own memory."""
+    if torch.jit.is_tracing():  # an exported graph holds no in-place ops
+        return x * mask
     if not (torch.is_grad_enabled() and x.requires_grad):
         return mask.mul_(x)
     return x * mask if x.is_contiguous() else _Masked.apply(x, mask)
@@ -180,7 +184,9 @@ def kwinners2d(
             rows = boosted.permute(0, 2, 3, 1).reshape(-1, c) if local else boosted.reshape(b, -1)
             top = _top_k_mask(rows, k)
             top = top.view(b, h, w, c).permute(0, 3, 1, 2) if local else top.view(b, c, h, w)
-            mask = boosted.copy_(top)
+            mask = top if torch.jit.is_tracing() else boosted.copy_(top)
+        elif torch.jit.is_tracing():  # an exported graph: the same values, without writing into ``boosted``
+            mask = torch.ge(boosted, _threshold2d(boosted, k, local)).to(boosted.dtype)
         else:  # a threshold per sample (global) or per position (local), compared in place
             mask = torch.ge(boosted, _threshold2d(boosted, k, local), out=boosted)
     return _masked(x, mask)

@@ -159,7 +159,7 @@ class KWinners2d(_KWinnersBase):
                 f"KWinners2d(channels={self.channels}) expects input (batch, {self.channels}, H, W), "
                 f"got {tuple(x.shape)}"
             )
-        k = self.k_at(x.shape[2], x.shape[3], self.training)
+        k = self.k_at(int(x.shape[2]), int(x.shape[3]), self.training)  # ints when traced too (ONNX export)
         y = F.kwinners2d(x, self.duty_cycle, k, self.boost_strength, self.local, self.break_ties)
         if self.training:
             self._record(y, F.active_counts2d(y))

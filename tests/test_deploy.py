@@ -66,7 +66,7 @@ def test_export_rebuilds_the_same_network_and_predictions(registered):
     out = folder / "export"
     proc = run_cli(["export", "e2e", "--root", str(root), "--out", str(out)], cwd=folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert {p.name for p in out.iterdir()} == {"config.yaml", "weights.pt", "MODEL_CARD.md"}
+    assert {p.name for p in out.iterdir()} == {"config.yaml", "weights.safetensors", "MODEL_CARD.md"}
     model = load_model(out)
     reference = _checkpoint_model(root, doc)
     x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(1))

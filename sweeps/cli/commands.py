@@ -228,6 +228,11 @@ def cmd_best(args: argparse.Namespace) -> int:
     trial = next(c for c in configs if c.number == chosen.number)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else args.rule
     doc = best_config(spec, trial, rule, configs)
+    version = None
+    if args.register:  # first: a model the safe loader refuses leaves nothing written
+        from sweeps.results.deploy import register
+
+        version = register(spec, trial.number, args.register, doc, alias=args.alias)
     out = write_best(doc, _out(args))
     src = doc["source"]
     row = {"val_accuracy": src["val_accuracy"], "val_noise_score": src["val_noise_score"], "estimates": src["estimates"]}
@@ -235,10 +240,7 @@ def cmd_best(args: argparse.Namespace) -> int:
                   f"val noise score {_estimate_cell(row, 'val_noise_score', 1, ',.0f')}; wrote {out}")
     for line in src["claims"]:
         console.print(line, soft_wrap=True)
-    if args.register:
-        from sweeps.results.deploy import register
-
-        version = register(spec, trial.number, args.register, doc, alias=args.alias)
+    if version is not None:
         console.print(f"registered {args.register} version {version.version} as "
                       f"[bold]models:/{args.register}@{args.alias}[/] (tracking {spec.stores.resolved().mlflow_tracking_uri})")
     return 0
@@ -257,8 +259,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     trial = choose(front, min_accuracy=args.min_accuracy)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else "knee"
     configs = config_summaries(trials)
-    out = export(spec, trial.number, best_config(spec, trial, rule, configs), _out(args), dense_reference(configs))
-    console.print(f"exported trial #{trial.number} of {spec.name} to {out}: config.yaml, weights.pt, MODEL_CARD.md")
+    formats = ("safetensors", *(args.format or ()))
+    out = export(spec, trial.number, best_config(spec, trial, rule, configs), _out(args), dense_reference(configs),
+                 formats=formats)
+    console.print(f"exported trial #{trial.number} of {spec.name} to {out}: "
+                  f"{', '.join(sorted(p.name for p in out.iterdir()))}", markup=False)
     return 0
 
 
@@ -523,6 +528,8 @@ COMMANDS = (
     Command("export", "write the chosen config, its weights and a model card to a folder", (
         NAME, _arg("--out", required=True, help="output folder (new, or empty)"),
         _arg("--force", action="store_true", help="write into --out even if it holds files"),
+        _arg("--format", action="append", choices=["onnx"],
+             help="also write model.onnx (onnxruntime, dynamic batch; weights.safetensors is always written)"),
         _arg("--min-accuracy", type=float, help="choose by min accuracy instead of the knee"), ROOT)),
     Command("report", "write the sweep report (plots and Pareto table) as one HTML file", (
         NAME, _arg("--out", help="output HTML (default NAME-report.html)"),

@@ -10,10 +10,17 @@ flavour ``sparse_sweeps``:
 * ``network.json``: the `NetworkSpec` (plain JSON) that `sparsity.build_network` rebuilds;
 * its signature and input example, as MLflow's own flavours log them (the registry shows both).
 
-It has no ``python_function`` flavour (MLflow's generic loaders unpickle): `load` is its loader.
+A trial's model has no ``python_function`` flavour: `load` is its loader. A registered model (what
+`log_model` writes with ``onnx_model``) holds the same network twice: ``weights.safetensors`` with
+``network.json`` for `load`, and ``model.onnx`` under MLflow's own ``onnx`` flavour (and its
+``python_function`` flavour, which runs the graph in onnxruntime): ``mlflow.onnx.load_model`` and
+``mlflow.pyfunc.load_model`` read it without pickle and without this package.
+
 `load` reads the model's ``MLmodel`` file (YAML, safe-loaded) first and refuses any other kind of
-model, a pickled ``pytorch`` one included, with one line, before its weights are read; and it
-sets MLflow's own switch against pickle deserialization (`forbid_pickle`) for the process.
+model, a pickled ``pytorch`` one included, with one line, before its weights are read; the size of
+the network ``network.json`` describes is capped and the weights' names, shapes and dtypes are
+checked against it before anything is built (`sparsity.handoff`); and it sets MLflow's own switch
+against pickle deserialization (`forbid_pickle`) for the process.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 
 FLAVOR = "sparse_sweeps"
 WEIGHTS = "weights.pt"
+SAFE_WEIGHTS = "weights.safetensors"
 NETWORK = "network.json"
 MLMODEL = "MLmodel"
 PICKLE_SWITCH = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
@@ -54,28 +62,43 @@ class _Flavor:
     __name__ = FLAVOR
 
     @staticmethod
-    def save_model(path: str, mlflow_model: Any, model: Any, network: Any, input_example: Any, **_: Any) -> None:
+    def save_model(path: str, mlflow_model: Any, model: Any, network: Any, input_example: Any,
+                   onnx_model: Any = None, **_: Any) -> None:
         import torch
         from mlflow.models import infer_signature
 
         from sweeps.tracking.mlflow_private import save_input_example
 
         folder = Path(path)
-        folder.mkdir(parents=True)
-        torch.save(model.state_dict(), folder / WEIGHTS)
+        if onnx_model is None:
+            folder.mkdir(parents=True)
+            weights = WEIGHTS
+            torch.save(model.state_dict(), folder / WEIGHTS)
+        else:  # MLflow's own onnx flavour (and its onnxruntime python_function) beside ours
+            import onnx
+            from mlflow import onnx as mlflow_onnx
+
+            mlflow_onnx.save_model(onnx_model, path, mlflow_model=mlflow_model, save_as_external_data=False,
+                                   onnx_execution_providers=["CPUExecutionProvider"],
+                                   pip_requirements=[f"onnx=={onnx.__version__}", "onnxruntime"])
+            from sparsity.handoff import save_weights
+
+            weights = SAFE_WEIGHTS
+            save_weights(model, folder / SAFE_WEIGHTS)
         (folder / NETWORK).write_text(json.dumps(network.to_dict()))
         save_input_example(mlflow_model, input_example, path)
         with torch.no_grad():
             output = model(torch.from_numpy(input_example)).numpy()
         mlflow_model.signature = infer_signature(input_example, output)
-        mlflow_model.add_flavor(FLAVOR, weights=WEIGHTS, network=NETWORK, torch_version=str(torch.__version__),
+        mlflow_model.add_flavor(FLAVOR, weights=weights, network=NETWORK, torch_version=str(torch.__version__),
                                 loader="sweeps.results.deploy.load_model")
         mlflow_model.save(str(folder / MLMODEL))
 
 
-def log_model(model: Any, network: Any, run_id: str, name: str = "model") -> str:
+def log_model(model: Any, network: Any, run_id: str, name: str = "model", onnx_model: Any = None) -> str:
     """Log ``model`` (a `SparseNet` built from ``network``) to run ``run_id`` (on the current
-    tracking URI) as a ``sparse_sweeps`` model; returns its model id."""
+    tracking URI) as a ``sparse_sweeps`` model; returns its model id. With ``onnx_model`` (an
+    ``onnx.ModelProto`` of the same network) the model also has MLflow's ``onnx`` flavour."""
     import mlflow
     import numpy as np
     from mlflow.models import Model
@@ -85,7 +108,8 @@ def log_model(model: Any, network: Any, run_id: str, name: str = "model") -> str
     # The run active: the model belongs to its experiment (and its artifact location), not the default one.
     with mlflow.start_run(run_id=run_id, log_system_metrics=False):
         info = Model.log(artifact_path=None, name=name, flavor=_Flavor, run_id=run_id, model=model,
-                         network=network, input_example=example, validate_serving_input=False)
+                         network=network, input_example=example, validate_serving_input=False,
+                         onnx_model=onnx_model)
     return info.model_id
 
 
@@ -109,7 +133,8 @@ def load(ref: str, map_location: Any = "cpu") -> Any:
     from mlflow.models import Model
 
     from sparsity import NetworkSpec, build_network
-    from sparsity.train import UnsafeCheckpointError, load_tensors
+    from sparsity.handoff import check_size, load_weights
+    from sparsity.train import UnsafeCheckpointError
 
     forbid_pickle()
     with tempfile.TemporaryDirectory(prefix="sweeps-model-") as tmp:
@@ -123,17 +148,21 @@ def load(ref: str, map_location: Any = "cpu") -> Any:
             raise UnsafeModelError(
                 f"{ref}: refused: not a model this project logged (flavours: {kinds}); loading it could unpickle "
                 f"code from the artifact store. Register a trial's model with `sweeps best NAME --register MODEL`")
-        if flavor.get("weights") != WEIGHTS or flavor.get("network") != NETWORK:
-            raise UnsafeModelError(f"{ref}: refused: its MLmodel names other files than {WEIGHTS} and {NETWORK}")
+        weights = flavor.get("weights")
+        if weights not in (WEIGHTS, SAFE_WEIGHTS) or flavor.get("network") != NETWORK:
+            raise UnsafeModelError(f"{ref}: refused: its MLmodel names other files than {WEIGHTS} (or "
+                                   f"{SAFE_WEIGHTS}) and {NETWORK}")
         try:
             network = NetworkSpec.from_dict(json.loads((folder / NETWORK).read_text()))
-        except ValueError as e:
-            raise UnsafeModelError(f"{ref}: {NETWORK} does not describe a network ({e})") from None
+        except (ValueError, TypeError) as e:
+            reason = " ".join(str(e).split())[:300]
+            raise UnsafeModelError(f"{ref}: {NETWORK} does not describe a network ({reason})") from None
+        check_size(network, f"{ref}: {NETWORK}")  # before a byte of weights is read
         try:
-            state = load_tensors(folder / WEIGHTS, map_location=map_location)
+            state = load_weights(folder / weights, network, where=f"{ref}: {weights}", map_location=map_location)
         except UnsafeCheckpointError as e:
             reason = str(e).split(": ", 1)[-1].split("; ")[0]  # what it holds, without the temporary path
-            raise UnsafeModelError(f"{ref}: {WEIGHTS}: {reason}; not loaded. Whoever can write to the artifact "
+            raise UnsafeModelError(f"{ref}: {weights}: {reason}; not loaded. Whoever can write to the artifact "
                                    f"store changed it: register the trial's model again") from None
         model = build_network(network)
         try:
