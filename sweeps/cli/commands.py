@@ -285,6 +285,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if not names:
         raise UnknownSweepError("no sweeps yet: run one with `sweeps run mnist-quick`")
     uri = saved_spec(names[0], args.root).stores.resolved().mlflow_tracking_uri
+    from sweeps.tracking.auth import use_store_credentials
+
+    use_store_credentials(uri)  # an http server's password: a header on MLflow's requests
     dash = start_dashboard(uri, host=args.host, port=args.port)
     exp = MlflowClient(uri).get_experiment_by_name(args.name) if args.name else None
     console.print(f"MLflow UI: [bold]{shown(experiment_url(dash.url, exp.experiment_id if exp else None))}[/]")

@@ -163,7 +163,9 @@ def _connect(stores: Any) -> tuple[Any, Any]:
     from mlflow.tracking import MlflowClient
 
     from sweeps.search.study import storage
+    from sweeps.tracking.auth import use_store_credentials
 
+    use_store_credentials(stores.mlflow_tracking_uri)  # an http server's password: a header, never the environment
     client = MlflowClient(stores.mlflow_tracking_uri)
     client.search_experiments(max_results=1)
     optuna_storage = storage(stores.optuna_storage)

@@ -1,0 +1,189 @@
+"""What a store or a command line hands the CLI is held at the edge: an http MLflow password goes
+as a header to its own server and never into a child's environment; text read from a store is
+printed as text; ``--out`` never follows a link nor clobbers a file; a saved spec's relative root
+reads its own store from any folder; and a planted or corrupt store file is refused in one line.
+Each probe was first tried as a user, or as someone who can write a copied store, would."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+PASSWORD = "pw-9f/3#q?x@y:z%"  # every character a URL parser trips on
+USER = "alice"
+
+
+def _forms(password: str) -> set[str]:
+    return {password, urllib.parse.quote(password, safe=""), urllib.parse.quote_plus(password)}
+
+
+def _no_password(text: str | bytes, where: str) -> None:
+    data = text.decode(errors="replace") if isinstance(text, bytes) else text
+    for form in _forms(PASSWORD):
+        assert form not in data, f"{where} holds the password ({form!r})"
+
+
+class _AuthServer:
+    """An HTTP server on 127.0.0.1 that wants basic auth (alice and PASSWORD) on every path, as an
+    MLflow server behind a login does; it records the Authorization header of each request and
+    answers /health and MLflow's experiment search."""
+
+    def __init__(self) -> None:
+        seen: list[tuple[str, str | None]] = []
+        self.seen = seen
+        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                header = self.headers.get("Authorization")
+                seen.append((self.path, header))
+                if header != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="mlflow"')
+                    self.end_headers()
+                    return
+                body = b"OK" if self.path.startswith("/health") else json.dumps({"experiments": []}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def auth_server():
+    server = _AuthServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def clean_secrets(monkeypatch):
+    """This process's password memory as it was, and no MLflow credential variable set."""
+    from sweeps.stores import secrets
+
+    for var in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_AUTH",
+                "SPARSE_SWEEPS_MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(var, raising=False)
+    saved = dict(secrets._PASSWORDS), set(secrets._RAW)
+    yield secrets
+    secrets._PASSWORDS.clear()
+    secrets._PASSWORDS.update(saved[0])
+    secrets._RAW.clear()
+    secrets._RAW.update(saved[1])
+    os.environ.pop("MLFLOW_TRACKING_AUTH", None)
+
+
+def _uri(port: int, password: str = PASSWORD) -> str:
+    return f"http://{USER}:{urllib.parse.quote(password, safe='')}@127.0.0.1:{port}"
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+def test_an_http_mlflow_password_reaches_no_child_environment(auth_server, clean_secrets):
+    """The stores are read as `sweeps run` reads them, MLflow's auth is set up as the service sets
+    it up; then a child started as Ray's processes are (inheriting os.environ) and one started as
+    `sweeps dashboard` starts `mlflow server` read their own environment: no password in any form."""
+    from sweeps.stores.config import Stores
+    from sweeps.tracking.auth import use_store_credentials
+    from sweeps.tracking.ui import child_env
+
+    stores = Stores(mlflow_tracking_uri=_uri(auth_server.port))
+    assert stores.mlflow_tracking_uri == f"http://{USER}@127.0.0.1:{auth_server.port}"
+    assert use_store_credentials(stores.mlflow_tracking_uri)
+    _no_password(repr(dict(os.environ)), "this process's environment")
+    read = [sys.executable, "-c", "import sys; sys.stdout.buffer.write(open('/proc/self/environ', 'rb').read())"]
+    inherited = subprocess.run(read, capture_output=True, timeout=30, check=True).stdout
+    served = subprocess.run(read, capture_output=True, timeout=30, check=True,
+                            env=child_env(stores.resolved().mlflow_tracking_uri)).stdout
+    assert b"PATH=" in inherited and b"PATH=" in served  # the children's environments were read
+    _no_password(inherited, "a child's environment")
+    _no_password(served, "the dashboard server's environment")
+
+
+def test_mlflow_sends_the_password_as_a_header_to_its_own_server_only(auth_server, clean_secrets):
+    """MLflow's own client, with no credential variable set, authenticates to the server named by
+    the tracking URI (the server checks the header), and sends nothing to another server."""
+    from mlflow.tracking import MlflowClient
+
+    from sweeps.stores.config import Stores
+    from sweeps.tracking.auth import use_store_credentials
+
+    uri = Stores(mlflow_tracking_uri=_uri(auth_server.port)).mlflow_tracking_uri
+    assert use_store_credentials(uri)
+    assert MlflowClient(uri).search_experiments() == []
+    expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert auth_server.seen and all(h == expected for _, h in auth_server.seen), auth_server.seen
+    other = _AuthServer()  # the same user at another port: no password known there
+    try:
+        with pytest.raises(Exception):
+            MlflowClient(f"http://{USER}@127.0.0.1:{other.port}").search_experiments()
+        assert other.seen and all(h is None for _, h in other.seen), other.seen
+    finally:
+        other.close()
+
+
+def test_preflight_sends_the_password_as_a_header(auth_server, clean_secrets):
+    """An http tracking URI with a password passes the store check (it used to hand urllib the
+    stripped ``http://user@host`` and never passed); a wrong password is one line without it."""
+    from sweeps.errors import StoreError
+    from sweeps.stores.config import Stores
+    from sweeps.stores.preflight import preflight
+
+    preflight(Stores(root="/tmp/sweeps-safety-unused", mlflow_tracking_uri=_uri(auth_server.port)))
+    assert auth_server.seen[-1][0] == "/health" and auth_server.seen[-1][1]
+    wrong = "not-" + PASSWORD
+    t0 = time.monotonic()
+    with pytest.raises(StoreError) as info:
+        preflight(Stores(root="/tmp/sweeps-safety-unused", mlflow_tracking_uri=_uri(auth_server.port, wrong).replace(
+            USER, "bob")))
+    assert time.monotonic() - t0 < 1.5
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and "refused the credentials (401" in message, message
+    assert "bob:***@" in message
+    for form in _forms(wrong):
+        assert form not in message
+
+
+def test_the_trace_file_holds_no_password_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """An unforeseen error under ``--address http://user:PASSWORD@...``: the trace file's first
+    line (the command line) is redacted like the rest."""
+    from sweeps.cli import commands as cli
+
+    def broken(args):
+        raise RuntimeError("the job server broke")
+
+    monkeypatch.setattr(cli, "cmd_jobs", broken)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    argv = ["jobs", "--address", f"http://{USER}:{PASSWORD}@127.0.0.1:8265"]
+    monkeypatch.setattr(sys, "argv", ["sweeps", *argv])
+    assert cli.main(argv) == 1
+    _no_password(capsys.readouterr().out, "the error line")
+    [trace] = (tmp_path / "state" / "sparse-sweeps").glob("error-*.log")
+    body = trace.read_text()
+    assert body.splitlines()[0] == f"sweeps jobs --address http://{USER}:***@127.0.0.1:8265"
+    _no_password(body, "the trace file")
