@@ -187,3 +187,76 @@ def test_the_trace_file_holds_no_password_from_the_command_line(tmp_path, monkey
     body = trace.read_text()
     assert body.splitlines()[0] == f"sweeps jobs --address http://{USER}:***@127.0.0.1:8265"
     _no_password(body, "the trace file")
+
+
+# -- store text ------------------------------------------------------------------------------------
+
+ESCAPES = ("\x1b]0;pwned-title\x07", "\x1b[2J", "\x9b2J", "\u202e")
+MARKUP = "[link=https://evil.example/x]click me[/link]"
+EVIL = f"x{ESCAPES[0]}y{ESCAPES[1]}z{ESCAPES[2]}w{ESCAPES[3]}v {MARKUP} [bold red]loud[/]"
+
+
+def _sweeps(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    repo = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-m", "sweeps.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(repo), "COLUMNS": "400", **env})
+
+
+@pytest.fixture(scope="module")
+def planted_store(tmp_path_factory):
+    """A finished sweep in whose store someone planted terminal escapes and rich markup: in a
+    trial's parameters (what `status` lists) and in a baseline's name (what `best` says)."""
+    import sqlite3
+
+    from fake_store import build_store
+
+    root = build_store(tmp_path_factory.mktemp("planted"), "planted", trials=40)
+    with sqlite3.connect(root / "optuna.db") as db:  # written as anyone who can write the store would
+        unfinished = [i for (i,) in db.execute("SELECT trial_id FROM trials WHERE state != 'COMPLETE'")]
+        assert unfinished  # the fake store fails or stops some
+        db.execute("UPDATE trial_user_attributes SET value_json = ? WHERE key = 'baseline'", (json.dumps(EVIL),))
+        for trial_id in unfinished:  # what `status` lists of a trial that did not finish
+            db.execute("UPDATE trial_user_attributes SET value_json = ? WHERE trial_id = ? AND key = 'config'",
+                       (json.dumps({EVIL: EVIL}), trial_id))
+    return root
+
+
+@pytest.mark.parametrize("force_terminal", [False, True], ids=["piped", "terminal"])
+def test_store_text_is_printed_as_text(planted_store, tmp_path, force_terminal):
+    """`status` and `best` print what the store holds: no escape reaches the terminal (no title
+    change, no screen clear, no reversed text), no markup is interpreted (no hyperlink, no style
+    from the store), and the markup shows literally."""
+    env = {"FORCE_COLOR": "1", "TERM": "xterm-256color"} if force_terminal else {"NO_COLOR": "1"}
+    status = _sweeps(["status", "planted", "--root", str(planted_store)], tmp_path, **env)
+    best = _sweeps(["best", "planted", "--root", str(planted_store), "--out", str(tmp_path / "b.yaml")], tmp_path,
+                   **env)
+    for proc in (status, best):
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        out = proc.stdout
+        for esc in ESCAPES:
+            assert esc not in out, (esc, out[:3000])
+        assert "\x1b]8;" not in out  # no hyperlink (OSC 8)
+        assert "\x07" not in out
+        if not force_terminal:
+            assert "\x1b" not in out
+    shown = "x]0;pwned-titley[2Jz2Jwv"  # the planted text with its control characters dropped
+    assert shown in status.stdout and "[link=https://evil.example/x]" in status.stdout, status.stdout[:3000]
+    assert f"against {shown} {MARKUP} [bold red]loud[/]: " in best.stdout, best.stdout  # literally, as text
+
+
+def test_job_output_and_log_lines_lose_their_control_characters(capsys):
+    """`sweeps logs` writes a job's output as text; a log line quoting a store too."""
+    import logging
+
+    from sweeps.cli import commands as cli
+    from sweeps.cli.console import configure_logging
+
+    cli._write(f"line one {EVIL}\nline two\n")
+    configure_logging()
+    logging.getLogger("sweeps.test").warning("store said %s", EVIL)
+    out = capsys.readouterr().out
+    for esc in ESCAPES:
+        assert esc not in out
+    shown = "x]0;pwned-titley[2Jz2Jwv"
+    assert f"line one {shown}" in out and "line two" in out and f"store said {shown}" in out
+    assert MARKUP in out.replace("\n", "")
