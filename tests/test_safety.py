@@ -260,3 +260,88 @@ def test_job_output_and_log_lines_lose_their_control_characters(capsys):
     shown = "x]0;pwned-titley[2Jz2Jwv"
     assert f"line one {shown}" in out and "line two" in out and f"store said {shown}" in out
     assert MARKUP in out.replace("\n", "")
+
+
+# -- files -----------------------------------------------------------------------------------------
+
+def _refused(args: list[str], cwd: Path, *expected: str) -> str:
+    """One line, exit 2, within 1.5 s, nothing heavy imported."""
+    from test_cli_imports import cli
+
+    t0 = time.monotonic()
+    rc, out, heavy = cli(args, cwd)
+    seconds = time.monotonic() - t0
+    assert rc == 2 and len(out.splitlines()) == 1, out
+    for text in expected:
+        assert text in out, out
+    assert heavy == [], heavy
+    assert seconds < 1.5, seconds
+    return out
+
+
+@pytest.fixture(scope="module")
+def fake_store(tmp_path_factory):
+    from fake_store import build_store
+
+    return build_store(tmp_path_factory.mktemp("store"), "fake", trials=12)
+
+
+def test_out_never_follows_a_dangling_link(fake_store, tmp_path):
+    """``best --out link.yaml`` with the link pointing nowhere used to create the link's target."""
+    target = tmp_path / "elsewhere" / "created.yaml"
+    target.parent.mkdir()
+    for command, name in (("best", "b.yaml"), ("report", "r.html")):
+        link = tmp_path / name
+        link.symlink_to(target)
+        for force in ([], ["--force"]):
+            _refused([command, "fake", "--root", str(fake_store), "--out", str(link), *force], tmp_path,
+                     f"--out {link}: is a symbolic link")
+        assert not target.exists() and link.is_symlink()
+
+
+def test_train_and_simulate_do_not_overwrite_without_force(tmp_path):
+    out = tmp_path / "kept.json"
+    out.write_text("keep me")
+    _refused(["train", "--preset", "sparse-mlp", "--out", str(out)], tmp_path, f"--out {out}: already exists",
+             "--force")
+    _refused(["simulate", "mnist-quick", "--out", str(out)], tmp_path, f"--out {out}: already exists", "--force")
+    default = tmp_path / "runs" / "train-mnist-sparse-mlp-seed3.json"  # train's default path is checked too
+    default.parent.mkdir()
+    default.write_text("keep me")
+    _refused(["train", "--preset", "sparse-mlp", "--seed", "3"], tmp_path, "already exists")
+    assert out.read_text() == default.read_text() == "keep me"
+
+
+def test_export_onto_a_file_or_a_link_is_one_line(fake_store, tmp_path):
+    file = tmp_path / "model"
+    file.write_text("keep me")
+    for force in ([], ["--force"]):
+        _refused(["export", "fake", "--root", str(fake_store), "--out", str(file), *force], tmp_path,
+                 "already exists and is not a folder")
+    link = tmp_path / "linked"
+    link.symlink_to(tmp_path / "nowhere")
+    _refused(["export", "fake", "--root", str(fake_store), "--out", str(link)], tmp_path, "is a symbolic link")
+    assert file.read_text() == "keep me" and not (tmp_path / "nowhere").exists()
+
+
+def test_the_writer_creates_exclusively_and_replaces_only_with_force(tmp_path):
+    from sparsity.errors import UserError
+    from sweeps.files import new_folder, write_new
+
+    path = write_new(tmp_path / "a" / "b.txt", "one")
+    assert path.read_text() == "one"
+    with pytest.raises(UserError, match="already exists"):
+        write_new(path, "two")
+    assert write_new(path, "two", force=True).read_text() == "two"
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / "via-link").symlink_to(victim)
+    with pytest.raises(UserError, match="symbolic link"):
+        write_new(tmp_path / "via-link", "x", force=True)
+    assert victim.read_text() == "keep me"
+    folder = new_folder(tmp_path / "export")
+    assert folder.is_dir()
+    (folder / "f").write_text("x")
+    with pytest.raises(UserError, match="holds files"):
+        new_folder(folder)
+    assert new_folder(folder, force=True) == folder
