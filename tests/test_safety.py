@@ -345,3 +345,108 @@ def test_the_writer_creates_exclusively_and_replaces_only_with_force(tmp_path):
     with pytest.raises(UserError, match="holds files"):
         new_folder(folder)
     assert new_folder(folder, force=True) == folder
+
+
+# -- Ray's token and session files -----------------------------------------------------------------
+
+def test_ray_files_are_private_before_ray_starts(tmp_path, monkeypatch):
+    """What `sweeps.run.ray_start` sets up before `ray.init`: ~/.ray at 0700, the session folder's
+    parent at 0700 and named in $RAY_TMPDIR, and a umask under which what Ray writes (its token
+    file first) is created 0600; the umask is back afterwards."""
+    import stat as st
+
+    from sweeps.run import ray_start
+
+    import shutil
+    import tempfile
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".ray").mkdir(mode=0o755)  # as an earlier Ray left it
+    monkeypatch.setenv("HOME", str(home))
+    short = Path(tempfile.mkdtemp(prefix=""))  # Ray's socket paths are short
+    monkeypatch.setenv("RAY_TMPDIR", str(short))
+    before = os.umask(0o022)
+    try:
+        with ray_start._private_files():
+            token = ray_start.ray_token_file()
+            with open(token, "w") as f:  # as Ray writes it
+                f.write("t")
+            assert st.S_IMODE(token.stat().st_mode) == 0o600  # from its first byte, not after the start
+            assert st.S_IMODE(token.parent.stat().st_mode) == 0o700
+            sessions = Path(os.environ["RAY_TMPDIR"])
+            assert sessions == short / f"sweeps-ray-{os.getuid()}"
+            assert st.S_IMODE(sessions.stat().st_mode) == 0o700
+        assert os.umask(0o022) == 0o022
+        with ray_start._private_files():  # a second start in the same process reuses the folder
+            assert Path(os.environ["RAY_TMPDIR"]) == sessions
+    finally:
+        os.umask(before)
+        shutil.rmtree(short)
+
+
+def test_a_planted_or_too_long_ray_folder_is_refused(tmp_path, monkeypatch):
+    import shutil
+    import tempfile
+
+    from sparsity.errors import UserError
+    from sweeps.run import ray_start
+
+    short = Path(tempfile.mkdtemp(prefix=""))
+    try:
+        monkeypatch.setenv("RAY_TMPDIR", str(short))
+        (short / f"sweeps-ray-{os.getuid()}").symlink_to(tmp_path)
+        with pytest.raises(UserError, match="is a link, a file, or another user's folder"):
+            ray_start.ray_temp_folder()
+    finally:
+        shutil.rmtree(short)
+    monkeypatch.setenv("RAY_TMPDIR", "/tmp/" + "x" * 40)
+    with pytest.raises(UserError, match="too long for Ray's socket paths"):
+        ray_start.ray_temp_folder()
+    assert not Path("/tmp/" + "x" * 40).exists()
+
+
+@pytest.mark.slow
+def test_a_local_ray_keeps_its_token_and_sessions_private(tmp_path):
+    """A real local Ray started by the service: the token file 0600 in a 0700 ~/.ray, its sessions
+    below a 0700 folder of this user's, and no process of it starts with a store password."""
+    home = tmp_path / "h"
+    home.mkdir()
+    probe = f"""
+import os, stat, sys
+from sweeps.stores.config import Stores
+Stores(mlflow_tracking_uri={_uri(1)!r})
+from sweeps.run.ray_start import _start_local, ray_token_file
+import ray
+_start_local(1)
+try:
+    mode = lambda p: oct(stat.S_IMODE(os.stat(p).st_mode))
+    temp = ray.get_runtime_context().get_temp_dir() if hasattr(ray.get_runtime_context(), "get_temp_dir") else None
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    env_hits = 0
+    for pid in pids:
+        try:
+            if {PASSWORD!r}.encode() in open(f"/proc/{{pid}}/environ", "rb").read():
+                env_hits += 1
+        except OSError:
+            pass
+    print("TOKEN", mode(ray_token_file()) if ray_token_file().exists() else "none", mode(ray_token_file().parent))
+    print("TMP", os.environ["RAY_TMPDIR"], mode(os.environ["RAY_TMPDIR"]))
+    print("ENV", env_hits)
+finally:
+    ray.shutdown()
+"""
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(repo)}
+    env.pop("RAY_AUTH_MODE", None)
+    for var in ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_USERNAME"):
+        env.pop(var, None)
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line[:3] in ("TOK", "TMP", "ENV"))
+    token_mode, folder_mode = lines["TOKEN"].split()
+    assert token_mode in ("0o600", "none") and folder_mode == "0o700", lines
+    folder, mode = lines["TMP"].split()
+    assert Path(folder).name == f"sweeps-ray-{os.getuid()}" and mode == "0o700", lines
+    assert any(Path(folder).glob("ray/session_*")), "Ray kept its sessions elsewhere"
+    assert lines["ENV"] == "0", lines
