@@ -450,3 +450,40 @@ finally:
     assert Path(folder).name == f"sweeps-ray-{os.getuid()}" and mode == "0o700", lines
     assert any(Path(folder).glob("ray/session_*")), "Ray kept its sessions elsewhere"
     assert lines["ENV"] == "0", lines
+
+
+# -- a saved spec's root ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("written", ["relative-to-launch", "saved-now"])
+def test_a_copied_store_reads_its_own_trials_from_any_folder(tmp_path, written):
+    """A sweep launched with a relative root kept that relative root in its saved spec, so `status`
+    run from another folder read another (empty) store: 0 trials. A saved spec's relative root is
+    the folder holding its specs folder: the store is copied, the original removed, and the copy
+    read from a third folder finds every trial."""
+    import shutil
+
+    import yaml
+
+    from fake_store import build_store
+    from sweeps.results.read import save_spec, saved_spec, spec_path
+
+    original = build_store(tmp_path / "launch" / "sweeps-data", "fake", trials=12)
+    path = spec_path(original, "fake")
+    if written == "relative-to-launch":  # what `sweeps run` in ./launch wrote before
+        doc = yaml.safe_load(path.read_text())
+        doc["stores"]["root"] = "sweeps-data"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    else:
+        assert save_spec(saved_spec("fake", str(original))) == path.resolve()
+        assert yaml.safe_load(path.read_text())["stores"]["root"] == ".."
+    copy = tmp_path / "mounted" / "elsewhere"
+    shutil.copytree(original, copy)
+    shutil.rmtree(tmp_path / "launch")
+    (tmp_path / "work").mkdir()
+    spec = saved_spec("fake", str(copy))
+    assert spec.stores.resolved().optuna_storage == f"sqlite:///{copy.resolve() / 'optuna.db'}"
+    proc = _sweeps(["status", "fake", "--root", str(copy)], tmp_path / "work", NO_COLOR="1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = next(line for line in proc.stdout.splitlines() if " complete, " in line)
+    assert sum(int(word) for word in counts.replace(",", "").split() if word.isdigit()) == 12, counts
+    assert not (tmp_path / "work" / "sweeps-data").exists()  # nothing made where it was run

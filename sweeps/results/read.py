@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "spec_path",
     "saved_spec",
+    "save_spec",
     "list_sweeps",
     "front_of",
     "pareto_front",
@@ -57,14 +58,36 @@ def spec_path(root: str | Path, name: str) -> Path:
 
 
 def saved_spec(name: str, root: str | None = None) -> SweepSpec:
-    """The spec a sweep was launched with (its stores included)."""
+    """The spec a sweep was launched with (its stores included). Its relative ``stores.root`` is
+    the folder that holds its ``specs`` folder (`save_spec` writes ``..``, read against the spec
+    file's own folder; an older spec's root relative to the folder it was launched from is read the
+    same way), so a copied or mounted store reads right from any working folder."""
     root = root or default_root()
     path = spec_path(root, name)
     if not path.exists():
         known = list_sweeps(root)
         raise UnknownSweepError(f"no sweep named {name!r} under {Path(root).resolve()}; known sweeps: {known or 'none'} "
                         f"(use --root or ${ROOT_ENV} for another folder)")
-    return load_spec(path)
+    spec = load_spec(path)
+    if Path(spec.stores.root).expanduser().is_absolute():
+        return spec
+    import dataclasses
+
+    own = path.resolve().parent.parent  # the store root this spec file lives in
+    return dataclasses.replace(spec, stores=dataclasses.replace(spec.stores, root=str(own)))
+
+
+def save_spec(spec: SweepSpec) -> Path:
+    """Write ``spec`` as its sweep's saved spec (ROOT/specs/NAME.yaml, ROOT its stores' root), its
+    root written as ``..``: relative to the spec file, so the store can be copied or mounted
+    elsewhere and still read right (`saved_spec`)."""
+    import dataclasses
+
+    path = spec_path(spec.stores.resolved().root, spec.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    portable = dataclasses.replace(spec, stores=dataclasses.replace(spec.stores, root=".."))
+    path.write_text(portable.to_yaml())
+    return path
 
 
 def list_sweeps(root: str | None = None) -> list[str]:
