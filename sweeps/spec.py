@@ -441,7 +441,7 @@ def load_spec(source: str | Path, stores_root: str | None = None) -> SweepSpec:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise SpecError(f"spec {source}: not valid YAML: {e}") from None
+        raise SpecError(f"spec {source}: not valid YAML: {' '.join(str(e).split())}") from None  # one line
     return SweepSpec.from_dict(data, stores_root=stores_root)
 
 

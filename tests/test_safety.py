@@ -454,7 +454,7 @@ finally:
 
 # -- a saved spec's root ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("written", ["relative-to-launch", "saved-now"])
+@pytest.mark.parametrize("written", ["relative-to-launch", "absolute", "saved-now"])
 def test_a_copied_store_reads_its_own_trials_from_any_folder(tmp_path, written):
     """A sweep launched with a relative root kept that relative root in its saved spec, so `status`
     run from another folder read another (empty) store: 0 trials. A saved spec's relative root is
@@ -473,6 +473,8 @@ def test_a_copied_store_reads_its_own_trials_from_any_folder(tmp_path, written):
         doc = yaml.safe_load(path.read_text())
         doc["stores"]["root"] = "sweeps-data"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    elif written == "absolute":  # `--root /abs/path`: the copy must not read the original (or recreate it)
+        assert yaml.safe_load(path.read_text())["stores"]["root"] == str(original)
     else:
         assert save_spec(saved_spec("fake", str(original))) == path.resolve()
         assert yaml.safe_load(path.read_text())["stores"]["root"] == ".."
@@ -487,3 +489,100 @@ def test_a_copied_store_reads_its_own_trials_from_any_folder(tmp_path, written):
     counts = next(line for line in proc.stdout.splitlines() if " complete, " in line)
     assert sum(int(word) for word in counts.replace(",", "").split() if word.isdigit()) == 12, counts
     assert not (tmp_path / "work" / "sweeps-data").exists()  # nothing made where it was run
+    assert not (tmp_path / "launch").exists()  # nor where the original was
+
+
+# -- planted or damaged store files ------------------------------------------------------------------
+
+@pytest.mark.parametrize("plant", ["mlmodel-tag", "mlmodel-list", "network-json", "network-shape"])
+def test_a_planted_model_file_is_one_line_and_runs_nothing(tmp_path, monkeypatch, plant):
+    """A logged model whose MLmodel (YAML) or network.json (JSON) in the artifact store was
+    replaced: a YAML tag that would run a command, a list, bad JSON, JSON of another shape. Loading
+    it is refused in one line within 1.5 s; nothing runs."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from sparsity import build_network, preset
+    from sweeps.results.deploy import load_model
+    from sweeps.tracking import models
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        client = MlflowClient(uri)
+        exp = client.create_experiment("planted", artifact_location=(tmp_path / "artifacts").as_uri())
+        network = preset("sparse-mlp")
+        model_id = models.log_model(build_network(network, seed=0), network, client.create_run(exp).info.run_id)
+        stored = Path(client.get_logged_model(model_id).artifact_location.removeprefix("file://"))
+        marker = tmp_path / "payload-ran"
+        files = {
+            "mlmodel-tag": (models.MLMODEL, f"flavors: !!python/object/apply:os.system ['touch {marker}']\n"),
+            "mlmodel-list": (models.MLMODEL, "- a\n- b\n"),
+            "network-json": (models.NETWORK, "{not json"),
+            "network-shape": (models.NETWORK, "[1, 2, 3]"),
+        }
+        name, text = files[plant]
+        (stored / name).write_text(text)
+        t0 = time.monotonic()
+        with pytest.raises(models.UnsafeModelError) as info:
+            load_model(f"models:/{model_id}")
+        assert time.monotonic() - t0 < 1.5
+        message = str(info.value)
+        assert "\n" not in message and message.startswith(f"models:/{model_id}: "), message
+        assert name in message
+        assert not marker.exists()
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.parametrize("damage", ["yaml-tag", "yaml-broken", "not-a-mapping", "wrong-type", "binary",
+                                    "attr-json", "attr-type", "curve-shape", "not-a-database"])
+def test_a_damaged_store_is_one_line_for_every_reader(tmp_path, damage):
+    """A copied store with its saved spec or its Optuna database planted or damaged: `status`,
+    `list` and `best` each refuse in one line, exit 2 (not a traceback), and nothing runs."""
+    import shutil
+    import sqlite3
+
+    from fake_store import build_store
+
+    root = build_store(tmp_path / "store", "fake", trials=12)
+    spec = root / "specs" / "fake.yaml"
+    text = spec.read_text()
+    marker = tmp_path / "payload-ran"
+
+    def sql(statement: str) -> None:
+        with sqlite3.connect(root / "optuna.db") as db:
+            assert db.execute(statement).rowcount > 0
+
+    if damage == "yaml-tag":
+        spec.write_text(text + f"\nextra: !!python/object/apply:os.system ['touch {marker}']\n")
+    elif damage == "yaml-broken":
+        spec.write_text(text.replace("budget:", "budget: [\n", 1))
+    elif damage == "not-a-mapping":
+        spec.write_text("- a\n- b\n")
+    elif damage == "wrong-type":
+        spec.write_text(text.replace("\nseed: 0", "\nseed: [1]"))
+    elif damage == "binary":
+        spec.write_bytes(b"\xff\xfe\x00" + text.encode())
+    elif damage == "attr-json":
+        sql("UPDATE trial_user_attributes SET value_json = '{not json' WHERE key = 'config'")
+    elif damage == "attr-type":
+        sql("UPDATE trial_user_attributes SET value_json = '[1, 2]' WHERE key = 'config'")
+    elif damage == "curve-shape":
+        sql("UPDATE trial_user_attributes SET value_json = '{\"levels\": 3}' WHERE key = 'val_curve'")
+    else:
+        (root / "optuna.db").write_bytes(b"not a database " * 200)
+    outs = {}
+    for args in (["status", "fake"], ["list"], ["best", "fake", "--out", str(tmp_path / "b.yaml")]):
+        proc = _sweeps([*args, "--root", str(root)], tmp_path, NO_COLOR="1")
+        outs[args[0]] = proc
+        if (damage in ("attr-json", "attr-type", "curve-shape") and args[0] == "list"
+                or damage == "curve-shape" and args[0] == "status"):
+            continue  # `list` reads states and values only, `status` no curves
+        out = (proc.stdout + proc.stderr).strip()
+        assert proc.returncode == 2 and len(out.splitlines()) == 1, out
+        assert out.startswith("error: ") and "Traceback" not in out, out
+    assert not marker.exists()
+    assert not (tmp_path / "b.yaml").exists()
+    shutil.rmtree(root)

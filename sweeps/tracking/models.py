@@ -116,7 +116,11 @@ def load(ref: str, map_location: Any = "cpu") -> Any:
         folder = _fetch(ref, tmp)
         if not (folder / MLMODEL).is_file():
             raise UnsafeModelError(f"{ref}: refused: no {MLMODEL} file, so not a model this project logged")
-        meta = Model.load(str(folder / MLMODEL))
+        try:
+            meta = Model.load(str(folder / MLMODEL))  # safe-loaded YAML: a tag is refused, never built
+        except Exception as e:  # a YAML tag, a list, a damaged file: whatever the artifact store holds
+            reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+            raise UnsafeModelError(f"{ref}: refused: its {MLMODEL} file cannot be read ({reason})") from None
         flavor = meta.flavors.get(FLAVOR)
         if flavor is None:
             kinds = ", ".join(sorted(meta.flavors)) or "none"
@@ -127,8 +131,9 @@ def load(ref: str, map_location: Any = "cpu") -> Any:
             raise UnsafeModelError(f"{ref}: refused: its MLmodel names other files than {WEIGHTS} and {NETWORK}")
         try:
             network = NetworkSpec.from_dict(json.loads((folder / NETWORK).read_text()))
-        except ValueError as e:
-            raise UnsafeModelError(f"{ref}: {NETWORK} does not describe a network ({e})") from None
+        except (ValueError, TypeError, AttributeError, KeyError) as e:  # bad JSON, or JSON of another shape
+            reason = " ".join(str(e).split())[:200]
+            raise UnsafeModelError(f"{ref}: {NETWORK} does not describe a network ({reason})") from None
         try:
             state = load_tensors(folder / WEIGHTS, map_location=map_location)
         except UnsafeCheckpointError as e:
