@@ -256,8 +256,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     trial = choose(front, min_accuracy=args.min_accuracy)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else "knee"
     configs = config_summaries(trials)
+    made = not os.path.lexists(_out(args))
     folder = new_folder(_out(args), force=args.force)  # new (never a link), or --force into an existing one
-    out = export(spec, trial.number, best_config(spec, trial, rule, configs), folder, dense_reference(configs))
+    try:
+        out = export(spec, trial.number, best_config(spec, trial, rule, configs), folder, dense_reference(configs))
+    except BaseException:  # refused (a planted model) or stopped: the folder made here goes with it
+        if made:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     console.print(f"exported trial #{trial.number} of {spec.name} to {out}: config.yaml, weights.pt, MODEL_CARD.md")
     return 0
 
