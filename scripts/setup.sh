@@ -82,7 +82,9 @@ if [ ! -x "$VENV/bin/uv" ] || [ "$("$VENV/bin/uv" --version | cut -d' ' -f2)" !=
 fi
 echo "setup: installing locked dependencies (requirements.lock, hash-checked)"
 "$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --require-hashes -r requirements.lock
-"$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --no-deps -e .
+# The project itself is built by the locked setuptools in the environment (no build isolation: no
+# unpinned build tools fetched from the index outside the hash-checked lock).
+"$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --no-deps --no-build-isolation -e .
 echo "$want" > "$STAMP"
 compile_bytecode
 [ "$TEST" = 1 ] && system_packages

@@ -24,7 +24,7 @@ from sparsity.recipe import Recipe, paper_recipe
 
 from sweeps.search.early_stopping import RULES as EARLY_STOPPING_RULES
 from sweeps.search import space as grammar
-from sweeps.errors import SpecError, spec_fail
+from sweeps.errors import SpecError, StoreError, spec_fail
 from sweeps.names import check_sweep_name
 from sweeps.stores.config import STORE_ENV, Stores  # noqa: F401  (the stores' home; re-exported here)
 from sweeps.search.samplers import DEFAULT_SAMPLER, SAMPLERS
@@ -340,10 +340,17 @@ class SweepSpec:
         it: a baseline's name, or a value for every parameter of the space."""
         baseline_name = config.get("baseline")
         if baseline_name:
-            baseline = next(b for b in self.baselines if b.name == baseline_name)
+            baseline = next((b for b in self.baselines if b.name == baseline_name), None)
+            if baseline is None:  # a store that does not match its saved spec
+                raise StoreError(f"sweep {self.name!r}: a trial's config names baseline {str(baseline_name)[:80]!r}, "
+                                 f"which its saved spec does not define; the study does not match the spec")
             params = dict(baseline.params)
         else:
             baseline = None
+            missing = [p.name for p in self.space if p.name not in config]
+            if missing:
+                raise StoreError(f"sweep {self.name!r}: a trial's config lacks {', '.join(missing)} of the saved "
+                                 f"spec's space; the study does not match the spec")
             params = {p.name: config[p.name] for p in self.space}
         seed = config.get("seed")  # a replicate's model seed; None: the spec's
         return self.experiment(params, baseline=baseline, seed=None if seed is None else int(seed)), params, baseline_name
@@ -434,7 +441,7 @@ def load_spec(source: str | Path, stores_root: str | None = None) -> SweepSpec:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise SpecError(f"spec {source}: not valid YAML: {e}") from None
+        raise SpecError(f"spec {source}: not valid YAML: {' '.join(str(e).split())}") from None  # one line
     return SweepSpec.from_dict(data, stores_root=stores_root)
 
 

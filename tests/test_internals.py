@@ -232,3 +232,32 @@ def test_mlflow_ui_still_reads_shared_views_the_way_shared_view_writes_them():
         assert key in view and f'"{key}"' in bundle, f"the runs page's UI state has no {key} any more"
     assert '"SHOW_ALL"' in bundle
     assert view["selectedColumns"] == ["metrics.`m`", "params.`p`", "tags.`t`"] and view["orderByKey"] == "metrics.`m`"
+
+
+def test_mlflow_finds_a_request_auth_provider_the_adapter_registers(monkeypatch):
+    """`sweeps.tracking.mlflow_private.register_request_auth`
+    (``mlflow.tracking.request_auth.registry._request_auth_provider_registry``): a provider
+    registered there is the one MLflow's REST client uses when $MLFLOW_TRACKING_AUTH names it."""
+    from mlflow.tracking.request_auth.abstract_request_auth_provider import RequestAuthProvider
+    from mlflow.tracking.request_auth.registry import fetch_auth
+    from mlflow.utils.credentials import get_default_host_creds
+
+    from sweeps.tracking.mlflow_private import register_request_auth
+
+    marker = object()
+
+    class Probe(RequestAuthProvider):
+        def get_name(self):
+            return "sweeps-internals-probe"
+
+        def get_auth(self):
+            return marker
+
+    register_request_auth(Probe)
+    register_request_auth(Probe)  # once only
+    from mlflow.tracking.request_auth import registry
+
+    assert sum(type(p) is Probe for p in registry._request_auth_provider_registry) == 1
+    assert fetch_auth("sweeps-internals-probe") is marker
+    monkeypatch.setenv("MLFLOW_TRACKING_AUTH", "sweeps-internals-probe")
+    assert get_default_host_creds("http://127.0.0.1:1").auth == "sweeps-internals-probe"  # what http_request fetches

@@ -25,7 +25,7 @@ PACKAGES = ("sweeps", "sparsity", "dashboards")
 # Lower layers first; a room may import rooms of strictly lower layers (and itself).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("sparsity",),
-    ("dashboards", "sweeps.errors", "sweeps.shutdown"),
+    ("dashboards", "sweeps.errors", "sweeps.shutdown", "sweeps.files"),
     ("sweeps.stores", "sweeps.names"),
     ("sweeps.search",),
     ("sweeps.spec",),

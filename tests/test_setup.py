@@ -82,3 +82,34 @@ def test_the_lock_and_uv_are_pinned_with_hashes_and_installed_hash_checked():
     setup = (REPO / "scripts" / "setup.sh").read_text()
     assert "--require-hashes -r requirements.lock" in setup and "--require-hashes -r scripts/uv.txt" in setup
     assert "pip install --quiet --disable-pip-version-check uv\n" not in setup  # no unpinned uv
+
+
+def test_the_project_is_built_from_the_locked_toolchain(tmp_path):
+    """`setup.sh` installs the project without build isolation, so no unpinned setuptools is
+    fetched outside the hash-checked lock; the lock pins the build backend pyproject names, and
+    that backend, as installed, builds the editable wheel offline (what --no-build-isolation runs)."""
+    import sys
+    import tomllib
+
+    setup = (REPO / "scripts" / "setup.sh").read_text()
+    installs = [line for line in setup.splitlines() if "pip install" in line and " -e ." in line]
+    assert installs and all("--no-build-isolation" in line for line in installs), installs
+    build = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]
+    assert build["build-backend"] == "setuptools.build_meta"
+    lock = (REPO / "requirements.lock").read_text()
+    pinned = re.search(r"^setuptools==([\d.]+) \\$", lock, re.MULTILINE)
+    assert pinned, "setuptools is not pinned in requirements.lock"
+    from packaging.requirements import Requirement
+
+    for req in map(Requirement, build["requires"]):
+        assert req.name == "setuptools" and req.specifier.contains(pinned.group(1)), req
+    project = tmp_path / "project"
+    shutil.copytree(REPO, project, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info",
+                                                                 "build", "dist", "data", "runs", "benchmarks",
+                                                                 "sweeps-data", "node_modules", "site"))
+    out = tmp_path / "dist"
+    proc = subprocess.run([sys.executable, "-c", "import sys, setuptools.build_meta as b; "
+                           "print(b.build_editable(sys.argv[1]))", str(out)], cwd=project, capture_output=True,
+                          text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list(out.glob("sparse_sweeps-*.whl")), proc.stdout

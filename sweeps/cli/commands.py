@@ -18,7 +18,8 @@ from sparsity.errors import UserError
 from sweeps.errors import UnknownSweepError
 from sparsity.facts import DATASET_NAMES
 
-from sweeps.cli.console import configure_logging, console, table
+from sweeps.cli.console import configure_logging, console, shown, table, text
+from sweeps.files import check_new, new_folder, write_new
 from sweeps.search.study import quiet_optuna
 from sweeps.stores.paths import DEFAULT_ROOT, ROOT_ENV
 
@@ -95,9 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     score_rows = [[n, f"{100 * (result.val_accuracy if n == 'validation' else result.test_accuracy):.2f}",
                    f"{c.noise_score:,}", f"{c.total * len(c.levels):,}"] for n, c in curves]
     console.print(table("scores", ["split", "clean accuracy %", "noise score", "max"], score_rows))
-    out = Path(args.out or f"runs/train-{args.dataset}-{args.preset}-seed{args.seed}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
+    out = write_new(_out(args), json.dumps(summary, indent=2), force=args.force)
     console.print(f"wrote {out} ({result.seconds:.1f}s)")
     return 0
 
@@ -143,7 +142,7 @@ def _print_outcome(outcome) -> None:
 
     console.print(_front_table(f"Pareto front of {outcome.name} ({outcome.seconds:.0f}s)", outcome.front))
     _print_front_note(outcome.front, outcome.name)
-    console.print(f"browse: [bold]sweeps dashboard {outcome.name}[/]  (MLflow at {display(outcome.tracking_uri)}, "
+    console.print(f"browse: [bold]sweeps dashboard {outcome.name}[/]  (MLflow at {shown(display(outcome.tracking_uri))}, "
                   f"experiment {outcome.mlflow_experiment_id})")
     console.print(f"pick a config: [bold]sweeps best {outcome.name}[/]")
 
@@ -233,16 +232,16 @@ def cmd_best(args: argparse.Namespace) -> int:
         from sweeps.results.deploy import register
 
         version = register(spec, trial.number, args.register, doc, alias=args.alias)
-    out = write_best(doc, _out(args))
+    out = write_best(doc, _out(args), force=args.force)
     src = doc["source"]
     row = {"val_accuracy": src["val_accuracy"], "val_noise_score": src["val_noise_score"], "estimates": src["estimates"]}
     console.print(f"trial #{trial.number} ({rule}): val acc {_estimate_cell(row, 'val_accuracy', 100, '.2f')}%, "
                   f"val noise score {_estimate_cell(row, 'val_noise_score', 1, ',.0f')}; wrote {out}")
     for line in src["claims"]:
-        console.print(line, soft_wrap=True)
+        console.print(text(line), soft_wrap=True)  # built from what the store holds: text, not markup
     if version is not None:
         console.print(f"registered {args.register} version {version.version} as "
-                      f"[bold]models:/{args.register}@{args.alias}[/] (tracking {spec.stores.resolved().mlflow_tracking_uri})")
+                      f"[bold]models:/{args.register}@{args.alias}[/] (tracking {shown(spec.stores.resolved().mlflow_tracking_uri)})")
     return 0
 
 
@@ -259,9 +258,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     trial = choose(front, min_accuracy=args.min_accuracy)
     rule = f"min_accuracy={args.min_accuracy}" if args.min_accuracy is not None else "knee"
     configs = config_summaries(trials)
+    made = not os.path.lexists(_out(args))
+    folder = new_folder(_out(args), force=args.force)  # new (never a link), or --force into an existing one
     formats = ("safetensors", *(args.format or ()))
-    out = export(spec, trial.number, best_config(spec, trial, rule, configs), _out(args), dense_reference(configs),
-                 formats=formats)
+    try:
+        out = export(spec, trial.number, best_config(spec, trial, rule, configs), folder, dense_reference(configs),
+                     formats=formats)
+    except BaseException:  # refused (a planted model) or stopped: the folder made here goes with it
+        if made:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     console.print(f"exported trial #{trial.number} of {spec.name} to {out}: "
                   f"{', '.join(sorted(p.name for p in out.iterdir()))}", markup=False)
     return 0
@@ -273,8 +281,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     quiet_optuna()
     spec, trials, _ = sweep_status(args.name, args.root)
-    out = _out(args)
-    out.write_text(report_html(spec, trials, expected=random_reference(spec)))
+    out = write_new(_out(args), report_html(spec, trials, expected=random_reference(spec)), force=args.force)
     console.print(f"wrote {out} ({len(trials)} trials)")
     return 0
 
@@ -291,6 +298,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if not names:
         raise UnknownSweepError("no sweeps yet: run one with `sweeps run mnist-quick`")
     uri = saved_spec(names[0], args.root).stores.resolved().mlflow_tracking_uri
+    from sweeps.tracking.auth import use_store_credentials
+
+    use_store_credentials(uri)  # an http server's password: a header on MLflow's requests
     dash = start_dashboard(uri, host=args.host, port=args.port)
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(args.name) if args.name else None
@@ -299,7 +309,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         url = sweep_view_url(client, dash.url, exp.experiment_id, args.name, params)
     else:
         url = experiment_url(dash.url, None)
-    console.print(f"MLflow UI: [bold]{url}[/]")
+    console.print(f"MLflow UI: [bold]{shown(url)}[/]")
     if dash.process is None:
         return 0
     console.print("Ctrl-C stops it")
@@ -334,8 +344,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     from sweeps.replay.compare import simulate_spec
 
-    summary = simulate_spec(spec, replay_table, range(args.seeds), others, progress=console.print)
-    console.print(summary["fidelity"])
+    summary = simulate_spec(spec, replay_table, range(args.seeds), others, progress=lambda line: console.print(text(line)))
+    console.print(text(summary["fidelity"]))
     ref = summary["reference_point"]
     rows = []
     def quartiles(q: dict) -> str:
@@ -363,15 +373,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                           "searched trials to random's median [IQR] (reached)", "epochs to it [IQR]", "epochs",
                           "chosen truly beats dense", "best says so", "observed hypervolume", "p > random"], rows))
     if args.out:
-        Path(args.out).write_text(json.dumps(summary, indent=1))
+        write_new(args.out, json.dumps(summary, indent=1), force=args.force)
         console.print(f"wrote {args.out}")
     return 0
 
 
 # -- sweeps submit / jobs / logs / stop: sweeps as Ray jobs --------------------------------------
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
+def _write(output: str) -> None:
+    """A job's output as text: terminal escapes and other control characters dropped."""
+    from sweeps.cli.console import plain
+
+    sys.stdout.write(plain(output, lines=True))
     sys.stdout.flush()
 
 
@@ -393,7 +406,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # stops following only: the job goes on
         console.print(f"stopped following; the sweep goes on: sweeps logs {spec.name} --follow")
         return 130
-    console.print(f"job {job_name(spec.name)}: {state}")
+    console.print(text(f"job {job_name(spec.name)}: {state}"))
     return 0 if state == "SUCCEEDED" else 1
 
 
@@ -418,7 +431,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     if args.follow:
-        console.print(f"job state: {state}")
+        console.print(text(f"job state: {state}"))
     return 0
 
 
@@ -426,18 +439,22 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from sweeps.run.jobs import job_name, stop
 
     state = stop(args.address, args.name)
-    console.print(f"job {job_name(args.name)}: {state}; continue it with `sweeps resume {args.name}` on the head")
+    console.print(f"job {job_name(args.name)}: {shown(state)}; continue it with `sweeps resume {args.name}` on the head")
     return 0 if state in ("STOPPED", "SUCCEEDED", "FAILED") else 1
 
 
 # -- arguments checked before anything runs ------------------------------------------------------
 
-_OUT_DEFAULTS = {"best": "{name}-best.yaml", "report": "{name}-report.html", "export": None}
+_OUT_DEFAULTS = {"best": "{name}-best.yaml", "report": "{name}-report.html", "export": None,
+                 "train": "runs/train-{dataset}-{preset}-seed{seed}.json", "simulate": None}
 
 
-def _out(args: argparse.Namespace) -> Path:
-    """Where `best`, `export` and `report` write."""
-    return Path(args.out or _OUT_DEFAULTS[args.command].format(name=args.name))
+def _out(args: argparse.Namespace) -> Path | None:
+    """Where `best`, `export`, `report`, `train` and `simulate` write (None: `simulate` writes no file)."""
+    default = _OUT_DEFAULTS[args.command]
+    if args.out or default is None:
+        return Path(args.out) if args.out else None
+    return Path(default.format(**vars(args)))
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -452,11 +469,8 @@ def _check_args(args: argparse.Namespace) -> None:
     if getattr(args, "register", None):
         check_model_name(args.register)
         check_alias(args.alias)
-    if args.command in _OUT_DEFAULTS:
-        out = _out(args)
-        full = out.is_dir() and any(out.iterdir()) if args.command == "export" else out.exists()
-        if full and not args.force:
-            raise UserError(f"--out {out}: already exists; choose another path, or add --force to overwrite it")
+    if args.command in _OUT_DEFAULTS and (out := _out(args)) is not None:
+        check_new(out, args.force, folder=args.command == "export")  # a link is never followed, a file never clobbered
 
 
 # -- the parser: one row per command --------------------------------------------------------------
@@ -503,7 +517,8 @@ COMMANDS = (
         _arg("--device", help="cpu or cuda (default: cuda when present)"),
         _arg("--threads", type=int, default=1, help="torch threads on the CPU (default 1)"),
         _arg("--checkpoint", help="checkpoint file: written each epoch, resumed from if present"),
-        _arg("--out", help="JSON results file (default runs/train-DATASET-PRESET-seedS.json)"))),
+        _arg("--out", help="JSON results file (default runs/train-DATASET-PRESET-seedS.json)"),
+        _arg("--force", action="store_true", help="overwrite --out if it exists"))),
     Command("run", "launch a sweep from a spec file or a preset (mnist-quick, mnist-paper, gsc-paper)", (
         SPEC, _arg("--name", help="override the spec's name"), ADDRESS, ROOT)),
     Command("resume", "continue a stopped sweep without repeating finished trials", (NAME, ADDRESS, ROOT)),
@@ -539,7 +554,8 @@ COMMANDS = (
         _arg("--table", help="replay table (default: benchmarks/results/replay/replay-mnist.jsonl.gz)"),
         _arg("--seeds", type=int, default=30, help="simulated sweeps per searcher (default 30)"),
         _arg("--searchers", help="more samplers to compare, comma-separated (random, tpe, tpe-mv, nsga2, gp, qmc, qnehvi)"),
-        _arg("--out", help="write the summary (curves included) as JSON"))),
+        _arg("--out", help="write the summary (curves included) as JSON"),
+        _arg("--force", action="store_true", help="overwrite --out if it exists"))),
     Command("dashboard", "start the MLflow UI on the sweeps' store and print the URL", (
         _arg("name", nargs="?", help="sweep to open (default: the store of the first sweep)"),
         _arg("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)"),
@@ -586,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stop_on_signals():  # SIGTERM and SIGHUP stop a command as Ctrl-C does: what it started, it stops
             return args.func(args)
     except (UserError, ValueError, FileNotFoundError) as e:
-        console.print(f"[bold red]error:[/] {scrub(str(e))}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {shown(scrub(str(e)), lines=True)}", soft_wrap=True)  # may quote a store
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
@@ -597,9 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = save_trace(e, scrub)
         where = f"the full trace is in {path}" if path else "rerun with -v for details"
         summary = " ".join(f"{type(e).__name__}: {e}".split())
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] {escape(scrub(summary)[:300])}; {escape(where)} (a bug? report it with "
+        console.print(f"[bold red]error:[/] {shown(scrub(summary)[:300])}; {shown(where)} (a bug? report it with "
                       f"that file)", soft_wrap=True)
         return 1
 

@@ -179,9 +179,11 @@ def dense_reference(configs: Sequence[Any]) -> dict[str, Any] | None:
     return None
 
 
-def write_best(doc: dict[str, Any], out: str | Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+def write_best(doc: dict[str, Any], out: str | Path, force: bool = False) -> Path:
+    """Write ``doc`` to a new file ``out`` (an existing one only with ``force``; a link never
+    followed: `sweeps.files.write_new`), and check its network rebuilds."""
+    from sweeps.files import write_new
+
+    out = write_new(out, yaml.safe_dump(doc, sort_keys=False), force=force)
     NetworkSpec.from_dict(yaml.safe_load(out.read_text())["network"])  # it must rebuild
     return out

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from sweeps.errors import StoreError, UnknownSweepError
+from sweeps.errors import StoreError, UnknownSweepError, UserError
 from sweeps.stores.paths import ROOT_ENV, default_root
 from sweeps.spec import OBJECTIVES, SweepSpec, load_spec
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "spec_path",
     "saved_spec",
+    "save_spec",
     "list_sweeps",
     "front_of",
     "pareto_front",
@@ -57,14 +58,42 @@ def spec_path(root: str | Path, name: str) -> Path:
 
 
 def saved_spec(name: str, root: str | None = None) -> SweepSpec:
-    """The spec a sweep was launched with (its stores included)."""
+    """The spec a sweep was launched with (its stores included). Its ``stores.root`` is the folder
+    that holds its ``specs`` folder, where the sweep saved it: `save_spec` writes ``..``, read
+    against the spec file's own folder; an older spec's root (relative to the folder it was
+    launched from, or absolute) is read the same way. So a copied or mounted store reads its own
+    files from any working folder, never the original's or an empty one."""
     root = root or default_root()
     path = spec_path(root, name)
     if not path.exists():
         known = list_sweeps(root)
         raise UnknownSweepError(f"no sweep named {name!r} under {Path(root).resolve()}; known sweeps: {known or 'none'} "
                         f"(use --root or ${ROOT_ENV} for another folder)")
-    return load_spec(path)
+    import dataclasses
+
+    try:
+        spec = load_spec(path)
+    except StoreError:
+        raise
+    except (UserError, TypeError, ValueError, AttributeError, KeyError) as e:  # planted or damaged: one line
+        reason = " ".join(str(e).split()).removeprefix(f"spec {path}: ")[:300]
+        raise StoreError(f"saved spec {path}: {reason}; the sweep's store was damaged or written by something else: "
+                         f"restore the file from a copy") from None
+    own = path.resolve().parent.parent  # the store root this spec file lives in
+    return dataclasses.replace(spec, stores=dataclasses.replace(spec.stores, root=str(own)))
+
+
+def save_spec(spec: SweepSpec) -> Path:
+    """Write ``spec`` as its sweep's saved spec (ROOT/specs/NAME.yaml, ROOT its stores' root), its
+    root written as ``..``: relative to the spec file, so the store can be copied or mounted
+    elsewhere and still read right (`saved_spec`)."""
+    import dataclasses
+
+    path = spec_path(spec.stores.resolved().root, spec.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    portable = dataclasses.replace(spec, stores=dataclasses.replace(spec.stores, root=".."))
+    path.write_text(portable.to_yaml())
+    return path
 
 
 def list_sweeps(root: str | None = None) -> list[str]:
@@ -88,7 +117,7 @@ def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: I
 
     url = spec.stores.resolved().optuna_storage
     try:
-        return read_trials(url, spec.name, attrs=attrs, numbers=numbers, params=params)
+        return _checked(read_trials(url, spec.name, attrs=attrs, numbers=numbers, params=params), spec.name)
     except UnknownOptunaSchema as e:
         log.debug("reading %s through Optuna: %s", spec.name, e)
     except Exception as e:
@@ -110,6 +139,33 @@ def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: I
     if numbers is not None:
         wanted = set(numbers)
         trials = [t for t in trials if t.number in wanted]
+    return _checked(trials, spec.name)
+
+
+# The user attributes this service writes and reads back, with the JSON types they hold: anything
+# else in a store was planted or damaged, and is refused in one line before a command uses it.
+_NUMBER = (int, float)
+ATTR_TYPES: dict[str, tuple[type, ...]] = {
+    "config": (dict,), "baseline": (str,), "fail_reason": (str,), "ray_trial_id": (str,),
+    "replicate_of": (int,), "replicate_k": (int,), "model_seed": (int,), "test_accuracy": _NUMBER,
+    "test_noise_score": _NUMBER, "noise_max": _NUMBER, "val_curve": (dict,), "stopped_at_epoch": (int,),
+    "early_val_accuracy": _NUMBER,
+}
+
+
+def _checked(trials: list[Any] | None, name: str) -> list[Any] | None:
+    """``trials`` once each known user attribute holds its type (`ATTR_TYPES`), else `StoreError`."""
+    for t in trials or ():
+        for key, types in ATTR_TYPES.items():
+            value = t.user_attrs.get(key)
+            if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+                raise StoreError(f"sweep {name!r}: trial #{t.number}'s {key} holds a {type(value).__name__}, not a "
+                                 f"{' or '.join(x.__name__ for x in types)}; its Optuna store was damaged or written "
+                                 f"by something else: restore it from a copy")
+        curve = t.user_attrs.get("val_curve")
+        if curve is not None and not (isinstance(curve.get("levels"), list) and isinstance(curve.get("accuracies"), list)):
+            raise StoreError(f"sweep {name!r}: trial #{t.number}'s val_curve lacks its levels or accuracies; its "
+                             f"Optuna store was damaged or written by something else: restore it from a copy")
     return trials
 
 

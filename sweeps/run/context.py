@@ -41,8 +41,11 @@ def open_context(spec: SweepSpec, create: bool, connections: tuple[Any, Any] | N
     from sweeps.search.study import SweepStudy
     from sweeps.tracking import runs as tracking
 
+    from sweeps.tracking.auth import use_store_credentials
+
     stores = spec.stores.resolved()
     spec = dataclasses.replace(spec, stores=stores)
+    use_store_credentials(stores.mlflow_tracking_uri)  # an http server's password: a header, never the environment
     client, optuna_storage = connections or (MlflowClient(stores.mlflow_tracking_uri), stores.optuna_storage)
     exp_id = tracking.experiment_id(client, spec.name, stores.mlflow_artifact_location)
     parent = tracking.parent_run(client, exp_id, spec.name, create=create)

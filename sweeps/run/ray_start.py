@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 from sweeps import shutdown
-from sweeps.errors import SpecError
+from sweeps.errors import SpecError, UserError
 from sweeps.run import ray_private
 from sweeps.spec import SweepSpec
 
@@ -107,7 +109,7 @@ def _start_local(num_cpus: int) -> None:
     Refuses to run if Ray did not take the loopback address (nothing open by default)."""
     import ray
 
-    with ray_private.loopback_only(), _token_protected():
+    with ray_private.loopback_only(), _private_files():
         for attempt in (1, 2):
             try:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
@@ -133,11 +135,65 @@ def ray_token_file() -> Path:
     return Path.home() / ".ray" / "auth_token"
 
 
+# Ray's Unix sockets live at TEMP/ray/session_<date>_<time>_<us>_<pid>/sockets/plasma_store, and a
+# socket path holds at most 107 bytes on Linux: what is left for TEMP (a 7-digit pid, some margin).
+SOCKET_PATH_MAX = 107
+_SOCKET_TAIL = len("/ray/session_2026-01-01_00-00-00_000000_1234567/sockets/plasma_store")
+
+
+def ray_temp_folder() -> Path:
+    """The folder this user's local Rays keep their sessions in: ``sweeps-ray-UID`` under
+    $RAY_TMPDIR (else the system's temp folder), this user's alone (0700). Ray makes its own
+    ``ray`` folder and sessions world-writable (0777) inside; this folder keeps others out of them.
+    Refuses (one line) a path another user holds or a link, and one too long for Ray's sockets."""
+    base = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
+    name = f"sweeps-ray-{os.getuid()}"
+    folder = Path(base) if Path(base).name == name else Path(base) / name  # set by an earlier start
+    if len(str(folder)) + _SOCKET_TAIL > SOCKET_PATH_MAX:
+        raise UserError(f"$RAY_TMPDIR {base}: too long for Ray's socket paths ({SOCKET_PATH_MAX} bytes at most); "
+                        f"set RAY_TMPDIR to a short folder such as /tmp")
+    _private_folder(folder, "$RAY_TMPDIR")
+    return folder
+
+
+def _private_folder(folder: Path, setting: str) -> None:
+    """``folder`` made (0700), or checked to be this user's own folder and made 0700."""
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise UserError(f"{setting}: cannot make {folder} ({e.strerror}); set it to a writable folder") from None
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise UserError(f"{setting}: {folder} is a link, a file, or another user's folder; remove it or set "
+                        f"{setting} to a folder of your own")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(folder, 0o700)
+
+
+@contextlib.contextmanager
+def _private_files() -> Iterator[None]:
+    """While a local Ray starts: its token and session files are its owner's alone from the first
+    byte. ~/.ray (where Ray writes its token) is made 0700 first, the sessions go under
+    `ray_temp_folder` ($RAY_TMPDIR, which Ray and its processes read), and the umask is 077, so the
+    token file and whatever Ray's processes write are created private; the token file is then
+    checked to be 0600 (`_token_protected`)."""
+    _private_folder(ray_token_file().parent, "~/.ray")
+    os.environ["RAY_TMPDIR"] = str(ray_temp_folder())
+    umask = os.umask(0o077)
+    try:
+        with _token_protected():
+            yield
+    finally:
+        os.umask(umask)
+
+
 @contextlib.contextmanager
 def _token_protected() -> Iterator[None]:
     """Once the local Ray started (or failed to), its token file is readable by its owner alone: Ray
-    writes it with the process's umask (usually 0644), and the token lets anyone who reads it run
-    code through this user's Ray."""
+    writes it with the process's umask, and the token lets anyone who reads it run code through
+    this user's Ray."""
     try:
         yield
     finally:

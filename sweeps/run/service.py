@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeps.errors import SweepExistsError
-from sweeps.results.read import saved_spec, spec_path
+from sweeps.results.read import save_spec, saved_spec, spec_path
 from sweeps.search.study import quiet_optuna
 from sweeps.spec import OBJECTIVES, SweepSpec
 from sweeps.stores.preflight import preflight
@@ -87,8 +87,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
             connections = _or_stop_ray(warm.result)
     root.mkdir(parents=True, exist_ok=True)
     ctx = _or_stop_ray(open_context, spec, create=True, connections=connections)
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(spec.to_yaml())
+    save_spec(spec)  # at `saved`, its root relative to itself
     from sweeps.tracking import runs as tracking
 
     shown = redact(spec.to_dict())  # what people browse never holds a store password
@@ -137,7 +136,7 @@ def _reopen(spec: SweepSpec, address: str | None, progress: Any, t0: float, save
     quiet_optuna()
     ctx = open_context(spec, create=False)
     if save:
-        spec_path(ctx.stores.root, spec.name).write_text(spec.to_yaml())
+        save_spec(spec)
     reconcile(ctx)
     start_ray(address, spec)
     return _fit(ctx, progress=progress, t0=t0)
@@ -163,7 +162,9 @@ def _connect(stores: Any) -> tuple[Any, Any]:
     from mlflow.tracking import MlflowClient
 
     from sweeps.search.study import storage
+    from sweeps.tracking.auth import use_store_credentials
 
+    use_store_credentials(stores.mlflow_tracking_uri)  # an http server's password: a header, never the environment
     client = MlflowClient(stores.mlflow_tracking_uri)
     client.search_experiments(max_results=1)
     optuna_storage = storage(stores.optuna_storage)

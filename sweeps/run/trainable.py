@@ -103,10 +103,12 @@ def run_trial(
     optuna_url: str, worker_env: dict[str, str] | None = None, secrets: dict[str, str] | None = None,
 ) -> None:
     from sweeps.stores.secrets import remember_secrets
+    from sweeps.tracking.auth import use_store_credentials
 
     started = time.perf_counter()
     os.environ.update(worker_env or {})  # the driver's SPARSE_SWEEPS_* settings (data root, cache, ...): no secret
     remember_secrets(secrets or {})  # the store passwords: this process's memory, never its environment
+    use_store_credentials(tracking_uri)  # an http MLflow server's: a header on MLflow's requests
     number = int(config["optuna_trial_number"])
     exp, params, baseline = trial_experiment(spec, config)
     recorded = _recorded(optuna_url, spec.name, number)

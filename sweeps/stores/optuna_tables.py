@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
+from sweeps.errors import StoreError
 from sweeps.stores.paths import sqlite_file
 
 __all__ = ["OPTUNA_SCHEMA_REVISION", "UnknownOptunaSchema", "StoredState", "StoredTrial", "read_trials"]
@@ -144,10 +145,26 @@ def read_trials(url: str, study_name: str, *, attrs: Iterable[str] | None = None
         try:
             revision = [r[0] for r in run("SELECT version_num FROM alembic_version", {})]
         except Exception as e:  # no such table: an empty database (Optuna creates its tables) or another
+            text = " ".join(str(getattr(e, "orig", None) or e).split())
+            if "not a database" in text or "malformed" in text:  # a damaged file: no reader can read it
+                from sweeps.stores.secrets import display
+
+                raise StoreError(f"Optuna storage {display(url)}: {text[:200]}; the file is damaged or not an "
+                                 f"Optuna database: restore it from a copy") from None
             raise UnknownOptunaSchema(f"Optuna storage {url}: no schema revision ({e})") from None
         if revision != [OPTUNA_SCHEMA_REVISION]:
             raise UnknownOptunaSchema(f"Optuna storage {url}: schema revision {revision}, "
                                       f"not {OPTUNA_SCHEMA_REVISION}")
+        return _read_rows(run, url, study_name, attrs, numbers, params)
+    finally:
+        close()
+
+
+def _read_rows(run: Callable[[str, dict], list], url: str, study_name: str, attrs: Iterable[str] | None,
+               numbers: Iterable[int] | None, params: bool) -> list[StoredTrial] | None:
+    """`read_trials` past its schema check; a row no reader can make sense of (a state, value
+    type or attribute that was planted or damaged) is one `StoreError` line."""
+    try:
         found = run("SELECT study_id FROM studies WHERE study_name = :name", {"name": study_name})
         if not found:
             return None
@@ -191,6 +208,10 @@ def read_trials(url: str, study_name: str, *, attrs: Iterable[str] | None = None
                 if trial_id in trials:
                     trials[trial_id].stored_params.append((name, value, dist))
         return list(trials.values())
-    finally:
-        close()
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # json.JSONDecodeError is a ValueError
+        from sweeps.stores.secrets import display
+
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+        raise StoreError(f"Optuna storage {display(url)}: study {study_name!r} holds a row this reader cannot read "
+                         f"({reason}); the store was damaged or written by something else: restore it from a copy") from None
 

@@ -17,7 +17,7 @@ from typing import Callable
 from sweeps.errors import StoreError
 from sweeps.stores.config import Stores, setting
 from sweeps.stores.paths import sqlite_file
-from sweeps.stores.secrets import display, install_hook, scrub
+from sweeps.stores.secrets import authorization, display, install_hook, scrub, without_userinfo
 
 __all__ = ["preflight", "store_problem", "mlflow_problem", "CHECK_TIMEOUT_S"]
 
@@ -98,17 +98,24 @@ def _db_problem(url: str) -> str | None:
 
 def mlflow_problem(url: str, timeout: float = CHECK_TIMEOUT_S) -> str | None:
     """What is wrong with the MLflow tracking server at ``url`` (its /health answer), None if it
-    answers: the one health check of the service (preflight, `tracking.check_reachable`, the UI)."""
+    answers: the one health check of the service (preflight, `tracking.check_reachable`, the UI).
+    The URL's user goes as an ``Authorization`` header with the password this process holds for it
+    (`sweeps.stores.secrets.authorization`), never in the URL handed to the HTTP client."""
     import urllib.error
     import urllib.request  # here: with http.client and email, 0.05 s every command would pay
 
-    health = url.rstrip("/") + "/health"
+    request = urllib.request.Request(without_userinfo(url).rstrip("/") + "/health")
+    if (header := authorization(url)) is not None:
+        request.add_unredirected_header("Authorization", header)  # to this server only, not where it redirects
     try:
-        with urllib.request.urlopen(health, timeout=timeout) as r:  # noqa: S310 (URI from the spec)
+        with urllib.request.urlopen(request, timeout=timeout) as r:  # noqa: S310 (URI from the spec)
             if r.status == 200:
                 return None
             return f"MLflow at {display(url)} answered {r.status} on /health; check it is an MLflow tracking server"
     except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            return (f"MLflow at {display(url)} refused the credentials ({e.code} on /health); put the right user and "
+                    f"password in the URL (http://USER:PASSWORD@HOST:PORT) or in $SPARSE_SWEEPS_MLFLOW_TRACKING_URI")
         return f"MLflow at {display(url)} answered {e.code} on /health; check it is an MLflow tracking server"
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)

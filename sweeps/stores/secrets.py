@@ -7,7 +7,10 @@ databases (what its engines read is what is masked), the RFC 3986 authority for 
 buckets; a user part that cannot be read unambiguously (an unencoded ``@``, several hosts) is
 refused in one line that never shows the URL. Connections get the password back at connect time
 (a SQLAlchemy ``do_connect`` hook, `install_hook`, or ``$PGPASSWORD`` for a child process,
-`password_env`); trials get them in memory with their parameters (`trial_secrets`,
+`password_env`); an http(s) MLflow server gets them as an ``Authorization`` header, built per
+request for that server alone (`web_credentials`, `authorization`: MLflow's request-auth plugin in
+`sweeps.tracking.auth`, and the health check of `sweeps.stores.preflight`), never through
+``$MLFLOW_TRACKING_PASSWORD``, which every child process would inherit; trials get them in memory with their parameters (`trial_secrets`,
 `remember_secrets`), never in their environment. `display` shows a URL with its password as
 ``***``; `scrub` blanks credentials in URLs and every known password (as written and
 percent-encoded) in any text; `redact` does both over a nested structure.
@@ -27,7 +30,8 @@ from typing import Any, Mapping, NamedTuple
 from sweeps.errors import SpecError
 
 __all__ = ["strip_password", "display", "redact", "scrub", "install_log_scrubber", "trial_secrets",
-           "remember_secrets", "password_env", "install_hook", "PASSWORD_ENVS"]
+           "remember_secrets", "password_env", "install_hook", "web_credentials", "authorization",
+           "without_userinfo", "PASSWORD_ENVS"]
 
 PASSWORD_ENVS = ("PGPASSWORD", "MYSQL_PWD", "MLFLOW_TRACKING_PASSWORD")  # read by drivers/clients themselves
 
@@ -149,11 +153,7 @@ def strip_password(url: str, setting: str = "store URL") -> str:
     if parsed is None or parsed.password is None:
         return url
     _remember(parsed)
-    if url.startswith(("http://", "https://")):  # MLflow's client reads basic-auth credentials from these
-        user = parsed.key.rpartition("@")[0]
-        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", user)
-        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", parsed.password)
-    else:
+    if not url.startswith(("http://", "https://")):  # http(s): a header per request (`authorization`), never os.environ
         install_hook()
     return parsed.clean
 
@@ -254,9 +254,57 @@ def remember_secrets(secrets: Mapping[str, str]) -> None:
     install_hook()
 
 
+def _web_key(url: str) -> tuple[str, str] | None:
+    """(user, "host:port") of an http(s) URL; None for anything else."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return urllib.parse.unquote(parts.username or ""), f"{parts.hostname.lower()}:{port or ''}"
+
+
+def web_credentials(url: str) -> tuple[str, str] | None:
+    """(user, password) this process holds for the http(s) server of ``url``: its user's at its
+    host and port, or, for a URL naming no user, the one user known there. None otherwise."""
+    found = _web_key(url)
+    if found is None:
+        return None
+    user, hostport = found
+    with _lock:
+        if user:
+            password = _PASSWORDS.get(f"{user}@{hostport}")
+            return None if password is None else (user, password)
+        known = [(k.rpartition("@")[0], v) for k, v in _PASSWORDS.items() if k.rpartition("@")[2] == hostport]
+    return known[0] if len(known) == 1 else None
+
+
+def authorization(url: str) -> str | None:
+    """The ``Authorization`` header (HTTP basic) for ``url``'s server, None when no password is known."""
+    import base64
+
+    creds = web_credentials(url)
+    if creds is None:
+        return None
+    return "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode("ascii")
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without its ``user[:password]@`` part (what an HTTP client may send)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    return f"{scheme}://{rest[:end].rpartition('@')[2]}{rest[end:]}"
+
+
 def password_env(url: str) -> dict[str, str]:
     """Environment for a child process (an `mlflow server`) that connects to ``url``: its password
     as $PGPASSWORD / $MYSQL_PWD, so it never appears on a command line."""
+    if url.startswith(("http://", "https://")):  # a web server's password is a request header, never a variable
+        return {}
     password = _password_for(url)
     if password is None:
         return {}

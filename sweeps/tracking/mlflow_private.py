@@ -10,13 +10,19 @@
   tag ``mlflow.sharedViewState.<key>`` (plain JSON: its search facets and UI state, e.g. the
   columns shown) when the page's URL carries ``?viewStateShareKey=<key>``. `sweeps dashboard`
   opens on such a view: the trials, both objectives and the searched parameters as columns.
+* `register_request_auth`: adds a request-auth provider (MLflow's public plugin interface,
+  ``mlflow.tracking.request_auth.abstract_request_auth_provider.RequestAuthProvider``, chosen by
+  name through ``$MLFLOW_TRACKING_AUTH``) to MLflow's registry of them
+  (``mlflow.tracking.request_auth.registry._request_auth_provider_registry``). MLflow's public way
+  is a package entry point, which only an installed distribution's metadata carries; registering in
+  the process works wherever the project is imported from (a checkout, a Ray job's working dir).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["save_input_example", "shared_view", "SHARED_VIEW_TAG", "SHARED_VIEW_PARAM"]
+__all__ = ["save_input_example", "register_request_auth", "shared_view", "SHARED_VIEW_TAG", "SHARED_VIEW_PARAM"]
 
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # + key: an experiment tag the runs page reads
 SHARED_VIEW_PARAM = "viewStateShareKey"
@@ -44,3 +50,12 @@ def shared_view(search_filter: str, order_by_metric: str, metrics: list[str], pa
     return {"searchFilter": search_filter, "orderByKey": _column("metrics", order_by_metric), "orderByAsc": False,
             "selectedColumns": columns, "columnOrder": columns, "runsHiddenMode": "SHOW_ALL", "runListHidden": False,
             "viewMaximized": False}
+
+
+def register_request_auth(provider: type) -> None:
+    """Make ``provider`` (a ``RequestAuthProvider`` class) one MLflow finds by its name; once."""
+    from mlflow.tracking.request_auth import registry
+
+    known = registry._request_auth_provider_registry
+    if not any(type(p) is provider for p in known):
+        known.register(provider)

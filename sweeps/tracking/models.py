@@ -141,7 +141,11 @@ def load(ref: str, map_location: Any = "cpu") -> Any:
         folder = _fetch(ref, tmp)
         if not (folder / MLMODEL).is_file():
             raise UnsafeModelError(f"{ref}: refused: no {MLMODEL} file, so not a model this project logged")
-        meta = Model.load(str(folder / MLMODEL))
+        try:
+            meta = Model.load(str(folder / MLMODEL))  # safe-loaded YAML: a tag is refused, never built
+        except Exception as e:  # a YAML tag, a list, a damaged file: whatever the artifact store holds
+            reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+            raise UnsafeModelError(f"{ref}: refused: its {MLMODEL} file cannot be read ({reason})") from None
         flavor = meta.flavors.get(FLAVOR)
         if flavor is None:
             kinds = ", ".join(sorted(meta.flavors)) or "none"
@@ -154,8 +158,8 @@ def load(ref: str, map_location: Any = "cpu") -> Any:
                                    f"{SAFE_WEIGHTS}) and {NETWORK}")
         try:
             network = NetworkSpec.from_dict(json.loads((folder / NETWORK).read_text()))
-        except (ValueError, TypeError) as e:
-            reason = " ".join(str(e).split())[:300]
+        except (ValueError, TypeError, AttributeError, KeyError) as e:  # bad JSON, or JSON of another shape
+            reason = " ".join(str(e).split())[:200]
             raise UnsafeModelError(f"{ref}: {NETWORK} does not describe a network ({reason})") from None
         check_size(network, f"{ref}: {NETWORK}")  # before a byte of weights is read
         try:

@@ -31,9 +31,12 @@ TAG_PARENT = "mlflow.parentRunId"
 
 
 def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before MLflow's own retries, when an HTTP tracking server does not answer."""
+    """Fail fast, before MLflow's own retries, when an HTTP tracking server does not answer. Its
+    password (if this process holds one) goes with MLflow's requests from here on (`use_store_credentials`)."""
     from sweeps.stores.preflight import mlflow_problem
+    from sweeps.tracking.auth import use_store_credentials
 
+    use_store_credentials(tracking_uri)
     if tracking_uri.startswith(("http://", "https://")):
         problem = mlflow_problem(tracking_uri, timeout)
         if problem:

@@ -24,7 +24,7 @@ from sweeps.shutdown import alive, descendants
 from sweeps.stores.preflight import mlflow_problem
 from sweeps.stores.secrets import password_env
 
-__all__ = ["Dashboard", "start_dashboard", "experiment_url", "sweep_view_url"]
+__all__ = ["Dashboard", "start_dashboard", "experiment_url", "sweep_view_url", "child_env"]
 
 
 def _free_port() -> int:
@@ -90,6 +90,16 @@ class Dashboard:
         self.process.wait()
 
 
+def child_env(tracking_uri: str) -> dict[str, str]:
+    """The environment of the `mlflow server` on ``tracking_uri``: this process's (which holds no
+    store password: those stay in memory), light settings, and the database password as $PGPASSWORD
+    (or $MYSQL_PWD) for that server alone."""
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_ALLOW_PICKLE_DESERIALIZATION="false",
+               **password_env(tracking_uri))
+    env.pop("MLFLOW_TRACKING_AUTH", None)  # this client's request auth: nothing a server uses
+    return env
+
+
 def start_dashboard(tracking_uri: str, host: str = "127.0.0.1", port: int | None = None, timeout: float = 90) -> Dashboard:
     """Start the MLflow UI on ``tracking_uri`` (or just link to it when it is a server)."""
     if tracking_uri.startswith(("http://", "https://")):
@@ -100,8 +110,7 @@ def start_dashboard(tracking_uri: str, host: str = "127.0.0.1", port: int | None
             f"from another machine use an SSH tunnel: ssh -L 5000:127.0.0.1:5000 THIS_HOST"
         )
     port = port or _free_port()
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_ALLOW_PICKLE_DESERIALIZATION="false",
-               **password_env(tracking_uri))
+    env = child_env(tracking_uri)
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
            "--host", host, "--port", str(port), "--workers", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
