@@ -254,7 +254,10 @@ def tune_node_ips(stack, name: str) -> set[str]:
 
 
 def _diagnostics(stack, sweep, workers=()) -> str:
-    out = f"\n--- driver ---\n{sweep.log.read_text(errors='replace')[-5000:]}"
+    try:
+        out = f"\n--- driver ---\n{sweep.log.read_text(errors='replace')[-5000:]}"
+    except OSError as e:
+        out = f"\n(no driver log: {e}; {sorted(str(p) for p in stack.base.rglob('*') if 'session_' not in str(p))[:80]})"
     for err in sorted((stack.volume / sweep.name).glob("*/error.txt")):
         out += f"\n--- {err} ---\n{err.read_text(errors='replace')[-2000:]}"
     try:
