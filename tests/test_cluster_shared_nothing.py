@@ -110,7 +110,9 @@ def stack(data_dir):
                               host=veth.host_ip).start(wait=False)
         # The nodes' environment: Ray's token auth on, no SPARSE_SWEEPS_* and no store password (trials
         # get those from the driver, in memory). A quick verdict on a lost node, as in the two-node test.
-        node_env = without_sweeps_env(base_env(**TOKEN_ENV))
+        # Ray's metrics endpoints (plain HTTP, no auth) listen on every interface of a node whose
+        # address is not loopback: metrics collection off, only Ray's token-checked gRPC servers do.
+        node_env = without_sweeps_env(base_env(**TOKEN_ENV, RAY_enable_metrics_collection="false"))
         node_env.pop("PGPASSWORD", None)
         head_env = dict(node_env, HOME=str(driver_side / "head-home"), RAY_health_check_initial_delay_ms="1000",
                         RAY_health_check_period_ms="1000", RAY_health_check_timeout_ms="1000",
@@ -280,14 +282,46 @@ def test_the_services_listen_on_the_veth_with_auth(stack):
     assert {a for a, _, _, _ in listeners({pg_pid})} == {ip}
     assert {a for a, _, _, _ in listeners({p for p, _ in tree(stack.server.proc.pid)})} == {ip}
     head = listeners({p for p, _ in tree(stack.head.proc.pid)})
-    assert any(a == ip and port == stack.head.gcs_port or a in ("0.0.0.0", "::") and port == stack.head.gcs_port
-               for a, port, _, _ in head), head
+    assert stack.head.gcs_port in {port for _, port, _, _ in head}, head
+    for addr, port, _, comm in head:
+        if is_loopback(addr) or addr == ip:
+            continue
+        assert addr in ("0.0.0.0", "::"), (addr, port, comm)
+        if port in RAY_METRICS_PORTS:  # known: read-only metrics (see RAY_METRICS_PORTS)
+            assert _http_body(port).startswith("# "), (addr, port, comm)
+            continue
+        # Beyond loopback and the veth: Ray's gRPC servers alone (token-checked, below), no HTTP server.
+        assert comm in ("raylet", "gcs_server") or comm.startswith("ray::"), (addr, port, comm)
+        assert _http_body(port) is None, f"{comm} serves HTTP without auth on {addr}:{port}"
     # Ray's token auth is real: a driver with a wrong token is refused by the head's GCS.
     wrong = dict(stack.node_env, RAY_AUTH_TOKEN="0" * 64)
     probe = subprocess.run([sys.executable, "-c", "import ray, sys; ray.init(address=sys.argv[1]); print('IN')",
                             stack.head.address], env=wrong, capture_output=True, text=True, timeout=120)
     assert probe.returncode != 0 and "IN" not in probe.stdout.split(), probe.stdout + probe.stderr
     assert any(w in (probe.stdout + probe.stderr).lower() for w in ("token", "auth")), probe.stderr[-2000:]
+
+
+# Ray's dashboard and autoscaler processes on the head serve Prometheus metrics (plain HTTP, read-only,
+# no auth) at these fixed ports on every interface when the head's address is not loopback, whatever
+# RAY_enable_metrics_collection says. Known and documented (docs/guide/testing-a-cluster.md: firewall
+# them on a real cluster); any other listener beyond loopback and the veth that answers HTTP fails.
+RAY_METRICS_PORTS = {int(os.environ.get("DASHBOARD_METRIC_PORT", "44227")),
+                     int(os.environ.get("AUTOSCALER_METRIC_PORT", "44217"))}
+
+
+def _http_body(port: int) -> str | None:
+    """The start of what an HTTP/1 server on 127.0.0.1:port answers to GET /, None when nothing
+    answers HTTP/1 there (a gRPC server answers with HTTP/2 frames)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().read(200).decode(errors="replace")
+    except (http.client.HTTPException, OSError):
+        return None
+    finally:
+        conn.close()
 
 
 def _watch(stack, worker_id: str) -> dict | None:
@@ -322,6 +356,8 @@ def node_loss(stack):
         # (anything it wrote to a driver-side path would be in its empty tmpfs there).
         seen["worker_data"] = sorted(p.name for p in _view(worker, stack.data_dir / "MNIST" / "raw").iterdir())
         seen["worker_data_root"] = sorted(p.name for p in _view(worker, stack.data_dir).iterdir())
+        st = _view(worker, stack.data_dir).stat()
+        seen["worker_data_root_is"] = (st.st_dev, st.st_ino)
         seen["driver_side_seen"] = sorted(str(p) for p in _view(worker, stack.driver_side).rglob("*"))
         seen["volume_seen"] = any(_view(worker, stack.volume / SWEEP).iterdir())
         worker.node.kill()  # the machine is lost: its raylet, agents and trial workers at once
@@ -370,11 +406,13 @@ def test_the_lost_trial_finished_on_the_head(stack, node_loss):
 
 def test_the_worker_machine_shares_no_folder_with_the_driver(stack, node_loss):
     assert node_loss["worker_data"] == sorted(MNIST_FILES)  # its own copy, at the data root's path
-    assert node_loss["worker_data_root"] == ["MNIST"]  # not the driver's data root (which holds more)
-    assert sorted(p.name for p in stack.data_dir.iterdir()) != ["MNIST"]
+    assert node_loss["worker_data_root"] == ["MNIST"]
+    own = node_loss["worker"].own
+    st = (own / "data").stat()
+    assert node_loss["worker_data_root_is"] == (st.st_dev, st.st_ino)  # its own folder, not the driver's
+    assert (st.st_dev, st.st_ino) != (stack.data_dir.stat().st_dev, stack.data_dir.stat().st_ino)
     assert node_loss["driver_side_seen"] == []  # it wrote nothing on the driver's side
     assert node_loss["volume_seen"]  # the one shared folder: Ray's storage
-    own = node_loss["worker"].own
     assert any((own / "ray").glob("session_*/logs/raylet.out"))  # Ray's node files: its own folder
     assert any((own / "home" / ".cache" / "sparse-sweeps").rglob("train-images-idx3-ubyte"))  # its own cache
 
