@@ -3,8 +3,8 @@
 * `Veth`: a network namespace of its own joined to this machine by a veth pair on a private /30
   (10.231.N.1 on this side, 10.231.N.2 inside): the worker node's only address is the one inside,
   and the only peer it can reach is this side's address (no route beyond, no other interface).
-* `worker_wrap`: the command prefix that starts a process in that network namespace *and* in a
-  mount namespace of its own, where the driver's folders are hidden under empty tmpfs mounts and the
+* `worker_wrap`: the command prefix that starts a process in that network namespace, under a host
+  name of its own, *and* in a mount namespace of its own, where the driver's folders are hidden under empty tmpfs mounts and the
   worker's own data folder is mounted at the data root's path (a real cluster mounts its data
   volume at the same path on every node, e.g. /mnt/data).
 
@@ -148,7 +148,7 @@ def namespaces_unavailable() -> str | None:
         return (f"network namespaces are not permitted here (`ip netns add` failed: {made.stderr.strip()}); "
                 "the shared-nothing test needs root or CAP_NET_ADMIN and CAP_SYS_ADMIN")
     try:
-        mnt = _run(["ip", "netns", "exec", probe, "unshare", "--mount", "--propagation", "private", "--",
+        mnt = _run(["ip", "netns", "exec", probe, "unshare", "--mount", "--uts", "--propagation", "private", "--",
                     "mount", "-t", "tmpfs", "-o", "size=1m", "sst-probe", "/mnt"], check=False)
         if mnt.returncode != 0:
             return (f"mount namespaces are not permitted here (`unshare --mount` + tmpfs failed: "
@@ -158,16 +158,17 @@ def namespaces_unavailable() -> str | None:
     return None
 
 
-def worker_wrap(veth: Veth, hide: list[Path], binds: dict[Path, Path]) -> list[str]:
-    """A command prefix: run in ``veth``'s network namespace and in a private mount namespace where
-    each folder of ``hide`` is an empty tmpfs (what is written there stays in memory and goes with
-    the namespace) and each ``binds`` target shows its source folder instead. Mounts made there
-    never reach this machine's namespace (`--propagation private`)."""
-    lines = ["set -eu"]
+def worker_wrap(veth: Veth, hide: list[Path], binds: dict[Path, Path], hostname: str) -> list[str]:
+    """A command prefix: run in ``veth``'s network namespace, under a host name of its own (a UTS
+    namespace), and in a private mount namespace where each folder of ``hide`` is an empty tmpfs
+    (what is written there stays in memory and goes with the namespace) and each ``binds`` target
+    shows its source folder instead. Mounts made there never reach this machine's namespace
+    (`--propagation private`)."""
+    lines = ["set -eu", f"hostname {shlex.quote(hostname)}"]
     for folder in hide:
         lines.append(f"mount -t tmpfs -o size=64m,mode=0755 sst-hidden {shlex.quote(str(folder))}")
     for target, source in binds.items():
         lines.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(target))}")
     lines.append('exec "$@"')
-    return [*veth.exec_prefix(), "unshare", "--mount", "--propagation", "private", "--",
+    return [*veth.exec_prefix(), "unshare", "--mount", "--uts", "--propagation", "private", "--",
             "/bin/sh", "-c", "\n".join(lines), "sst-worker"]

@@ -177,19 +177,23 @@ def start_worker(stack, name: str, data: bool = True) -> SimpleNamespace:
            or k.startswith("RAY_") or k in QUIET_ENV}
     env.update(HOME=str(own / "home"), TMPDIR=str(own / "tmp"), RAY_TMPDIR=str(own / "tmp"))
     node = RayNode(1, own / "ray", own / "ray-worker.log", head_address=stack.head.address, env=env,
-                   node_ip=stack.veth.ns_ip, wrap=worker_wrap(stack.veth, hide, binds))
+                   node_ip=stack.veth.ns_ip, wrap=worker_wrap(stack.veth, hide, binds, hostname=f"{stack.veth.name}-{name}"))
     stack.workers.append(node)
     node.start()
     ids = _wait("the worker node to join", lambda: _node_ids(stack).get(stack.veth.ns_ip), 180, interval=2,
                 proc=node.proc, log=node.log)
-    return SimpleNamespace(node=node, own=own, node_id=ids, hidden=hide, binds=binds)
+    return SimpleNamespace(node=node, own=own, node_id=ids, hidden=hide, binds=binds, hostname=f"{stack.veth.name}-{name}")
+
+
+def _raylet(worker) -> int:
+    raylet = [p for p, _ in tree(worker.node.proc.pid) if _comm(p) == "raylet"]
+    assert raylet, "the worker node's raylet is not running"
+    return raylet[0]
 
 
 def _view(worker, path: Path) -> Path:
     """``path`` as the worker machine sees it (through its raylet's root, in its mount namespace)."""
-    raylet = [p for p, _ in tree(worker.node.proc.pid) if _comm(p) == "raylet"]
-    assert raylet, "the worker node's raylet is not running"
-    return Path(f"/proc/{raylet[0]}/root") / str(path).lstrip("/")
+    return Path(f"/proc/{_raylet(worker)}/root") / str(path).lstrip("/")
 
 
 def _comm(pid: int) -> str:
@@ -356,6 +360,8 @@ def node_loss(stack):
         # (anything it wrote to a driver-side path would be in its empty tmpfs there).
         seen["worker_data"] = sorted(p.name for p in _view(worker, stack.data_dir / "MNIST" / "raw").iterdir())
         seen["worker_data_root"] = sorted(p.name for p in _view(worker, stack.data_dir).iterdir())
+        seen["worker_hostname"] = subprocess.run(["nsenter", "-t", str(_raylet(worker)), "-u", "hostname"],
+                                                 capture_output=True, text=True, timeout=20).stdout.strip()
         st = _view(worker, stack.data_dir).stat()
         seen["worker_data_root_is"] = (st.st_dev, st.st_ino)
         seen["driver_side_seen"] = sorted(str(p) for p in _view(worker, stack.driver_side).rglob("*"))
@@ -412,6 +418,7 @@ def test_the_worker_machine_shares_no_folder_with_the_driver(stack, node_loss):
     assert node_loss["worker_data_root_is"] == (st.st_dev, st.st_ino)  # its own folder, not the driver's
     assert (st.st_dev, st.st_ino) != (stack.data_dir.stat().st_dev, stack.data_dir.stat().st_ino)
     assert node_loss["driver_side_seen"] == []  # it wrote nothing on the driver's side
+    assert node_loss["worker_hostname"] == node_loss["worker"].hostname != os.uname().nodename  # its own name
     assert node_loss["volume_seen"]  # the one shared folder: Ray's storage
     assert any((own / "ray").glob("session_*/logs/raylet.out"))  # Ray's node files: its own folder
     assert any((own / "home" / ".cache" / "sparse-sweeps").rglob("train-images-idx3-ubyte"))  # its own cache
