@@ -12,12 +12,12 @@ the only paths between the two machines are the cluster's services:
   `stores.shared_filesystem: true` as an NFS volume would be: with no object store on this machine
   (s3://, gs://) it is the one way Ray moves a checkpoint between nodes.
 
-What it proves: a small MNIST sweep submitted with `sweeps run --address` runs trials on both
-machines (their node addresses in MLflow and in Tune's results); the worker machine wrote nothing
-on the driver's side; losing the worker node mid-trial (SIGKILL to its raylet, agents and workers)
-leaves a sweep that completes with every trial once in Optuna and once in MLflow, none RUNNING. A
-second case, a worker machine without data, must fail at once with one line naming the node and the
-fix (`sweeps data stage`), never retried there.
+What it proves: a small MNIST sweep run with `sweeps run --address` runs trials on both machines
+(their node addresses in MLflow and in Tune's results), each once in Optuna and once in MLflow; the
+worker machine wrote nothing on the driver's side; in a second sweep, losing the worker node
+mid-trial (SIGKILL to its raylet, agents and workers) leaves a sweep that completes on the head with
+every trial once in each store, none RUNNING. A last case, a worker machine without data, must fail
+at once with one line naming the node and the fix (`sweeps data stage`), never retried there.
 
 Needs root, or CAP_NET_ADMIN and CAP_SYS_ADMIN (`ip netns add`, `unshare --mount`): elsewhere it
 skips, saying so. Everything it makes is removed at the end, failures included: the processes, the
@@ -275,7 +275,7 @@ def _diagnostics(stack, sweep, workers=()) -> str:
     return out + logs_tail(stack.head.log, stack.server.log, *(w.node.log for w in workers))
 
 
-# -- the sweep across both machines, and the loss of the worker's ------------------------------------
+# -- a sweep across both machines, then the loss of the worker's ---------------------------------------
 
 SWEEP = "sn-sweep"
 
@@ -328,107 +328,133 @@ def _http_body(port: int) -> str | None:
         conn.close()
 
 
-def _watch(stack, worker_id: str) -> dict | None:
-    """The moment to lose the worker node: a trial has finished there and another is running there."""
-    on_worker = [r for r in runs_of(stack, SWEEP) if r.data.tags.get(NODE_TAG) == worker_id]
-    finished = [r for r in on_worker if r.info.status == "FINISHED"]
-    running = [r for r in on_worker if r.info.status == "RUNNING"]
-    if finished and running:
-        return {"victim": int(running[0].data.tags[tracking.TAG_OPTUNA]), "victim_run": running[0].info.run_id,
-                "finished_on_worker": sorted(int(f.data.tags[tracking.TAG_OPTUNA]) for f in finished)}
-    return None
+def _views(stack, worker, sweep_name: str) -> dict:
+    """What the worker machine sees, while it is up: its own data and host name, none of the
+    driver's folders (anything it wrote to a driver-side path would be in its empty tmpfs there)."""
+    st = _view(worker, stack.data_dir).stat()
+    return {
+        "worker_data": sorted(p.name for p in _view(worker, stack.data_dir / "MNIST" / "raw").iterdir()),
+        "worker_data_root": sorted(p.name for p in _view(worker, stack.data_dir).iterdir()),
+        "worker_data_root_is": (st.st_dev, st.st_ino),
+        "worker_hostname": subprocess.run(["nsenter", "-t", str(_raylet(worker)), "-u", "hostname"],
+                                          capture_output=True, text=True, timeout=20).stdout.strip(),
+        "driver_side_seen": sorted(str(p) for p in _view(worker, stack.driver_side).rglob("*")),
+        "volume_seen": any(_view(worker, stack.volume / sweep_name).iterdir()),
+    }
+
+
+def _tiny(spec: dict) -> dict:
+    # A few hundred images, 1 epoch: a trial lasts seconds (set-up, training, scoring, logging).
+    spec["dataset"] = {"name": "mnist", "train_limit": 600, "eval_limit": 200}
+    return spec
 
 
 @pytest.fixture(scope="module")
-def node_loss(stack):
-    """A 7-trial sweep (the dense baseline and 6 searched) over both machines, 1 CPU each; once a trial
-    has finished on the worker machine and another runs there, its node is killed."""
-    worker = start_worker(stack, "w1")
-    spec = spec_for(stack, SWEEP, budget={"trials": 6, "max_concurrent": 2, "max_failures": 2})
-    # A few hundred images, 1 epoch: a trial lasts a few seconds (set-up, training, scoring, logging).
-    spec["dataset"] = {"name": "mnist", "train_limit": 600, "eval_limit": 200}
-    sweep = start_sweep(stack, spec)
+def worker1(stack):
+    return start_worker(stack, "w1")
+
+
+@pytest.fixture(scope="module")
+def both(stack, worker1):
+    """A 7-trial sweep (the dense baseline and 6 searched), 1 CPU per trial, 2 at a time, over the
+    head and the worker machine (1 CPU each): each node takes one of the first two trials, so the
+    worker machine runs at least one to the end."""
+    sweep = start_sweep(stack, _tiny(spec_for(stack, SWEEP, budget={"trials": 6, "max_concurrent": 2,
+                                                                    "max_failures": 0})))
+    try:
+        sweep.proc.wait(timeout=300)
+    finally:
+        stop_tree(sweep.proc)
+    seen = _views(stack, worker1, SWEEP)
+    seen.update(returncode=sweep.proc.returncode, sweep=sweep, worker=worker1, seconds=time.monotonic() - sweep.t0)
+    return seen
+
+
+LOSS = "sn-loss"
+
+
+@pytest.fixture(scope="module")
+def node_loss(stack, worker1, both):
+    """A 3-trial sweep; as soon as a trial runs on the worker machine, its node is killed (SIGKILL to
+    its raylet, agents and trial workers): mid-trial, its first epoch not reported."""
+    sweep = start_sweep(stack, _tiny(spec_for(stack, LOSS, budget={"trials": 2, "max_concurrent": 2,
+                                                                   "max_failures": 2})))
     seen = None
     try:
         deadline = time.monotonic() + 240
         while seen is None and time.monotonic() < deadline and sweep.proc.poll() is None:
             time.sleep(0.3)
-            seen = _watch(stack, worker.node_id)
-        assert seen is not None, ("the worker machine never had a finished trial and a running one "
-                                  f"(driver exit {sweep.proc.poll()})" + _diagnostics(stack, sweep, [worker]))
-        # What the worker machine sees, while it is up: its own data, none of the driver's folders
-        # (anything it wrote to a driver-side path would be in its empty tmpfs there).
-        seen["worker_data"] = sorted(p.name for p in _view(worker, stack.data_dir / "MNIST" / "raw").iterdir())
-        seen["worker_data_root"] = sorted(p.name for p in _view(worker, stack.data_dir).iterdir())
-        seen["worker_hostname"] = subprocess.run(["nsenter", "-t", str(_raylet(worker)), "-u", "hostname"],
-                                                 capture_output=True, text=True, timeout=20).stdout.strip()
-        st = _view(worker, stack.data_dir).stat()
-        seen["worker_data_root_is"] = (st.st_dev, st.st_ino)
-        seen["driver_side_seen"] = sorted(str(p) for p in _view(worker, stack.driver_side).rglob("*"))
-        seen["volume_seen"] = any(_view(worker, stack.volume / SWEEP).iterdir())
-        worker.node.kill()  # the machine is lost: its raylet, agents and trial workers at once
+            running = [r for r in runs_of(stack, LOSS)
+                       if r.data.tags.get(NODE_TAG) == worker1.node_id and r.info.status == "RUNNING"]
+            if running:
+                seen = {"victim": int(running[0].data.tags[tracking.TAG_OPTUNA]), "victim_run": running[0].info.run_id}
+        assert seen is not None, ("no trial ran on the worker machine "
+                                  f"(driver exit {sweep.proc.poll()})" + _diagnostics(stack, sweep, [worker1]))
+        worker1.node.kill()
         seen["killed_after_s"] = time.monotonic() - sweep.t0
-        seen["complete_at_kill"] = {t.number: t.values for t in trials_of(stack, SWEEP) if t.state == TrialState.COMPLETE}
+        seen["complete_at_kill"] = {t.number: t.values for t in trials_of(stack, LOSS) if t.state == TrialState.COMPLETE}
         sweep.proc.wait(timeout=300)
     finally:
         stop_tree(sweep.proc)
-    seen.update(returncode=sweep.proc.returncode, sweep=sweep, worker=worker, seconds=time.monotonic() - sweep.t0)
+    seen.update(returncode=sweep.proc.returncode, sweep=sweep, worker=worker1, seconds=time.monotonic() - sweep.t0)
     return seen
 
 
-def test_trials_ran_on_both_machines(stack, node_loss):
-    assert node_loss["returncode"] == 0, _diagnostics(stack, node_loss["sweep"], [node_loss["worker"]])
-    runs = runs_of(stack, SWEEP)
-    nodes = {r.data.tags[NODE_TAG] for r in runs}
-    assert stack.head_id in nodes  # MLflow's record of where each trial (last) ran
-    for n in node_loss["finished_on_worker"]:
-        (run,) = [r for r in runs if int(r.data.tags[tracking.TAG_OPTUNA]) == n]
-        assert run.data.tags[NODE_TAG] == node_loss["worker"].node_id
-    # Tune's own results name the machines by address: the head's veth side and the namespace's.
+def test_trials_ran_on_both_machines(stack, both):
+    assert both["returncode"] == 0, _diagnostics(stack, both["sweep"], [both["worker"]])
+    # MLflow's record of where each trial ran (Ray node ids), and Tune's own results, which name the
+    # machines by address: the head's veth side and the namespace's.
+    assert {r.data.tags[NODE_TAG] for r in runs_of(stack, SWEEP)} == {stack.head_id, both["worker"].node_id}
     assert tune_node_ips(stack, SWEEP) == {stack.veth.host_ip, stack.veth.ns_ip}
 
 
-def test_every_trial_landed_once_and_none_is_running(stack, node_loss):
-    trials = trials_of(stack, SWEEP)  # Optuna, on PostgreSQL
-    assert [t.number for t in trials] == list(range(7))
+def _landed_once(stack, name: str, n: int) -> None:
+    trials = trials_of(stack, name)  # Optuna, on PostgreSQL
+    assert [t.number for t in trials] == list(range(n))
     assert all(t.state == TrialState.COMPLETE for t in trials), [(t.number, t.state) for t in trials]
-    runs = runs_of(stack, SWEEP)  # MLflow, through its server
-    assert sorted(int(r.data.tags[tracking.TAG_OPTUNA]) for r in runs) == list(range(7))
+    runs = runs_of(stack, name)  # MLflow, through its server
+    assert sorted(int(r.data.tags[tracking.TAG_OPTUNA]) for r in runs) == list(range(n))
     assert all(r.info.status == "FINISHED" for r in runs), [(r.data.tags[tracking.TAG_OPTUNA], r.info.status) for r in runs]
-    values = {t.number: t.values for t in trials}
-    for n, v in node_loss["complete_at_kill"].items():
-        assert values[n] == v  # nothing finished before the loss was redone
     client = MlflowClient(stack.server.uri)
     for r in runs:  # artifacts went to the server over HTTP, from both machines
         assert r.info.artifact_uri.startswith("mlflow-artifacts:"), r.info.artifact_uri
         assert "noise_curve.json" in {a.path for a in client.list_artifacts(r.info.run_id)}
 
 
-def test_the_lost_trial_finished_on_the_head(stack, node_loss):
+def test_every_trial_landed_once_and_none_is_running(stack, both):
+    _landed_once(stack, SWEEP, 7)
+
+
+def test_the_lost_trial_finished_on_the_head_once(stack, node_loss):
+    assert node_loss["returncode"] == 0, _diagnostics(stack, node_loss["sweep"], [node_loss["worker"]])
+    _landed_once(stack, LOSS, 3)
     run = MlflowClient(stack.server.uri).get_run(node_loss["victim_run"])  # the same run, not a second one
     assert run.info.status == "FINISHED"
-    assert run.data.tags[NODE_TAG] == stack.head_id
+    assert run.data.tags[NODE_TAG] == stack.head_id  # where it resumed
+    values = {t.number: t.values for t in trials_of(stack, LOSS)}
+    for n, v in node_loss["complete_at_kill"].items():
+        assert values[n] == v  # nothing finished before the loss was redone
 
 
-def test_the_worker_machine_shares_no_folder_with_the_driver(stack, node_loss):
-    assert node_loss["worker_data"] == sorted(MNIST_FILES)  # its own copy, at the data root's path
-    assert node_loss["worker_data_root"] == ["MNIST"]
-    own = node_loss["worker"].own
+def test_the_worker_machine_shares_no_folder_with_the_driver(stack, both):
+    assert both["worker_data"] == sorted(MNIST_FILES)  # its own copy, at the data root's path
+    assert both["worker_data_root"] == ["MNIST"]
+    own = both["worker"].own
     st = (own / "data").stat()
-    assert node_loss["worker_data_root_is"] == (st.st_dev, st.st_ino)  # its own folder, not the driver's
+    assert both["worker_data_root_is"] == (st.st_dev, st.st_ino)  # its own folder, not the driver's
     assert (st.st_dev, st.st_ino) != (stack.data_dir.stat().st_dev, stack.data_dir.stat().st_ino)
-    assert node_loss["driver_side_seen"] == []  # it wrote nothing on the driver's side
-    assert node_loss["worker_hostname"] == node_loss["worker"].hostname != os.uname().nodename  # its own name
-    assert node_loss["volume_seen"]  # the one shared folder: Ray's storage
+    assert both["driver_side_seen"] == []  # it wrote nothing on the driver's side
+    assert both["worker_hostname"] == both["worker"].hostname != os.uname().nodename  # its own name
+    assert both["volume_seen"]  # the one shared folder: Ray's storage
     assert any((own / "ray").glob("session_*/logs/raylet.out"))  # Ray's node files: its own folder
     assert any((own / "home" / ".cache" / "sparse-sweeps").rglob("train-images-idx3-ubyte"))  # its own cache
 
 
 # -- a worker machine without the data ------------------------------------------------------------------
 
-def test_a_worker_without_data_fails_at_once_in_one_line(stack, node_loss):
+def test_a_worker_without_data_fails_at_once_in_one_line(stack):
     """Needs the trial's own data check (a non-retryable failure naming the node and the fix)."""
-    for w in stack.workers:  # the first worker node is gone; its machine now starts one without data
+    for w in stack.workers:  # one worker node at a time on the second machine: now one without data
         w.stop()
     worker = start_worker(stack, "w2", data=False)
     name = "sn-nodata"
