@@ -282,6 +282,8 @@ class Postgres:
     password: str = field(default_factory=lambda: secrets.token_hex(12))
     fast: bool = True  # fsync off: a test database, not a durable one
     started: bool = False
+    host: str = LOOPBACK  # the one address it listens on
+    clients: tuple[str, ...] = ()  # more networks (CIDR) allowed in, password auth: e.g. a test's veth /30
 
     @property
     def data(self) -> Path:
@@ -317,7 +319,10 @@ class Postgres:
         os.chmod(pwfile, 0o600)
         self._run([str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", self.user, "--pwfile", str(pwfile),
                    "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8", "--no-instructions"])
-        opts = [f"-c listen_addresses={LOOPBACK}", f"-p {self.port}", f"-c unix_socket_directories={self.base}",
+        if self.clients:  # initdb lets in 127.0.0.1 and ::1 only
+            with open(self.data / "pg_hba.conf", "a") as hba:
+                hba.writelines(f"host all all {net} scram-sha-256\n" for net in self.clients)
+        opts = [f"-c listen_addresses={self.host}", f"-p {self.port}", f"-c unix_socket_directories={self.base}",
                 "-c max_connections=200"]
         if self.fast:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
@@ -328,7 +333,7 @@ class Postgres:
 
     def url(self, db: str = "postgres") -> str:
         """A URL without the password (it is logged with the spec): libpq reads $PGPASSWORD."""
-        return f"postgresql+psycopg2://{self.user}@{LOOPBACK}:{self.port}/{db}"
+        return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{db}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -338,7 +343,7 @@ class Postgres:
     def create_database(self, name: str) -> str:
         import psycopg2
 
-        conn = psycopg2.connect(host=LOOPBACK, port=self.port, user=self.user, password=self.password,
+        conn = psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self.password,
                                 dbname="postgres", connect_timeout=10)
         try:
             conn.autocommit = True
@@ -369,10 +374,11 @@ class MlflowServer:
     env: dict[str, str] = field(default_factory=dict)  # e.g. PGPASSWORD for the backend store
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    host: str = LOOPBACK  # the one address it listens on
 
     @property
     def uri(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def _healthy(self) -> bool:
         try:
@@ -385,7 +391,7 @@ class MlflowServer:
         self.artifacts.mkdir(parents=True, exist_ok=True)
         cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri", self.backend_uri,
                "--artifacts-destination", str(self.artifacts), "--serve-artifacts",
-               "--host", LOOPBACK, "--port", str(self.port), "--workers", "1"]
+               "--host", self.host, "--port", str(self.port), "--workers", "1"]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                          env=base_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **self.env))
@@ -415,6 +421,8 @@ class RayNode:
     node_manager_port: int = 0
     gcs_port: int = 0
     dashboard_port: int = 0  # the head only: > 0 starts Ray's dashboard (the job server) on 127.0.0.1
+    node_ip: str = LOOPBACK  # the node's address (--node-ip-address)
+    wrap: list[str] = field(default_factory=list)  # a command prefix: e.g. a network namespace's `ip netns exec`
 
     @property
     def is_head(self) -> bool:
@@ -422,14 +430,14 @@ class RayNode:
 
     @property
     def address(self) -> str:
-        return f"{LOOPBACK}:{self.gcs_port}" if self.is_head else str(self.head_address)
+        return f"{self.node_ip}:{self.gcs_port}" if self.is_head else str(self.head_address)
 
     def start(self) -> "RayNode":
         ports = free_ports(9)
         self.gcs_port = ports[0] if self.is_head else 0
         self.node_manager_port = ports[1]
         cmd = [str(BIN / "ray"), "start", "--block", "--num-cpus", str(self.num_cpus), "--num-gpus", "0",
-               "--node-ip-address", LOOPBACK, "--node-manager-port", str(ports[1]),
+               "--node-ip-address", self.node_ip, "--node-manager-port", str(ports[1]),
                "--object-manager-port", str(ports[2]), "--dashboard-agent-listen-port", str(ports[3]),
                "--dashboard-agent-grpc-port", str(ports[4]), "--metrics-export-port", str(ports[5]),
                "--runtime-env-agent-port", str(ports[6]), "--object-store-memory", str(200 * 1024**2),
@@ -442,8 +450,8 @@ class RayNode:
             cmd += ["--address", str(self.head_address)]
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                         env=self.env or base_env())
+            self.proc = subprocess.Popen([*self.wrap, *cmd], stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True, env=self.env or base_env())
         return self
 
     def kill(self) -> None:
@@ -472,7 +480,8 @@ _NODES_SNIPPET = r"""
 import json, sys, ray
 ray.init(address=sys.argv[1], log_to_driver=False, logging_level="ERROR")
 print(json.dumps([{"node_id": n["NodeID"], "node_manager_port": n["NodeManagerPort"],
-                   "resources": n.get("Resources", {})} for n in ray.nodes() if n.get("Alive")]))
+                   "node_ip": n.get("NodeManagerAddress"), "resources": n.get("Resources", {})}
+                  for n in ray.nodes() if n.get("Alive")]))
 ray.shutdown()
 """
 

@@ -197,6 +197,29 @@ def test_trials_get_store_passwords_in_memory_not_in_their_environment(monkeypat
     _no_password(repr(dict(os.environ)), password, "the environment after remember_secrets")
 
 
+def test_trials_get_the_drivers_pgpassword_for_the_stores_url_alone(monkeypatch):
+    # The driver's password in $PGPASSWORD, not in the URL: a trial on another node has neither, so
+    # it goes with the trial's parameters, keyed to the store's user@host:port only.
+    from sweeps.stores import secrets
+
+    monkeypatch.setenv("PGPASSWORD", "env-pw-1234")
+    monkeypatch.setattr(secrets, "_PASSWORDS", {})
+    url = "postgresql+psycopg2://sweeps@10.9.8.7:6543/optuna"
+    got = secrets.trial_secrets(url, "http://10.9.8.7:5000", "sqlite:///x.db", None)
+    assert got == {"sweeps@10.9.8.7:6543": "env-pw-1234"}
+    assert secrets.trial_secrets() == {}  # no store named: nothing from the environment
+    # A password in the URL (known to this process) wins over the environment's.
+    monkeypatch.setattr(secrets, "_PASSWORDS", {"sweeps@10.9.8.7:6543": "url-pw-5678"})
+    assert secrets.trial_secrets(url) == {"sweeps@10.9.8.7:6543": "url-pw-5678"}
+    # In the trial (no $PGPASSWORD there): remembered in memory, for that server only.
+    monkeypatch.delenv("PGPASSWORD")
+    monkeypatch.setattr(secrets, "_PASSWORDS", {})
+    secrets.remember_secrets(got)
+    assert secrets.password_env(url) == {"PGPASSWORD": "env-pw-1234"}
+    assert secrets.password_env("postgresql+psycopg2://sweeps@10.9.8.8:6543/optuna") == {}
+    _no_password(repr(dict(os.environ)), "env-pw-1234", "the trial's environment")
+
+
 def test_status_against_a_database_that_does_not_answer_is_one_line(tmp_path):
     """It was a 118-line traceback: now the store's check, as `run` words it, exit 2."""
     from sweep_helpers import run_cli

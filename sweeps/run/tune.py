@@ -138,7 +138,8 @@ def _trainable(ctx: "RunContext"):
     fn = tune.with_parameters(
         run_trial, spec=spec, tracking_uri=ctx.stores.mlflow_tracking_uri, experiment_id=ctx.experiment_id,
         parent_run_id=ctx.parent_run_id, optuna_url=ctx.stores.optuna_storage,
-        worker_env=forwarded_env(), secrets=trial_secrets(),  # passwords in memory: not in env, not on disk
+        worker_env=forwarded_env(),  # passwords in memory, not in env, not on disk: $PGPASSWORD's too
+        secrets=trial_secrets(ctx.stores.optuna_storage, ctx.stores.mlflow_tracking_uri),
     )
     resources = {"cpu": spec.resources.cpus}
     if spec.resources.gpus:

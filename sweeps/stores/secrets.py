@@ -236,12 +236,23 @@ def install_log_scrubber() -> None:
             handler.addFilter(_ScrubFilter())
 
 
-def trial_secrets() -> dict[str, str]:
+def trial_secrets(*urls: str | None) -> dict[str, str]:
     """What a trial needs, with its parameters, to connect where this driver does: the store
-    passwords this process knows. Ray keeps parameters in memory; a trial hands them to
-    `remember_secrets`, never to its environment."""
+    passwords this process knows, and for each database URL of ``urls`` without one, the password
+    its driver reads from this process's environment ($PGPASSWORD, $MYSQL_PWD), keyed to that URL's
+    user@host:port alone: a trial on another node has neither. Ray keeps parameters in memory; a
+    trial hands them to `remember_secrets`, never to its environment."""
     with _lock:
-        return dict(_PASSWORDS)
+        out = dict(_PASSWORDS)
+    for url in urls:
+        parsed = _safe_parse(url) if url else None
+        if parsed is None or parsed.password is not None or parsed.key in out or "://" not in url:
+            continue
+        scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+        var = {"postgresql": "PGPASSWORD", "postgres": "PGPASSWORD", "mysql": "MYSQL_PWD"}.get(scheme)
+        if var and os.environ.get(var):
+            out[parsed.key] = os.environ[var]
+    return out
 
 
 def remember_secrets(secrets: Mapping[str, str]) -> None:
