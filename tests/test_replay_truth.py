@@ -165,7 +165,7 @@ def test_a_spec_the_table_did_not_record_is_refused_naming_the_key():
     assert "\n" not in str(e.value)
     spec = load_spec("mnist-quick")
     four = dataclasses.replace(spec, recipe=dataclasses.replace(spec.recipe, epochs=4))
-    with pytest.raises(SpecError, match=r"^dataset.train_limit: 6000 but the table was trained with 2500"):
+    with pytest.raises(SpecError, match=r"^dataset.train_limit: 12000 but the table was trained with 2500"):
         committed.check_covers(four)
 
 

@@ -70,13 +70,27 @@ def test_unknown_preset_or_missing_file_is_named(tmp_path):
 
 
 def test_dense_baseline_is_the_dense_point_of_the_same_network():
-    spec = load_spec("mnist-quick")
+    spec = load_spec("mnist-paper")
     dense = spec.experiment({}, baseline=spec.baselines[0]).network
     assert dense.is_dense
     assert [l.channels for l in dense.conv] == [l.channels for l in spec.network.conv]  # matched width
     assert [l.units for l in dense.linear] == [l.units for l in spec.network.linear]
     dropout = spec.experiment({}, baseline=spec.baselines[1]).network
     assert dropout.linear[0].dropout == 0.5 and dropout.is_dense
+
+
+def test_a_baseline_preset_brings_its_network_and_paper_recipe():
+    """mnist-quick's baselines: the paper's Dense CNN-2 with its own recipe, at the sweep's budget."""
+    from sparsity.recipe import paper_recipe
+
+    spec = load_spec("mnist-quick")
+    dense, params, name = spec.trial({"baseline": "dense"})  # as the service builds a baseline trial
+    assert name == "dense" and params == {}  # the searched parameters (lr among them) are not applied
+    assert dense.network.is_dense and [l.channels for l in dense.network.conv] == [30, 30]
+    assert dense.network.linear[0].units == 1000 and dense.network.name == "dense-cnn2@dense"
+    assert dense.recipe == paper_recipe("dense-cnn2", "mnist").replace(epochs=2)
+    dropout, _, _ = spec.trial({"baseline": "dense-dropout"})
+    assert dropout.network.linear[0].dropout == 0.5 and dropout.recipe == dense.recipe
 
 
 def test_params_apply_shared_then_per_layer():
