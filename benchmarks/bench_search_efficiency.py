@@ -79,7 +79,7 @@ def finished_trials(spec: Any) -> list[Any] | None:
         return None
     if any(t.state.name in ("RUNNING", "WAITING") for t in trials):
         return None
-    if SweepStudy(spec, study).replicates_left(trials):
+    if SweepStudy(spec.study_plan(), study).replicates_left(trials):
         return None
     return trials
 

@@ -15,7 +15,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from sweeps.results.read import spec_path
+from sweeps.spec_store import spec_path
 from sweeps.spec import load_spec
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"

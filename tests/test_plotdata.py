@@ -11,7 +11,8 @@ from optuna.trial import TrialState, create_trial
 
 from dashboards import plotdata, render
 from dashboards.report import ReportInput, sweep_report
-from sweeps.results.read import chosen_trial, front_of, hypervolume_curve, report_input
+from sweeps.results.read import SweepReader, chosen_trial, report_input
+from sweeps.search.record import config_front, config_summaries, hypervolume_curve
 from sweeps.spec import load_spec
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
@@ -97,7 +98,7 @@ def test_pareto_table_rows(trials):
 
 
 def test_report_is_one_self_contained_page(trials):
-    html = sweep_report(report_input(load_spec("mnist-quick"), trials), trials)
+    html = sweep_report(report_input(SweepReader.of(load_spec("mnist-quick"), trials)), trials)
     assert html.count("data:image/png;base64,") == 4
     assert "Pareto configurations" in html and "<td>200</td>" in html
     assert "trial #" in html and "src=\"http" not in html  # nothing fetched from elsewhere
@@ -122,8 +123,8 @@ def test_figures_have_labelled_axes(trials):
 
 
 def test_service_front_is_what_the_report_marks(trials):
-    assert {t.number for t in front_of(trials)} == FRONT
-    data = plotdata.pareto_data(trials, report_input(load_spec("mnist-quick"), trials).front)
+    assert {c.number for c in config_front(config_summaries(trials))} == FRONT
+    data = plotdata.pareto_data(trials, report_input(SweepReader.of(load_spec("mnist-quick"), trials)).front)
     assert {p.number for p in data.points if p.on_front} == FRONT
 
 
@@ -135,7 +136,7 @@ def test_report_draws_random_searchs_expected_curve_only_where_the_setup_matches
     reference.write_reference(spec, (0.5, 0.2), {"median": [0.0, 0.1, 0.2], "q1": [0.0, 0.05, 0.1],
                                                 "q3": [0.0, 0.15, 0.3]}, seeds=30, source="bench.json", path=path)
     monkeypatch.setattr(reference, "REFERENCE_FILE", path)
-    hv = report_input(spec, trials, reference.random_reference(spec)).hypervolume
+    hv = report_input(SweepReader.of(spec, trials), reference.random_reference(spec)).hypervolume
     assert hv.reference_point == (0.5, 0.2) and hv.expected_median == (0.0, 0.1, 0.2)
     assert hv.trials == (1, 2, 3, 4) and "30 replayed sweeps" in hv.expected_label
     ax = render.hypervolume_figure(hv, "t").axes[0]
@@ -143,5 +144,5 @@ def test_report_draws_random_searchs_expected_curve_only_where_the_setup_matches
     assert "(0.5, 0.2)" in ax.get_ylabel()
     other = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, epochs=spec.epochs + 1))
     assert reference.random_reference(other, path) is None  # other epochs: not comparable
-    assert report_input(other, trials, reference.random_reference(other)).hypervolume.expected_trials == ()
-    assert report_input(other, trials, None).hypervolume.reference_point == (0.0, 0.0)
+    assert report_input(SweepReader.of(other, trials), reference.random_reference(other)).hypervolume.expected_trials == ()
+    assert report_input(SweepReader.of(other, trials), None).hypervolume.reference_point == (0.0, 0.0)

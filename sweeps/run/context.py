@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +40,8 @@ def open_context(spec: SweepSpec, create: bool, connections: tuple[Any, Any] | N
     from sweeps.search.study import SweepStudy
     from sweeps.tracking import runs as tracking
 
-    stores = spec.stores.resolved()
-    spec = dataclasses.replace(spec, stores=stores)
+    spec = spec.resolved()  # a no-op for the service's commands, which resolved it at their start
+    stores = spec.stores
     client, optuna_storage = connections or (MlflowClient(stores.mlflow_tracking_uri), stores.optuna_storage)
     exp_id = tracking.experiment_id(client, spec.name, stores.mlflow_artifact_location)
     parent = tracking.parent_run(client, exp_id, spec.name, create=create)
@@ -50,9 +49,9 @@ def open_context(spec: SweepSpec, create: bool, connections: tuple[Any, Any] | N
         raise StoreError(f"sweep {spec.name!r} has no parent run in MLflow at {display(stores.mlflow_tracking_uri)}; "
                          f"check stores.mlflow_tracking_uri in its saved spec")
     if create:  # after MLflow: a launch stopped in between is launched again, its parent run reused
-        study = SweepStudy.create(spec, optuna_storage)
+        study = SweepStudy.create(spec.study_plan(), optuna_storage)
     else:
-        study = SweepStudy.load(spec, optuna_storage)
+        study = SweepStudy.load(spec.study_plan(), optuna_storage)
         if study is None:
             raise StoreError(f"sweep {spec.name!r} has no Optuna study in {display(stores.optuna_storage)}; "
                              f"check stores.optuna_storage in its saved spec")
