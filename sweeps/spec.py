@@ -82,15 +82,10 @@ def _typed(cls: type, where: str, data: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Param:
-    """One searched parameter: a float/int range (optionally log scale) or a list of choices."""
+class Param(Dimension):
+    """One searched parameter (`sweeps.search.plan.Dimension`: a float/int range, optionally log
+    scale, or a list of choices), validated, with where its value lands in the network."""
 
-    name: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] | None = None
-    integer: bool = False
     # Where the value lands, parsed once from ``name`` (`sweeps.search.space`).
     target: grammar.Target = field(init=False, repr=False, compare=False)
 
@@ -331,7 +326,7 @@ class SweepSpec:
         """What the sweep's study needs of this spec (`sweeps.search.study.SweepStudy`)."""
         return StudyPlan(
             name=self.name,
-            space=tuple(Dimension(p.name, p.low, p.high, p.log, p.choices, p.integer) for p in self.space),
+            space=tuple(self.space),  # each Param is a Dimension
             baselines=tuple((b.name, dict(b.params)) for b in self.baselines),
             trials=self.budget.trials, sampler=self.searcher.algorithm, sampler_seed=self.searcher.seed,
             startup_trials=self.searcher.startup_trials,

@@ -250,3 +250,45 @@ def test_benchmarks_import_only_what_the_packages_define():
                 if alias.name != "*" and alias.name not in defined and not submodule:
                     bad.append(f"{script.name}:{node.lineno}: {node.module} has no {alias.name}")
     assert not bad, bad
+
+
+def test_benchmarks_use_the_packages_as_a_user_would():
+    """A benchmark is run from the repository's root as ``python -m benchmarks.NAME``: it edits no
+    `sys.path`, imports nothing from tests/, calls no private function of the packages, and the
+    packages point at no file of benchmarks/ (they find their data through settings)."""
+    bad = []
+    for script in sorted((REPO / "benchmarks").glob("*.py")):
+        text = script.read_text()
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and ast.unparse(node) == "sys.path":
+                bad.append(f"{script.name}:{node.lineno}: edits sys.path")
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                root = node.module.split(".")[0]
+                if root in ("tests", "fake_store", "cluster_helpers", "machine", "reference_nupic", "sweep_helpers"):
+                    bad.append(f"{script.name}:{node.lineno}: imports {node.module} (not through the benchmarks package)")
+                if root in PACKAGES:
+                    bad += [f"{script.name}:{node.lineno}: imports private {node.module}.{a.name}"
+                            for a in node.names if a.name.startswith("_")]
+            if isinstance(node, ast.Import):
+                bad += [f"{script.name}:{node.lineno}: imports {a.name}" for a in node.names
+                        if a.name.split(".")[0] == "tests"]
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, ast.Name) and node.value.id in _package_aliases(tree)):
+                bad.append(f"{script.name}:{node.lineno}: calls private {ast.unparse(node)}")
+    for path in sources():
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if '"benchmarks"' in line and not line.lstrip().startswith("#"):
+                bad.append(f"{path.relative_to(REPO)}:{i}: a path into benchmarks/")
+    assert not bad, bad
+
+
+def _package_aliases(tree: ast.AST) -> set[str]:
+    """Names a script binds to a module of the packages (``from sweeps.run import trainable``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+            names |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] in PACKAGES}
+    return names

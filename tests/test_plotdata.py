@@ -11,7 +11,7 @@ from optuna.trial import TrialState, create_trial
 
 from dashboards import plotdata, render
 from dashboards.report import ReportInput, sweep_report
-from sweeps.results.read import SweepReader, chosen_trial, report_input
+from sweeps.results.read import SweepReader, chosen_trial, plain_trials, report_input
 from sweeps.search.record import config_front, config_summaries, hypervolume_curve
 from sweeps.spec import load_spec
 
@@ -50,7 +50,7 @@ FRONT = frozenset({0, 1, 3})
 
 
 def test_pareto_points_front_baselines_and_choice(trials):
-    data = plotdata.pareto_data(trials, FRONT, chosen=1)
+    data = plotdata.pareto_data(plain_trials(trials), FRONT, chosen=1)
     assert [p.number for p in data.points] == [0, 1, 2, 3]  # the failed trial is left out
     assert {p.number for p in data.points if p.on_front} == {0, 1, 3}
     assert [p.number for p in data.front] == [1, 0, 3]  # by accuracy, for the step line
@@ -60,7 +60,7 @@ def test_pareto_points_front_baselines_and_choice(trials):
 
 
 def test_overlay_has_dense_baselines_and_best_sparse_by_noise(trials):
-    series = plotdata.overlay_curves(trials, FRONT, best=1)
+    series = plotdata.overlay_curves(plain_trials(trials), FRONT, best=1)
     assert [(s.label, s.baseline) for s in series] == [("#0 dense", True), ("#1", False)]
     assert series[1].levels == tuple(LEVELS)
     assert series[1].accuracy_percent == pytest.approx((90.0, 45.0, 22.5))
@@ -84,7 +84,7 @@ def test_stopped_trials_count_as_ended_but_add_nothing(trials):
 
 
 def test_importances_per_objective_over_searched_trials(trials):
-    imps = plotdata.importances(trials)
+    imps = plotdata.importances(plain_trials(trials))
     assert set(imps) == {"val_accuracy", "val_noise_score"}
     for d in imps.values():
         assert set(d) == {"percent_on", "lr"}
@@ -92,13 +92,13 @@ def test_importances_per_objective_over_searched_trials(trials):
 
 
 def test_pareto_table_rows(trials):
-    rows = plotdata.pareto_table(trials, FRONT)
+    rows = plotdata.pareto_table(plain_trials(trials), FRONT)
     assert [r["trial"] for r in rows] == [3, 0, 1]
     assert rows[2]["val noise score"] == 200 and rows[2]["test accuracy %"] == pytest.approx(89.0)
 
 
 def test_report_is_one_self_contained_page(trials):
-    html = sweep_report(report_input(SweepReader.of(load_spec("mnist-quick"), trials)), trials)
+    html = sweep_report(report_input(SweepReader.of(load_spec("mnist-quick"), trials)), plain_trials(trials))
     assert html.count("data:image/png;base64,") == 4
     assert "Pareto configurations" in html and "<td>200</td>" in html
     assert "trial #" in html and "src=\"http" not in html  # nothing fetched from elsewhere
@@ -107,24 +107,24 @@ def test_report_is_one_self_contained_page(trials):
 def test_report_takes_plain_data(trials):
     """dashboards draws what it is given: the service picks the chosen trial and the facts."""
     assert chosen_trial(trials) in {t.number for t in trials}
-    html = sweep_report(ReportInput(name="plain", summary={"dataset": "mnist"}, chosen=1), trials)
+    html = sweep_report(ReportInput(name="plain", summary={"dataset": "mnist"}, chosen=1), plain_trials(trials))
     assert "Sweep report: plain" in html and "<b>dataset</b>: mnist" in html
 
 
 def test_figures_have_labelled_axes(trials):
-    fig = render.pareto_figure(plotdata.pareto_data(trials, FRONT, chosen=1), "t")
+    fig = render.pareto_figure(plotdata.pareto_data(plain_trials(trials), FRONT, chosen=1), "t")
     ax = fig.axes[0]
     assert "accuracy (%)" in ax.get_xlabel() and "noise score" in ax.get_ylabel()
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "dense baseline" in labels and "chosen (#1)" in labels
-    curve = render.noise_curve_figure(plotdata.overlay_curves(trials), "t", "mnist-pixels").axes[0]
+    curve = render.noise_curve_figure(plotdata.overlay_curves(plain_trials(trials)), "t", "mnist-pixels").axes[0]
     assert "mnist-pixels" in curve.get_xlabel() and curve.get_ylabel() == "accuracy (%)"
     assert len(render.figure_png(fig)) > 1000
 
 
 def test_service_front_is_what_the_report_marks(trials):
     assert {c.number for c in config_front(config_summaries(trials))} == FRONT
-    data = plotdata.pareto_data(trials, report_input(SweepReader.of(load_spec("mnist-quick"), trials)).front)
+    data = plotdata.pareto_data(plain_trials(trials), report_input(SweepReader.of(load_spec("mnist-quick"), trials)).front)
     assert {p.number for p in data.points if p.on_front} == FRONT
 
 

@@ -12,12 +12,12 @@ from sweeps.cli.console import console, table
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from sweeps.errors import SpecError
-    from sweeps.replay.table import DEFAULT_TABLE, load_table
+    from sweeps.replay.table import load_table
     from sweeps.search.samplers import SAMPLERS
     from sweeps.spec import load_spec
 
     spec = load_spec(args.spec)
-    replay_table = load_table(args.table or DEFAULT_TABLE)
+    replay_table = load_table(args.table)  # None: $SPARSE_SWEEPS_REPLAY_TABLE
     replay_table.check_covers(spec)
     others = [s for s in (args.searchers or "").split(",") if s]
     unknown = [s for s in others if s not in SAMPLERS]

@@ -25,8 +25,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from sweeps.errors import NoFinishedTrialsError, StoreError
-from sweeps.search.record import (CHOSEN_ATTRS, CONFIG_ATTRS, OBJECTIVES, ROW_ATTRS, ConfigSummary, config_front,
-                                  config_summaries, hypervolume_curve, is_complete, trial_row, VAL_CURVE)
+from sweeps.search.record import (BASELINE, CHOSEN_ATTRS, CONFIG_ATTRS, OBJECTIVES, ROW_ATTRS, TEST_ACCURACY,
+                                  TEST_NOISE_SCORE, VAL_CURVE, ConfigSummary, config_front, config_of,
+                                  config_summaries, hypervolume_curve, is_complete, is_replicate, trial_row)
 from sweeps.spec import SweepSpec
 from sweeps.spec_store import list_sweeps, saved_spec, spec_path
 
@@ -42,6 +43,7 @@ __all__ = [
     "chosen_trial",
     "report_input",
     "report_html",
+    "plain_trials",
     # the record's and the saved specs' names, read here by earlier callers
     "ConfigSummary",
     "config_summaries",
@@ -196,12 +198,27 @@ def chosen_trial(trials: Sequence[Any]) -> int | None:
         return None
 
 
+def plain_trials(trials: Sequence[Any]) -> tuple[Any, ...]:
+    """The trials as the report draws them (`dashboards.plotdata.TrialData`): plain values, read
+    from the record here so that dashboards knows no attribute key."""
+    from dashboards.plotdata import TrialData
+
+    return tuple(
+        TrialData(number=t.number, state=getattr(t.state, "name", str(t.state)),
+                  values=tuple(t.values) if t.values else None, params=dict(config_of(t)),
+                  distributions=dict(getattr(t, "distributions", None) or {}), searched=dict(t.params or {}),
+                  baseline=t.user_attrs.get(BASELINE) or "", replicate=is_replicate(t),
+                  val_curve=t.user_attrs.get(VAL_CURVE), test_accuracy=t.user_attrs.get(TEST_ACCURACY),
+                  test_noise_score=t.user_attrs.get(TEST_NOISE_SCORE))
+        for t in trials)
+
+
 def report_html(reader: SweepReader, figures: list[tuple[str, Any]] | None = None, expected: Any = None) -> str:
     """The sweep's HTML report (`dashboards.report`), fed with what the reader holds (``expected``:
     as `report_input`)."""
     from dashboards.report import sweep_report
 
-    return sweep_report(report_input(reader, expected), reader.trials, figures)
+    return sweep_report(report_input(reader, expected), plain_trials(reader.trials), figures)
 
 
 def config_estimate(c: ConfigSummary):

@@ -253,15 +253,15 @@ def _log_sweep_summary(ctx: "RunContext", reader: Any, seconds: float) -> None:
     from dashboards.report import sweep_figures, sweep_report
 
     from sweeps.replay.reference import random_reference
-    from sweeps.results.read import report_input
+    from sweeps.results.read import plain_trials, report_input
     from sweeps.search.record import trial_row
     from sweeps.tracking import runs as tracking
 
     client, parent = ctx.client, ctx.parent_run_id
     client.log_dict(parent, {"pareto_front": [trial_row(t) for t in reader.front]}, "pareto_front.json")
-    report = report_input(reader, random_reference(ctx.spec))
-    figures = sweep_figures(report, reader.trials)
-    client.log_text(parent, sweep_report(report, reader.trials, figures), "report.html")
+    report, plain = report_input(reader, random_reference(ctx.spec)), plain_trials(reader.trials)
+    figures = sweep_figures(report, plain)
+    client.log_text(parent, sweep_report(report, plain, figures), "report.html")
     for name, fig in figures:
         client.log_figure(parent, fig, f"plots/{name.split(':')[0].lower().replace(' ', '_')}.png")
     counts = reader.counts()

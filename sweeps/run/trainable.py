@@ -148,7 +148,7 @@ def run_trial(
             client.set_terminated(run_id, "FAILED")
             raise
         logging_started = time.perf_counter()
-        finals = _log_result(client, run_id, result, tracking_uri)
+        finals = log_result(client, run_id, result, tracking_uri)
         on_epoch.timing["logging_seconds"] = time.perf_counter() - logging_started
         tracking.log_metrics(client, run_id, on_epoch.timing, step=on_epoch.last_epoch)
         client.set_terminated(run_id, "FINISHED")
@@ -235,7 +235,7 @@ def _curve_dict(curve) -> dict[str, Any]:
     return {"kind": curve.kind, "levels": [float(v) for v in curve.levels], "accuracies": list(curve.accuracies)}
 
 
-def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> dict[str, float]:
+def log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> dict[str, float]:
     """Final metrics, the noise curves (stepped metrics and a table), the summary and the model."""
     last = result.history[-1].to_dict()
     finals = {
@@ -254,8 +254,8 @@ def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tra
         table["test_accuracy"] = list(result.test_curve.accuracies)
     client.log_table(run_id, data=table, artifact_file="noise_curve.json")
     client.log_dict(run_id, result.summary(), "summary.json")
-    client.log_figure(run_id, _curve_figure(result), "noise_curve.png")
-    _log_model(client, run_id, result, tracking_uri)
+    client.log_figure(run_id, curve_figure(result), "noise_curve.png")
+    log_model(client, run_id, result, tracking_uri)
     return finals
 
 
@@ -276,7 +276,7 @@ def noise_series(curves) -> list[tuple[str, float, int]]:
     ]
 
 
-def _curve_figure(result: ExperimentResult):
+def curve_figure(result: ExperimentResult):
     from dashboards.plotdata import curve_series
     from dashboards.render import noise_curve_figure
 
@@ -287,7 +287,7 @@ def _curve_figure(result: ExperimentResult):
     return noise_curve_figure(series, f"{name}: accuracy under noise", result.validation_curve.kind)
 
 
-def _log_model(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
+def log_model(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
     """The trained network as a ``sparse_sweeps`` model (`sweeps.tracking.models`): its state_dict and
     NetworkSpec, never a pickle."""
     import mlflow
