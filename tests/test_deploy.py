@@ -123,7 +123,7 @@ def test_a_sweep_without_finished_trials_still_gets_its_summary(tmp_path):
     client = MlflowClient(stores.mlflow_tracking_uri)
     tracking.parent_run(client, tracking.experiment_id(client, "nothing", stores.mlflow_artifact_location),
                         "nothing", create=True)
-    ctx = open_context(spec, create=False)  # the sweep as `resume` opens it
+    ctx = open_context(spec.resolved(), create=False)  # the sweep as `resume` opens it
     client, parent = ctx.client, ctx.parent_run_id
     from sweeps.results.read import SweepReader
 

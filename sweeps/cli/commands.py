@@ -52,6 +52,7 @@ def check_args(args: argparse.Namespace) -> None:
         full = out.is_dir() and any(out.iterdir()) if args.command == "export" else out.exists()
         if full and not args.force:
             raise UserError(f"--out {out}: already exists; choose another path, or add --force to overwrite it")
+        args.out = str(out)  # the default filled in: the command writes where this checked
 
 
 def build_parser() -> argparse.ArgumentParser:

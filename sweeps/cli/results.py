@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from sweeps.cli.args import NAME, ROOT, RULE, Command, arg, out_path
+from pathlib import Path
+
+from sweeps.cli.args import NAME, ROOT, RULE, Command, arg
 from sweeps.cli.console import console, table
 from sweeps.cli.show import estimate_cell, front_table, print_front_note
 from sweeps.errors import UnknownSweepError
@@ -25,7 +27,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if len(shown) < len(trials):
         title += f", the last {len(shown)} (--all for every one)"
     console.print(front_table(title, shown))
-    counts = reader.counts()
+    counts = reader.counts
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items()))
     console.print(front_table("Pareto front (validation accuracy vs noise score)", front))
     print_front_note(front, spec.name)
@@ -62,7 +64,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     reader = SweepReader.open(args.name, args.root)  # values and the record's attributes; the chosen one in full
     choice, doc = pick(reader, min_accuracy=args.min_accuracy, rule=args.rule)
     _comparison(choice, doc)
-    console.print(f"wrote {write_best(doc, out_path(args))}")
+    console.print(f"wrote {write_best(doc, Path(args.out))}")
     if args.register:
         from sweeps.results.deploy import register
 
@@ -84,7 +86,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from sweeps.search.study import quiet_optuna
 
     quiet_optuna()
-    out = export(reader.spec, choice.number, doc, out_path(args), dense_reference(choice.configs))
+    out = export(reader.spec, choice.number, doc, Path(args.out), dense_reference(choice.configs))
     console.print(f"exported trial #{choice.number} of {reader.spec.name} to {out}: config.yaml, weights.pt, MODEL_CARD.md")
     return 0
 
@@ -96,7 +98,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     quiet_optuna()
     reader = SweepReader.open(args.name, args.root, attrs=None)  # every attribute: the curves are drawn
-    out = out_path(args)
+    out = Path(args.out)
     out.write_text(report_html(reader, expected=random_reference(reader.spec)))
     console.print(f"wrote {out} ({len(reader.trials)} trials)")
     return 0

@@ -114,7 +114,7 @@ class SweepReader:
     attributes the command needs besides `CONFIG_ATTRS` (None: all)."""
 
     def __init__(self, spec: SweepSpec, trials: Sequence[Any] | None = None, attrs: Iterable[str] | None = ()) -> None:
-        self.spec = spec.resolved()  # the stores, resolved once for the command
+        self.spec = spec  # resolved by `open`, or the service's own (resolved when its command began)
         self._attrs = None if attrs is None else tuple(dict.fromkeys((*CONFIG_ATTRS, *attrs)))
         if trials is not None:
             self.__dict__["trials"] = list(trials)
@@ -122,11 +122,11 @@ class SweepReader:
     @classmethod
     def open(cls, name: str, root: str | None = None, attrs: Iterable[str] | None = ()) -> "SweepReader":
         """The saved sweep ``name`` under ``root``; nothing of the study is read until asked."""
-        return cls(saved_spec(name, root), attrs=attrs)
+        return cls(saved_spec(name, root).resolved(), attrs=attrs)  # the stores, resolved once for the command
 
     @classmethod
     def of(cls, spec: SweepSpec, trials: Sequence[Any]) -> "SweepReader":
-        """A reader over trials already in hand (the service's, at the end of a run)."""
+        """A reader over trials already in hand (the service's, at the end of a run): nothing is read."""
         return cls(spec, trials=trials)
 
     @cached_property
@@ -143,7 +143,9 @@ class SweepReader:
         """The Pareto front on the configs' means (`sweeps.search.record.config_front`)."""
         return config_front(self.configs)
 
+    @cached_property
     def counts(self) -> dict[str, int]:
+        """Trials by state: COMPLETE, RUNNING, PRUNED and FAIL."""
         states = [getattr(t.state, "name", str(t.state)) for t in self.trials]
         return {s: states.count(s) for s in ("COMPLETE", "RUNNING", "PRUNED", "FAIL")}
 
@@ -251,7 +253,7 @@ def report_input(reader: SweepReader, expected: Any = None):
     from dashboards.report import ReportInput
 
     spec, trials, configs = reader.spec, reader.trials, reader.configs
-    counts = reader.counts()
+    counts = reader.counts
     chosen = reader.knee
     noise = spec.noise.kind_for(spec.dataset.name)
     reference = expected.reference_point if expected else (0.0, 0.0)

@@ -33,15 +33,17 @@ class RunContext:
 def open_context(spec: SweepSpec, create: bool, connections: tuple[Any, Any] | None = None) -> RunContext:
     """Open the sweep in its stores, once: the MLflow experiment and parent run, and the Optuna
     study (``create``: new ones; else existing ones, refused with a `StoreError` when missing).
-    The stores must have passed `sweeps.stores.preflight.preflight`. ``connections``: an MLflow client
+    The spec's stores must be resolved (`SweepSpec.resolved`, done once by the command) and have
+    passed `sweeps.stores.preflight.preflight`. ``connections``: an MLflow client
     and an Optuna storage already open on these stores, used rather than opened again."""
     from mlflow.tracking import MlflowClient
 
     from sweeps.search.study import SweepStudy
     from sweeps.tracking import runs as tracking
 
-    spec = spec.resolved()  # a no-op for the service's commands, which resolved it at their start
     stores = spec.stores
+    if not stores.is_resolved:
+        raise ValueError("open_context takes a spec whose stores are resolved (SweepSpec.resolved(), once per command)")
     client, optuna_storage = connections or (MlflowClient(stores.mlflow_tracking_uri), stores.optuna_storage)
     exp_id = tracking.experiment_id(client, spec.name, stores.mlflow_artifact_location)
     parent = tracking.parent_run(client, exp_id, spec.name, create=create)

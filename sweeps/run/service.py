@@ -264,7 +264,7 @@ def _log_sweep_summary(ctx: "RunContext", reader: Any, seconds: float) -> None:
     client.log_text(parent, sweep_report(report, plain, figures), "report.html")
     for name, fig in figures:
         client.log_figure(parent, fig, f"plots/{name.split(':')[0].lower().replace(' ', '_')}.png")
-    counts = reader.counts()
+    counts = reader.counts
     tracking.log_metrics(
         client, parent,
         {"trials_complete": counts["COMPLETE"], "trials_failed": counts["FAIL"],
