@@ -40,7 +40,6 @@ __all__ = [
     "sweep_trials",
     "sweep_status",
     "sweep_counts",
-    "chosen_trial",
     "report_input",
     "report_html",
     "plain_trials",
@@ -188,16 +187,6 @@ def sweep_counts(spec: SweepSpec) -> tuple[int, int]:
     trials = sweep_trials(spec, attrs=CONFIG_ATTRS, params=False) or []
     done = [t for t in trials if is_complete(t)]
     return len(done), len(config_front(config_summaries(done)))
-
-
-def chosen_trial(trials: Sequence[Any]) -> int | None:
-    """The number of the front's knee over ``trials``, None with no front."""
-    from sweeps.results.best import choose
-
-    try:
-        return choose(config_front(config_summaries(trials))).number
-    except NoFinishedTrialsError:
-        return None
 
 
 def plain_trials(trials: Sequence[Any]) -> tuple[Any, ...]:
