@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import machine_record
+from benchmarks.common import machine_record
 from sweeps.search.allocation import next_replicates
 from sweeps.search.claims import Design, Replicate, chosen_claims, verdicts
 from sweeps.search.confirm import compare

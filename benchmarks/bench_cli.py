@@ -9,7 +9,7 @@ written directly, with no training. Every command reads them as it reads a real 
 `--before REF` runs the same commands, on the same stores, with the code of git commit REF (a
 temporary worktree), so both sides do the same work on the same machine at the same load.
 
-    python benchmarks/bench_cli.py [--trials 150,2000] [--repeats 5] [--before REF [--before-trials 150]]
+    python -m benchmarks.bench_cli [--trials 150,2000] [--repeats 5] [--before REF [--before-trials 150]]
 
 Prints the figures and writes the raw samples to benchmarks/results/cli-<UTC time>.json.
 """
@@ -30,10 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # fake_store
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine
 
-from machine import cpu_model  # noqa: E402
+from benchmarks.common import cpu_model  # noqa: E402
 
 TARGETS = {"run-bad": 1.5, "list": 1.0, "status": 2.5, "best": 3.0, "report": 10.0}
 TARGET_AT = {"status": 2000, "report": 2000}  # these targets hold at 2,000 trials; the rest at any size
@@ -119,7 +117,7 @@ def main() -> None:
     args = ap.parse_args()
     global PYCACHE
 
-    from fake_store import build_store
+    from benchmarks.fake_store import build_store
 
     sizes = [int(s) for s in args.trials.split(",") if s.strip()]
     started = datetime.now(timezone.utc)

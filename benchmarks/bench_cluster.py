@@ -18,8 +18,8 @@ its operator count per training step, and prints the *estimated* trials per GPU-
 `mnist-paper` at 1, 0.5 and 0.25 GPU per trial (no GPU here: an estimate, see cluster/README.md).
 
     SPARSE_SWEEPS_DATA=/path/to/data SPARSE_SWEEPS_CACHE=/tmp/sscache \\
-        python benchmarks/bench_cluster.py [--preset mnist-quick] [--json out.json] [--only embedded|cluster]
-    SPARSE_SWEEPS_DATA=... python benchmarks/bench_cluster.py --paper-estimate
+        python -m benchmarks.bench_cluster [--preset mnist-quick] [--json out.json] [--only embedded|cluster]
+    SPARSE_SWEEPS_DATA=... python -m benchmarks.bench_cluster --paper-estimate
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the loopback cluster pieces
 
 CONCURRENCY = 2
 
@@ -88,7 +87,7 @@ def embedded(preset: str, base: Path) -> dict[str, Any]:
 
 
 def cluster(preset: str, base: Path) -> dict[str, Any]:
-    from cluster_helpers import (LoopbackCluster, MlflowServer, Postgres, base_env, ensure_postgres,
+    from benchmarks.cluster_helpers import (LoopbackCluster, MlflowServer, Postgres, base_env, ensure_postgres,
                                  without_sweeps_env)
     from sweeps.spec import Stores, load_spec
 

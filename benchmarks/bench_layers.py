@@ -22,7 +22,7 @@ the load average before and after. Targets: step <= 1.10x the dense twin's, eval
 the sparse step <= 0.7x the reference library's. Raw per-repeat times go to
 benchmarks/results/layers-<UTC time>.json with the commit and the machine.
 
-    python benchmarks/bench_layers.py [--step-repeats 150] [--eval-repeats 40] [--repeats 300]
+    python -m benchmarks.bench_layers [--step-repeats 150] [--eval-repeats 40] [--repeats 300]
                                       [--threads 1] [--profile] [--no-json]
 """
 
@@ -47,15 +47,13 @@ import torch.nn.functional as TF
 from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # this checkout's sparsity, and tests/ for the reference library
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import sparsity  # noqa: E402
-from machine import cpu_model  # noqa: E402
+from benchmarks.common import cpu_model  # noqa: E402
 from sparsity.recipe import paper_recipe  # noqa: E402
 from sparsity.sparse_weights import sparse_weight_modules  # noqa: E402
-from sparsity.train import _optimizer, prepare_model, train_step  # noqa: E402
-from tests import reference_nupic as ref  # noqa: E402
+from sparsity.train import make_optimizer, prepare_model, train_step  # noqa: E402
+from benchmarks import reference_nupic as ref  # noqa: E402
 
 PRESET = "sparse-cnn2"
 STEP_TARGET, EVAL_TARGET, REF_TARGET = 1.10, 1.05, 0.70
@@ -146,7 +144,7 @@ def reference_version(spec: sparsity.NetworkSpec, seed: int = 0) -> nn.Module:
 
 def ours_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
     """`sparsity.train.train_step` with train()'s optimizer for the paper recipe."""
-    opt, _ = _optimizer(model, paper_recipe(PRESET, "mnist"))
+    opt, _ = make_optimizer(model, paper_recipe(PRESET, "mnist"))
     sparse = sparse_weight_modules(model)
     model.train()
     return lambda: train_step(model, opt, sparse, x, y)
@@ -154,7 +152,7 @@ def ours_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
 
 def reference_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
     """The reference library's training step: the same SGD, then ``model.apply(rezero_weights)``."""
-    opt, _ = _optimizer(model, paper_recipe(PRESET, "mnist"))
+    opt, _ = make_optimizer(model, paper_recipe(PRESET, "mnist"))
     model.train()
 
     def step() -> None:

@@ -21,7 +21,7 @@ marked, nothing left RUNNING) and the checks run on what finished; run the same 
 before the checks; `--check-only` only checks and times.
 Raw results (every trial's timings) go to benchmarks/results/many-trials-<UTC time>.json.
 
-    SPARSE_SWEEPS_DATA=/path/to/data python benchmarks/bench_many_trials.py --root /tmp/many [--trials 100]
+    SPARSE_SWEEPS_DATA=/path/to/data python -m benchmarks.bench_many_trials --root /tmp/many [--trials 100]
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine
 
 SPEC = REPO / "benchmarks" / "specs" / "many-tiny-trials.yaml"
 GROWTH_TARGET = 1.5
@@ -245,7 +244,7 @@ def main() -> int:
     ap.add_argument("--out", help="raw results JSON (default benchmarks/results/many-trials-<UTC time>.json)")
     args = ap.parse_args()
 
-    from machine import cpu_model
+    from benchmarks.common import cpu_model
     from sweeps.spec import load_spec
 
     root = Path(args.root).resolve()

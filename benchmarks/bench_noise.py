@@ -3,7 +3,7 @@
 Target: noise curve <= 1.1x eleven clean evaluations (model forward over ``split.inputs`` in
 batches of 1000), for Sparse CNN-2 on 10,000 MNIST-like images at one torch thread.
 
-    python benchmarks/bench_noise.py [--repeats 3] [--n 10000] [--preset sparse-cnn2]
+    python -m benchmarks.bench_noise [--repeats 3] [--n 10000] [--preset sparse-cnn2]
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.machine import machine_record
+from benchmarks.common import machine_record
 from sparsity import generator, preset
 from sparsity.data import DataConfig, load_dataset
 from sparsity.data.mnist import mnist_featurize

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         done = {r["seed"]: r for r in map(json.loads, args.work.read_text().splitlines()) if r}
     seeds = _seeds(args.seeds)
     if args.finalize:
-        from benchmarks.machine import machine_record
+        from benchmarks.common import machine_record
 
         rows = [done[s] for s in seeds if s in done]
         out = ROOT / "benchmarks" / "results" / f"quick-front-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.json"

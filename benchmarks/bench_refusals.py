@@ -6,7 +6,7 @@ checks the exit code, that stdout and stderr hold one line together, and that th
 holds exactly what it held before, and prints the median wall and CPU time (user + system of the
 child) with the machine's load. Raw samples go to ``benchmarks/results/refusals-<utc>.json``.
 
-    python benchmarks/bench_refusals.py [--repeats 5]
+    python -m benchmarks.bench_refusals [--repeats 5]
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
 TARGET_S = 1.5
 
 NASTY = "s3c/ret#pw?x@y"  # a password with /, #, ? and @ left unencoded: the URL cannot be parsed
@@ -69,7 +68,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    from machine import cpu_model
+    from benchmarks.common import cpu_model
 
     load_before = os.getloadavg()
     rows = {}

@@ -10,8 +10,8 @@ at equal total epochs (replicates included), the claims `best` makes against den
 they are true, and how often the chosen config truly beats dense. Confirmation set-ups are compared
 at an equal total of 68 trials (48 + 2 baselines + (4 + 2) x 3 replicates).
 
-    python benchmarks/bench_replay.py                       # 30 seeds, every variant
-    python benchmarks/bench_replay.py --seeds 5 --variants random tpe-mv
+    python -m benchmarks.bench_replay                       # 30 seeds, every variant
+    python -m benchmarks.bench_replay --seeds 5 --variants random tpe-mv
 
 Writes ``benchmarks/results/replay/bench-replay-<utc>.json`` (the summary, every run's figures,
 the median curves, the surrogate's held-out fidelity and noise model, the calibration checks,
@@ -29,13 +29,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
 
-from machine import machine_record  # noqa: E402
+from benchmarks.common import RANDOM_REFERENCE, REPLAY_TABLE, machine_record  # noqa: E402
 from sweeps.replay.compare import Variant, summarize  # noqa: E402
 from sweeps.replay.reference import write_reference  # noqa: E402
-from sweeps.replay.table import DEFAULT_TABLE, load_table  # noqa: E402
+from sweeps.replay.table import load_table  # noqa: E402
 
 ASHA_PARETO = {"rule": "pareto", "grace_period": 1, "reduction_factor": 3}
 # Successive halving with rungs at epochs 1 and 3 of 4 trains about 1.8 epochs a trial: 110 trials
@@ -99,7 +97,7 @@ def _fmt(x, digits: int = 5) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--table", default=str(DEFAULT_TABLE))
+    ap.add_argument("--table", default=str(REPLAY_TABLE))
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--mode", default="drawn", choices=["drawn", "recorded"],
@@ -185,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None and args.seeds >= 30 and args.mode == "drawn":  # the report's curve comes from a full run
         source = str(out.relative_to(HERE.parent))
         path = write_reference(table.spec, reference, summary["variants"]["random"]["observed_curve_by_trials_ended"],
-                               args.seeds, source)
-        print(f"wrote {path} (random search's expected observed curve for sweep reports)")
+                               args.seeds, source, RANDOM_REFERENCE)
+        print(f"wrote {path} (random search's expected observed curve for sweep reports; the package ships a "
+              f"copy: cp {path} sweeps/replay/random-reference.json to update it)")
     return 0
 
 

@@ -20,7 +20,7 @@ effects: the seeds a real sweep trains). The per-trial values of the real runs (
 accuracy and noise score / max of every searched trial) are compared with the simulated ones by a
 two-sample Kolmogorov-Smirnov test per objective and searcher.
 
-    SPARSE_SWEEPS_DATA=/path/to/data python benchmarks/bench_search_efficiency.py \\
+    SPARSE_SWEEPS_DATA=/path/to/data python -m benchmarks.bench_search_efficiency \\
         [--trials 20] [--seeds 0,1,2,3,4] [--searchers tpe-mv,random] [--confirm-top 4 --confirm-seeds 3] [--root DIR]
 
 Writes ``benchmarks/results/replay/real-sweeps-<utc>.json``. Runs already finished in ``--root``
@@ -43,8 +43,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
 SPEC = HERE / "specs" / "replay-mnist.yaml"
 
 
@@ -79,7 +77,7 @@ def finished_trials(spec: Any) -> list[Any] | None:
         return None
     if any(t.state.name in ("RUNNING", "WAITING") for t in trials):
         return None
-    if SweepStudy(spec, study).replicates_left(trials):
+    if SweepStudy(spec.study_plan(), study).replicates_left(trials):
         return None
     return trials
 
@@ -133,7 +131,7 @@ def main() -> int:
     import numpy as np
     from scipy.stats import ks_2samp
 
-    from machine import machine_record
+    from benchmarks.common import machine_record
     from sweeps.replay.compare import Variant, run_variant
     from sweeps.replay.surrogate import fit_surrogate
     from sweeps.replay.table import load_table

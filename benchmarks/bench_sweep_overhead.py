@@ -25,7 +25,7 @@ dense baseline on validation noise score. Targets: overhead share < 5%; total wa
 2 cores.
 
     SPARSE_SWEEPS_DATA=/path/to/data SPARSE_SWEEPS_CACHE=/tmp/sscache RAY_AUTH_MODE=disabled \\
-        python benchmarks/bench_sweep_overhead.py [--name bench-overhead] [--root DIR] [--json out.json]
+        python -m benchmarks.bench_sweep_overhead [--name bench-overhead] [--root DIR] [--json out.json]
 
 Without --root the stores go to a fresh temporary folder (kept, and printed, for inspection).
 With --address the sweep runs on a Ray cluster that is already up (start it first; the figures in
@@ -206,19 +206,19 @@ def micro_timings(spec: Any, root: Path) -> dict[str, float]:
     # the trainable logs both 11-level noise curves in one call
     tracking.log_series(client, rid, [("val_noise_accuracy", 0.5, step) for step in range(22)])
     out["mlflow_22_curve_log_batch_s"] = time.perf_counter() - t
-    if hasattr(trainable, "_curve_figure"):
+    if hasattr(trainable, "curve_figure"):
         t = time.perf_counter()
-        fig = trainable._curve_figure(result)
+        fig = trainable.curve_figure(result)
         out["curve_figure_render_s"] = time.perf_counter() - t
         t = time.perf_counter()
         client.log_figure(rid, fig, "noise_curve.png")
         out["mlflow_log_figure_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    trainable._log_model(client, rid, result, uri)
+    trainable.log_model(client, rid, result, uri)
     out["mlflow_pytorch_log_model_s"] = time.perf_counter() - t
     run2 = client.create_run(exp_id, run_name="micro-log-result")
     t = time.perf_counter()
-    trainable._log_result(client, run2.info.run_id, result, uri)
+    trainable.log_result(client, run2.info.run_id, result, uri)
     out["whole_log_result_s"] = time.perf_counter() - t
     for r in (rid, run2.info.run_id):
         client.set_terminated(r, "FINISHED")

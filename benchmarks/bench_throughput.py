@@ -4,7 +4,7 @@
 on one torch thread, end to end, in four variants that separate the two things our loop does
 differently from a user's DataLoader loop:
 
-* data path: ours = ``sparsity.train._train_epoch`` on the split already in memory as tensors
+* data path: ours = ``sparsity.train.train_epoch`` on the split already in memory as tensors
   (batches cut by index from a permutation, forward, backward, SGD step, re-zero of the sparse
   weights); baseline = the same loop fed by ``torch.utils.data.DataLoader(torchvision.datasets.MNIST(
   ..., transform=ToTensor + Normalize), batch_size=64, shuffle=True, num_workers=0)``;
@@ -24,7 +24,7 @@ benchmarks/results/throughput-<UTC time>.json.
 eleven clean evaluations of the same model (``bench_noise.clean_eval``), on the model trained in (a).
 Target: ratio <= 1.1.
 
-    SPARSE_SWEEPS_DATA=<data root> python benchmarks/bench_throughput.py [--batches 300] [--repeats 3]
+    SPARSE_SWEEPS_DATA=<data root> python -m benchmarks.bench_throughput [--batches 300] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -46,14 +46,13 @@ from torchvision import transforms
 
 from sparsity import build_network, preset, sparse_weight_modules
 from sparsity.data import DataConfig, cache_root, data_root, load_dataset
-from sparsity.data.mnist import MNIST_MEAN, MNIST_STD, _locate
+from sparsity.data.mnist import MNIST_MEAN, MNIST_STD, locate_mnist
 from sparsity.noise import get_noise
 from sparsity.recipe import paper_recipe
-from sparsity.train import _optimizer, _train_epoch, prepare_model, train_step
+from sparsity.train import make_optimizer, train_epoch, prepare_model, train_step
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_noise import time_noise_vs_clean  # noqa: E402
-from machine import cpu_model  # noqa: E402
+from benchmarks.bench_noise import time_noise_vs_clean  # noqa: E402
+from benchmarks.common import cpu_model  # noqa: E402
 
 BATCH = 64
 PRESET = "sparse-cnn2"
@@ -64,7 +63,7 @@ def fresh_model(channels_last: bool = False):
     spec = preset(PRESET, "mnist")
     model = prepare_model(spec, 0, torch.device("cpu")) if channels_last else build_network(spec, seed=0)
     recipe = paper_recipe(PRESET, "mnist")
-    opt, _ = _optimizer(model, recipe)
+    opt, _ = make_optimizer(model, recipe)
     return model, opt, recipe.lr
 
 
@@ -75,12 +74,12 @@ def time_ours(data, batches: int, seed: int, channels_last: bool = True) -> tupl
     n = len(split) if batches == 0 else min(len(split), batches * BATCH)
     c, t = time.thread_time(), time.perf_counter()
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
-    _train_epoch(model, opt, split, split.inputs, BATCH, order, 0, lr)
+    train_epoch(model, opt, split, split.inputs, BATCH, order, 0, lr)
     return time.perf_counter() - t, n, time.thread_time() - c, model
 
 
 def loader_epoch(model, opt, loader, batches: int) -> int:
-    """The same steps as ``_train_epoch`` (incl. loss/accuracy accumulation), fed by ``loader``."""
+    """The same steps as ``train_epoch`` (incl. loss/accuracy accumulation), fed by ``loader``."""
     sparse = sparse_weight_modules(model)
     model.train()
     loss_sum = torch.zeros(())
@@ -131,7 +130,7 @@ def main() -> None:
           f"(machine shared with other work: figures are indicative)")
 
     data = load_dataset(DataConfig(name="mnist"))
-    folder = _locate(data_root(None), cache_root(None))  # the extracted copy load_mnist reads
+    folder = locate_mnist(data_root(None), cache_root(None))  # the extracted copy load_mnist reads
     tv = torchvision.datasets.MNIST(
         str(folder), train=True, download=False,
         transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))]),

@@ -201,7 +201,7 @@ def machine() -> dict[str, Any]:
 
     import torch
 
-    from benchmarks.machine import cpu_model
+    from benchmarks.common import cpu_model
 
     return {"platform": platform.platform(), "cpu": cpu_model(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__, "threads_per_run": 1}

@@ -12,8 +12,8 @@ Resumable: rows are appended to ``--work`` (JSON lines) as they finish, and a re
 already there. ``--finalize`` writes the compressed table (header + rows) that
 `sweeps.replay.table.load_table` reads::
 
-    python benchmarks/build_replay_table.py --workers 2            # hours; rerun to resume
-    python benchmarks/build_replay_table.py --finalize             # -> benchmarks/results/replay/...
+    python -m benchmarks.build_replay_table --workers 2            # hours; rerun to resume
+    python -m benchmarks.build_replay_table --finalize             # -> benchmarks/results/replay/...
 """
 
 from __future__ import annotations
@@ -33,12 +33,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from machine import cpu_model  # noqa: E402
+from benchmarks.common import REPLAY_TABLE, cpu_model  # noqa: E402
 
 DEFAULT_SPEC = HERE / "specs" / "replay-mnist.yaml"
 DEFAULT_WORK = HERE / "out" / "replay-table.jsonl"
-DEFAULT_TABLE = HERE / "results" / "replay" / "replay-mnist.jsonl.gz"
+DEFAULT_TABLE = REPLAY_TABLE
 
 
 def _jobs(spec, n_design: int, repeat_configs: int, repeat_seeds: int, baseline_seeds: int) -> list[dict]:

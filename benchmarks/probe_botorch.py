@@ -5,7 +5,7 @@ Not a dependency of the project: install the packages beside it, outside the pro
     pip install --no-deps --target /tmp/botorch-site optuna-integration==5.0.0 botorch==0.18.1 \\
         gpytorch==1.15.2 linear_operator==0.6.1 pyre-extensions multipledispatch typing-inspect \\
         mypy-extensions jaxtyping wadler-lindig
-    PYTHONPATH=/tmp/botorch-site python benchmarks/probe_botorch.py
+    PYTHONPATH=/tmp/botorch-site python -m benchmarks.probe_botorch
 
 It runs `BoTorchSampler(candidates_func=qnehvi_candidates_func)` (noisy expected hypervolume
 improvement) on a 4-parameter, 2-objective noisy problem shaped like the replay space (10 random
@@ -25,7 +25,6 @@ import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
     import torch
 
-    from machine import machine_record
+    from benchmarks.common import machine_record
 
     machine = machine_record(HERE.parent, threads=1)
     torch.set_num_threads(1)

@@ -5,7 +5,7 @@ How far above dense, on the true noise score, do the space's best configs lie (w
 seeds per config a Welch test needs for 80 % power at those margins (one trial's standard deviation
 from the noise model). The context for the replay benchmark's power figures.
 
-    python benchmarks/replay_oracle.py [--configs 20000]
+    python -m benchmarks.replay_oracle [--configs 20000]
 
 Writes ``benchmarks/results/replay/replay-oracle.json``.
 """
@@ -19,8 +19,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from machine import machine_record
+    from benchmarks.common import machine_record
     from sweeps.replay.surrogate import fit_surrogate
     from sweeps.replay.table import load_table
     from sweeps.replay.truth import ACCURACY_SLACK, reference_point, true_hypervolume

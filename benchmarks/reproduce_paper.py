@@ -37,7 +37,7 @@ one that more seeds can settle: at our spread it needs about 13 a side, W1 and S
 added when the first table showed that, and is 10 seeds whatever they show), then the topk ablation
 on Sparse CNN-2 (seeds 0-2: the network furthest below the paper's noise score at 10 seeds).
 
-    SPARSE_SWEEPS_DATA=<data root> python benchmarks/reproduce_paper.py [--jobs 2] [--dry-run]
+    SPARSE_SWEEPS_DATA=<data root> python -m benchmarks.reproduce_paper [--jobs 2] [--dry-run]
         [--only NETWORK[,NETWORK]] [--variant paper|split55k|repeat|conv-half|topk] [--seeds 0-9]
 
 Stop it with Ctrl-C or SIGTERM at any time; run the same command again to go on.
@@ -65,8 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "table1"
 CHECKPOINTS = ROOT / "benchmarks" / "out" / "table1-checkpoints"
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model  # noqa: E402
+from benchmarks.common import cpu_model  # noqa: E402
 
 log = logging.getLogger("reproduce_paper")
 

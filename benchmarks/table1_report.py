@@ -14,7 +14,7 @@ Reads only `benchmarks/results/table1/<variant>/<network>-seed<S>.json` (written
 * Figure 5: test accuracy against noise level, mean over seeds with a min-max band, 8 networks
   (benchmarks/results/table1/figure5.png).
 
-    python benchmarks/table1_report.py [--write]   # prints; --write also updates docs/paper.md
+    python -m benchmarks.table1_report [--write]   # prints; --write also updates docs/paper.md
 """
 
 from __future__ import annotations

@@ -1,23 +1,29 @@
-"""The walk of a run: follow the spec from `sweeps.run.service.run_sweep` through the code.
+"""The walks of a sweep: follow it through the code for `run`, `best` and `resume`.
 
 Runs a tiny real sweep (local Ray, SQLite stores, a Sparse MLP on 600 MNIST images, the dense
 baseline and one searched trial) with a profiler on the driver's main thread (where the service and
-Tune's control loop run). Every call of a function of this repository that receives the sweep's spec
-(an argument, ``self``, or a `RunContext` holding it) is a visit to that function's file. A *stop*
-is entering a file (consecutive calls within one file are one stop); a *return* is entering a
-file the walk had already left. The progress thread (which polls the study every few seconds) is not
-on the walk and is not traced.
+Tune's control loop run), then `sweeps best` on it (through the CLI's `main`, in this process), then
+`resume_sweep` on the finished sweep. Every call of a function of this repository that receives the
+sweep (its spec as an argument or ``self``, an object holding it as ``.spec`` such as a
+`RunContext` or a `SweepReader`, or the command line's arguments naming it) is a visit to that
+function's file. A *stop* is entering a file (consecutive calls within one file are one stop); a
+*return* is entering a file the walk had already left. ``repeated`` lists the functions entered more
+than once on a walk; ``stores_resolved_builds`` counts the times `Stores.resolved()` built resolved
+stores (a call on stores already resolved returns them as they are and builds nothing). The progress
+thread (which polls the study every few seconds) is not on the walk and is not traced.
 
-    SPARSE_SWEEPS_DATA=/path/to/data python benchmarks/trace_run_walk.py [--out FILE]
+    SPARSE_SWEEPS_DATA=/path/to/data python -m benchmarks.trace_run_walk [--out FILE]
 
-Prints the stops in call order with the function names, and writes them to
-``benchmarks/results/run-walk-<utc>.json`` (``--out`` to change).
+Prints the stops of each walk in call order with the function names, and writes them to
+``benchmarks/results/walks-<utc>.json`` (``--out`` to change).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -25,9 +31,25 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import REPO, RESULTS, cpu_model
+
+
+def _stops(calls: list[tuple[str, str]]) -> dict:
+    stops: list[dict] = []
+    for path, fn in calls:
+        if stops and stops[-1]["file"] == path:
+            if fn not in stops[-1]["functions"]:
+                stops[-1]["functions"].append(fn)
+            continue
+        stops.append({"file": path, "functions": [fn]})
+    seen: set[str] = set()
+    returns = 0
+    for stop in stops:
+        returns += stop["file"] in seen
+        seen.add(stop["file"])
+    entered = collections.Counter(f"{path}:{fn}" for path, fn in calls)
+    return {"stops": stops, "n_stops": len(stops), "files": len(seen), "returns": returns,
+            "repeated": {k: n for k, n in entered.items() if n > 1}}
 
 
 def main() -> int:
@@ -35,12 +57,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
-    import os
-
-    from machine import cpu_model
+    from sweeps.cli import commands as cli
     from sweeps.run import service
-    from sweeps.run.context import RunContext
     from sweeps.spec import SweepSpec
+    from sweeps.stores.config import Stores
 
     root = Path(tempfile.mkdtemp(prefix="run-walk-"))
     spec = SweepSpec.from_dict({
@@ -54,10 +74,16 @@ def main() -> int:
         "stores": {"root": str(root)},
     })
     calls: list[tuple[str, str]] = []  # (file, function), in call order
+    builds = [0]
 
-    def carries_spec(value: object) -> bool:
-        if isinstance(value, RunContext):
-            value = value.spec
+    def carries_sweep(value: object) -> bool:
+        if isinstance(value, argparse.Namespace):
+            return getattr(value, "name", None) == spec.name
+        if not isinstance(value, SweepSpec):
+            try:
+                value = value.__dict__.get("spec") if hasattr(value, "__dict__") else None
+            except Exception:  # noqa: BLE001 - an object that refuses introspection carries nothing
+                return False
         return isinstance(value, SweepSpec) and value.name == spec.name
 
     def profile(frame, event, arg):  # noqa: ARG001
@@ -68,38 +94,46 @@ def main() -> int:
         if REPO not in path.parents or {"benchmarks", ".venv"} & set(path.relative_to(REPO).parts):
             return
         names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-        if any(carries_spec(frame.f_locals.get(n)) for n in names):
+        if code.co_qualname == "Stores.resolved" and not frame.f_locals["self"].is_resolved:
+            builds[0] += 1
+        if any(carries_sweep(frame.f_locals.get(n)) for n in names):
             calls.append((str(path.relative_to(REPO)), code.co_qualname))
 
-    t0 = time.perf_counter()
-    sys.setprofile(profile)
-    try:
-        outcome = service.run_sweep(spec)
-    finally:
-        sys.setprofile(None)
-        shutil.rmtree(root, ignore_errors=True)
-    wall = time.perf_counter() - t0
+    def walk(label: str, fn) -> dict:
+        calls.clear()
+        builds[0] = 0
+        t0 = time.perf_counter()
+        sys.setprofile(profile)
+        try:
+            value = fn()
+        finally:
+            sys.setprofile(None)
+        wall = time.perf_counter() - t0
+        out = {**_stops(list(calls)), "stores_resolved_builds": builds[0], "wall_s": round(wall, 1)}
+        print(f"\n{label}:")
+        for i, stop in enumerate(out["stops"], 1):
+            print(f"{i:3d}  {stop['file']:34s} {', '.join(stop['functions'])}")
+        print(f"{out['n_stops']} stops through {out['files']} files, {out['returns']} returns to a file already "
+              f"left; Stores.resolved() built {out['stores_resolved_builds']} time(s); functions entered more than "
+              f"once: {out['repeated'] or 'none'} ({wall:.0f} s)")
+        return out | {"value": value}
 
-    stops: list[dict] = []
-    for path, fn in calls:
-        if stops and stops[-1]["file"] == path:
-            if fn not in stops[-1]["functions"]:
-                stops[-1]["functions"].append(fn)
-            continue
-        stops.append({"file": path, "functions": [fn]})
-    seen: set[str] = set()
-    returns = 0
-    for stop in stops:
-        returns += stop["file"] in seen
-        seen.add(stop["file"])
-    for i, stop in enumerate(stops, 1):
-        print(f"{i:3d}  {stop['file']:34s} {', '.join(stop['functions'])}")
-    print(f"{len(stops)} stops through {len(seen)} files, {returns} returns to a file already left "
-          f"({len(outcome.trials)} trials, {wall:.0f} s)")
-    result = {"stops": stops, "n_stops": len(stops), "files": len(seen), "returns": returns,
-              "trials": len(outcome.trials), "wall_s": round(wall, 1), "machine": {"cpu": cpu_model(), "cpus_usable": len(os.sched_getaffinity(0)), "load_average": os.getloadavg()},
+    assert Stores.resolved  # the class the profiler watches
+    try:
+        run = walk("run (service.run_sweep)", lambda: len(service.run_sweep(spec).trials))
+        best = walk("best (sweeps best, the CLI's main)", lambda: cli.main(
+            ["best", spec.name, "--root", str(root), "--out", str(root / "best.yaml")]))
+        resume = walk("resume (service.resume_sweep)",
+                      lambda: len(service.resume_sweep(spec.name, root=str(root)).trials))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert best["value"] == 0, "sweeps best failed"
+    result = {"walks": {"run": run, "best": best, "resume": resume}, "trials": run.pop("value"),
+              "machine": {"cpu": cpu_model(), "cpus_usable": len(os.sched_getaffinity(0)),
+                          "load_average": os.getloadavg()},
               "utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    out = args.out or REPO / "benchmarks" / "results" / f"run-walk-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    best.pop("value"), resume.pop("value")
+    out = args.out or RESULTS / f"walks-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
     return 0

@@ -1,9 +1,8 @@
 """Plot data, computed in plain functions (tested), separate from drawing (`dashboards.render`).
 
-Inputs are Optuna `FrozenTrial`-like objects (``number``, ``state``, ``values``, ``params``,
-``user_attrs``, ``datetime_start``, ``datetime_complete``): the study holds every objective value,
-each trial's validation noise curve (``val_curve``) and its baseline name, so a report needs no
-other store.
+Inputs are plain data: one `TrialData` per trial (its number, state, values, params, baseline
+name, validation noise curve, test figures), which the sweep service builds from its record
+(`sweeps.results.read.plain_trials`). Nothing here knows how the service stores a trial.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 __all__ = [
+    "TrialData",
     "ConfigEstimate",
     "CurveSeries",
     "ParetoPoint",
@@ -25,13 +25,31 @@ __all__ = [
 ]
 
 
-def _complete(trials: Sequence[Any]) -> list[Any]:
-    return [t for t in trials if getattr(t.state, "name", str(t.state)) == "COMPLETE" and t.values]
+@dataclass(frozen=True)
+class TrialData:
+    """One trial as the report draws it. ``baseline``: its baseline's name ("" for a searched
+    config); ``replicate``: a seed replicate of another config (no new point); ``params``: its
+    config as shown; ``distributions``: the searched params' Optuna distributions (importances)."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED, FAIL, RUNNING ...
+    values: tuple[float, ...] | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    distributions: Mapping[str, Any] = field(default_factory=dict)
+    searched: Mapping[str, Any] = field(default_factory=dict)  # the sampled params alone
+    baseline: str = ""
+    replicate: bool = False
+    val_curve: Mapping[str, Any] | None = None
+    test_accuracy: float | None = None
+    test_noise_score: float | None = None
 
 
-def _label(t: Any) -> str:
-    baseline = t.user_attrs.get("baseline")
-    return f"#{t.number} {baseline}" if baseline else f"#{t.number}"
+def _complete(trials: Sequence[TrialData]) -> list[TrialData]:
+    return [t for t in trials if t.state == "COMPLETE" and t.values]
+
+
+def _label(t: TrialData) -> str:
+    return f"#{t.number} {t.baseline}" if t.baseline else f"#{t.number}"
 
 
 @dataclass(frozen=True)
@@ -91,9 +109,8 @@ def _interval(mean_low_high: tuple[float, float, float], scale: float = 1.0) -> 
     return None if math.isnan(low) else (scale * low, scale * high)
 
 
-def _params(t: Any) -> tuple[tuple[str, Any], ...]:
-    values = (t.user_attrs.get("config") or t.params) if t is not None else {}
-    return tuple(sorted(values.items()))
+def _params(t: TrialData | None) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(t.params.items())) if t is not None else ()
 
 
 def pareto_data(trials: Sequence[Any], front: frozenset[int] = frozenset(), chosen: int | None = None,
@@ -106,11 +123,11 @@ def pareto_data(trials: Sequence[Any], front: frozenset[int] = frozenset(), chos
     links = links or {}
     by_number = {t.number: t for t in trials}
     if configs:
-        attrs = {t.number: t.user_attrs for t in trials}
+        baselines = {t.number: t.baseline for t in trials}
         points = tuple(
             ParetoPoint(
                 number=c.number, accuracy_percent=100.0 * c.accuracy[0], noise_score=float(c.noise[0]),
-                on_front=c.number in front, baseline=attrs.get(c.number, {}).get("baseline", "") or "",
+                on_front=c.number in front, baseline=baselines.get(c.number, ""),
                 chosen=c.number == chosen, seeds=c.seeds, accuracy_interval=_interval(c.accuracy, 100.0),
                 noise_interval=_interval(c.noise), params=_params(by_number.get(c.number)),
                 link=links.get(c.number, ""),
@@ -121,7 +138,7 @@ def pareto_data(trials: Sequence[Any], front: frozenset[int] = frozenset(), chos
         points = tuple(
             ParetoPoint(
                 number=t.number, accuracy_percent=100.0 * t.values[0], noise_score=float(t.values[1]),
-                on_front=t.number in front, baseline=t.user_attrs.get("baseline", "") or "",
+                on_front=t.number in front, baseline=t.baseline,
                 chosen=t.number == chosen, params=_params(t), link=links.get(t.number, ""),
             )
             for t in _complete(trials)
@@ -135,18 +152,18 @@ def overlay_curves(trials: Sequence[Any], front: frozenset[int] = frozenset(), b
     """The dense baselines' validation noise curves against the ``best`` sparse configs' (by
     noise score, among the Pareto-front trials ``front``, falling back to all complete trials).
     A config in ``configs`` with a curve over several seeds is drawn at its mean, with its band."""
-    done = [t for t in _complete(trials) if "val_curve" in t.user_attrs and "replicate_of" not in t.user_attrs]
+    done = [t for t in _complete(trials) if t.val_curve and not t.replicate]
     bands = {c.number: c for c in configs if c.curve}
     noise = {c.number: c.noise[0] for c in configs}
-    baselines = [t for t in done if t.user_attrs.get("baseline")]
-    searched = [t for t in done if not t.user_attrs.get("baseline")]
+    baselines = [t for t in done if t.baseline]
+    searched = [t for t in done if not t.baseline]
     front = [t for t in searched if t.number in front] or searched
     top = sorted(front, key=lambda t: -noise.get(t.number, t.values[1]))[:best]
 
     def series(t: Any, baseline: bool) -> CurveSeries:
         c = bands.get(t.number)
         if c is None:
-            return curve_series(_label(t), t.user_attrs["val_curve"], baseline=baseline)
+            return curve_series(_label(t), dict(t.val_curve), baseline=baseline)
         return CurveSeries(f"{_label(t)} ({c.seeds} seeds)", c.curve_levels, tuple(100.0 * m for m, _, _ in c.curve),
                            baseline, tuple(100.0 * lo for _, lo, _ in c.curve), tuple(100.0 * hi for _, _, hi in c.curve))
 
@@ -178,7 +195,7 @@ def pareto_table(trials: Sequence[Any], front: frozenset[int], configs: Sequence
     rows = []
     for p in sorted(data.front, key=lambda p: -p.accuracy_percent):
         t = by_number[p.number]
-        test_acc = t.user_attrs.get("test_accuracy")
+        test_acc = t.test_accuracy
         extra: dict[str, Any] = {}
         if configs:
             extra = {"seeds": p.seeds,
@@ -193,8 +210,8 @@ def pareto_table(trials: Sequence[Any], front: frozenset[int], configs: Sequence
             "val noise score": int(p.noise_score),
             **extra,
             "test accuracy %": None if test_acc is None or math.isnan(test_acc) else round(100 * test_acc, 2),
-            "test noise score": None if t.user_attrs.get("test_noise_score") is None else int(t.user_attrs["test_noise_score"]),
-            "params": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in (t.user_attrs.get("config") or t.params).items()},
+            "test noise score": None if t.test_noise_score is None else int(t.test_noise_score),
+            "params": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in t.params.items()},
         })
     return rows
 
@@ -213,15 +230,15 @@ def importances(trials: Sequence[Any], objectives: Sequence[str] = ("val_accurac
     params). Empty when fewer than two trials vary a parameter."""
     import optuna
 
-    searched = [t for t in _complete(trials) if t.params and not t.user_attrs.get("baseline")]
+    searched = [t for t in _complete(trials) if t.searched and not t.baseline]
     if len(searched) < 2:
         return {}
-    names = set.intersection(*(set(t.params) for t in searched))
+    names = set.intersection(*(set(t.searched) for t in searched))
     # One in-memory study holds every searched trial with all objectives; each is scored as a target.
     study = optuna.create_study(directions=["maximize"] * len(objectives))
     study.add_trials([
         optuna.trial.create_trial(
-            params={k: t.params[k] for k in names}, distributions={k: t.distributions[k] for k in names},
+            params={k: t.searched[k] for k in names}, distributions={k: t.distributions[k] for k in names},
             values=[float(v) for v in t.values[: len(objectives)]],
         )
         for t in searched

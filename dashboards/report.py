@@ -1,10 +1,11 @@
 """The sweep report: every plot of a sweep, interactive, in one self-contained HTML file.
 
 `sweep_report(report, trials)` computes the plot data (dashboards.plotdata), draws it
-(dashboards.render) and returns the HTML. It takes data only: a `ReportInput` (the sweep's name,
-its summary facts, the noise kind, the chosen trial, the Pareto front and the hypervolume curve,
-all computed by the service) and the trials; the sweep service builds
-both (`sweeps.results.report_input`), so dashboards never imports sweeps. `sweeps report NAME`
+(dashboards.render) and returns the HTML. It takes plain data only: a `ReportInput` (the sweep's
+name, its summary facts, the noise kind, the chosen trial, the Pareto front and the hypervolume
+curve, all computed by the service) and the trials as `plotdata.TrialData`; the sweep service builds
+both (`sweeps.results.read.report_input`, `plain_trials`), so dashboards never imports sweeps nor
+knows how a trial is stored. `sweeps report NAME`
 writes the page, and a finished sweep logs it (and its PNGs) to its MLflow parent run.
 """
 

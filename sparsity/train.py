@@ -38,6 +38,8 @@ __all__ = [
     "default_device",
     "prepare_model",
     "train_step",
+    "make_optimizer",
+    "train_epoch",
     "evaluate",
     "train",
 ]
@@ -137,7 +139,7 @@ def prepare_model(spec: NetworkSpec, seed: int, device: torch.device) -> SparseN
     return model
 
 
-def _optimizer(model: nn.Module, recipe: Recipe) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.StepLR]:
+def make_optimizer(model: nn.Module, recipe: Recipe) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.StepLR]:
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=recipe.lr_gamma)
 
@@ -161,7 +163,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, sparse: list, x: Te
     return logits, loss
 
 
-def _train_epoch(
+def train_epoch(
     model: SparseNet,
     opt: torch.optim.Optimizer,
     split: DataSplit,
@@ -222,7 +224,7 @@ def train(
         torch.set_num_threads(threads)
     _check_fits(spec, data)
     model = prepare_model(spec, seed, device)
-    opt, sched = _optimizer(model, recipe)
+    opt, sched = make_optimizer(model, recipe)
     data = data.to(device)
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
     history = _resume(ckpt, spec, recipe, seed, model, opt, sched) if ckpt is not None and ckpt.exists() else []
@@ -239,7 +241,7 @@ def train(
         order = torch.randperm(len(train_split), generator=generator(seed, "data-order", epoch)).to(device)
         lr = opt.param_groups[0]["lr"]
         batch = recipe.batch_size_for(epoch)
-        train_loss, train_acc = _train_epoch(model, opt, train_split, inputs, batch, order, epoch, lr)
+        train_loss, train_acc = train_epoch(model, opt, train_split, inputs, batch, order, epoch, lr)
         sched.step()
         update_boost_strength(model)
         val_loss = val_acc = None

@@ -6,6 +6,7 @@ YAML mapping is read; past `SweepSpec.from_dict` everything is typed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,7 +23,8 @@ from sparsity.network_spec import NetworkSpec
 from sparsity.presets import preset as network_preset
 from sparsity.recipe import Recipe, paper_recipe
 
-from sweeps.search.early_stopping import RULES as EARLY_STOPPING_RULES
+from sweeps.search.early_stopping import RULES as EARLY_STOPPING_RULES, SuccessiveHalving
+from sweeps.search.plan import Dimension, StudyPlan
 from sweeps.search import space as grammar
 from sweeps.errors import SpecError, StoreError, spec_fail
 from sweeps.names import check_sweep_name
@@ -46,7 +48,7 @@ __all__ = [
 ]
 
 # Both maximized, on the validation split. The test split is only for reporting.
-from sweeps.search.trial_report import OBJECTIVES  # noqa: E402  (the objectives live with the trial report)
+from sweeps.search.record import BASELINE, OBJECTIVES  # noqa: E402  (the objectives live with the sweep's record)
 
 # A baseline without a preset is the dense point of the same network.
 _DENSE_POINT = ((grammar.parse("percent_on"), 1.0), (grammar.parse("weight_density"), 1.0))
@@ -80,15 +82,10 @@ def _typed(cls: type, where: str, data: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Param:
-    """One searched parameter: a float/int range (optionally log scale) or a list of choices."""
+class Param(Dimension):
+    """One searched parameter (`sweeps.search.plan.Dimension`: a float/int range, optionally log
+    scale, or a list of choices), validated, with where its value lands in the network."""
 
-    name: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] | None = None
-    integer: bool = False
     # Where the value lands, parsed once from ``name`` (`sweeps.search.space`).
     target: grammar.Target = field(init=False, repr=False, compare=False)
 
@@ -315,6 +312,37 @@ class SweepSpec:
         """The model seed of a config's ``k``-th replicate (1-based): the spec's seed + k."""
         return self.seed + k
 
+    def resolved(self) -> "SweepSpec":
+        """This spec with its stores resolved (`Stores.resolved`: absolute root, every URL set),
+        resolved once: a spec whose stores are resolved is returned as it is. Nothing else changes,
+        so nothing is validated again. A command resolves the spec it was given once, at its start."""
+        if self.stores.is_resolved:
+            return self
+        out = copy.copy(self)
+        object.__setattr__(out, "stores", self.stores.resolved())  # the stores take no part in validation
+        return out
+
+    def study_plan(self) -> StudyPlan:
+        """What the sweep's study needs of this spec (`sweeps.search.study.SweepStudy`)."""
+        return StudyPlan(
+            name=self.name,
+            space=tuple(self.space),  # each Param is a Dimension
+            baselines=tuple((b.name, dict(b.params)) for b in self.baselines),
+            trials=self.budget.trials, sampler=self.searcher.algorithm, sampler_seed=self.searcher.seed,
+            startup_trials=self.searcher.startup_trials,
+            confirm_top=None if self.confirm is None else self.confirm.top,
+            replicate_seeds=() if self.confirm is None else
+            tuple(self.replicate_seed(k) for k in range(1, self.confirm.seeds + 1)),
+        )
+
+    def stopping_rule(self) -> SuccessiveHalving | None:
+        """A fresh early-stopping rule for this sweep (`sweeps.search.early_stopping`), None without one."""
+        es = self.early_stopping
+        if es is None:
+            return None
+        return SuccessiveHalving(max_epochs=self.epochs, grace_period=es.grace_period,
+                                 reduction_factor=es.reduction_factor, rule=es.rule, metric=es.metric, mode=es.mode)
+
     def experiment(self, params: Mapping[str, Any], baseline: Baseline | None = None, seed: int | None = None) -> ExperimentConfig:
         """The experiment one trial runs: the base network and recipe with ``params`` applied."""
         network = network_preset(baseline.preset, self.dataset.name) if baseline and baseline.preset else self.network
@@ -338,7 +366,7 @@ class SweepSpec:
     def trial(self, config: Mapping[str, Any]) -> tuple[ExperimentConfig, dict[str, Any], str | None]:
         """(experiment, searched params, baseline name) of one trial's config as the searcher made
         it: a baseline's name, or a value for every parameter of the space."""
-        baseline_name = config.get("baseline")
+        baseline_name = config.get(BASELINE)
         if baseline_name:
             baseline = next((b for b in self.baselines if b.name == baseline_name), None)
             if baseline is None:  # a store that does not match its saved spec

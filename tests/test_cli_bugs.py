@@ -36,7 +36,7 @@ def test_unreachable_tracking_server_is_one_line_not_a_traceback(monkeypatch, ca
     def reach(args):
         tracking.check_reachable("http://127.0.0.1:9", timeout=2)
 
-    monkeypatch.setattr(cli, "cmd_status", reach)
+    monkeypatch.setitem(cli.RUNS, "status", reach)
     assert cli.main(["status", "any"]) == 2
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: MLflow tracking server http://127.0.0.1:9 is unreachable")

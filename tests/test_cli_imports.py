@@ -138,13 +138,14 @@ def test_public_names_still_reach_the_modules():
 def test_the_front_read_once_is_optunas_front(store):
     import optuna
 
-    from sweeps.results.read import front_of, sweep_status
+    from sweeps.results.read import sweep_status
+    from sweeps.search.record import config_front
 
     study = optuna.load_study(study_name="fake", storage=f"sqlite:///{store / 'optuna.db'}")
     spec, trials, front = sweep_status("fake", str(store))
     assert sorted(t.number for t in front) == sorted(t.number for t in study.best_trials)
     assert [t.values[0] for t in front] == sorted((t.values[0] for t in front), reverse=True)
-    assert front_of([]) == []
+    assert config_front([]) == []
 
 
 @pytest.mark.parametrize("command", [["status", "fake"], ["list"], ["best", "fake"]])

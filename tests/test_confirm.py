@@ -115,7 +115,7 @@ def _tell(study: SweepStudy, number: int, values) -> None:
 
 def test_the_plan_runs_baselines_search_then_replicates_once_the_search_has_ended():
     spec = SweepSpec.from_dict(tiny_spec("plan", budget={"trials": 3}, confirm={"top": 2, "seeds": 2}))
-    study = SweepStudy.in_memory(spec)
+    study = SweepStudy.in_memory(spec.study_plan())
     asked = [study.next_proposal() for _ in range(4)]
     assert [p.baseline for p in asked] == ["dense", None, None, None]
     assert study.next_proposal() is None  # the search has not ended: the candidates are not known
@@ -139,14 +139,14 @@ def test_the_plan_runs_baselines_search_then_replicates_once_the_search_has_ende
 
 def test_a_replicate_orphaned_by_a_stop_is_asked_again_and_none_twice():
     spec = SweepSpec.from_dict(tiny_spec("orph", budget={"trials": 1}, confirm={"top": 1, "seeds": 1}))
-    study = SweepStudy.in_memory(spec)
+    study = SweepStudy.in_memory(spec.study_plan())
     for _ in range(2):
         p = study.next_proposal()
         _tell(study, p.number, (0.9, 1000))
     first = study.next_proposal()
     assert first.replicate_of == 1
     study.reconcile()  # the driver stopped while it trained
-    again = SweepStudy(spec, study.study)  # a resumed driver
+    again = SweepStudy(spec.study_plan(), study.study)  # a resumed driver
     todo = [again.next_proposal(), again.next_proposal()]
     assert [(p.replicate_of, p.seed) for p in todo] == [(1, 1), (0, 1)]
     for p in todo:

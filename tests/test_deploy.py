@@ -95,7 +95,7 @@ def _failed_sweep(root, name: str):
     spec_path(root, name).parent.mkdir(parents=True, exist_ok=True)
     spec_path(root, name).write_text(spec.to_yaml())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = SweepStudy.create(spec, spec.stores.resolved().optuna_storage).study
+    study = SweepStudy.create(spec.study_plan(), spec.stores.resolved().optuna_storage).study
     study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={
         "baseline": "dense", "ray_trial_id": "t_00000", "fail_reason": "NaN loss at epoch 1"}))
     return spec, study
@@ -123,9 +123,11 @@ def test_a_sweep_without_finished_trials_still_gets_its_summary(tmp_path):
     client = MlflowClient(stores.mlflow_tracking_uri)
     tracking.parent_run(client, tracking.experiment_id(client, "nothing", stores.mlflow_artifact_location),
                         "nothing", create=True)
-    ctx = open_context(spec, create=False)  # the sweep as `resume` opens it
+    ctx = open_context(spec.resolved(), create=False)  # the sweep as `resume` opens it
     client, parent = ctx.client, ctx.parent_run_id
-    service._log_sweep_summary(ctx, ctx.study.study.get_trials(deepcopy=False), [], 1.0)
+    from sweeps.results.read import SweepReader
+
+    service._log_sweep_summary(ctx, SweepReader.of(ctx.spec, ctx.study.study.get_trials(deepcopy=False)), 1.0)
     run = client.get_run(parent)
     assert run.data.metrics["trials_failed"] == 1 and run.data.metrics["trials_complete"] == 0
     assert run.data.metrics["pareto_size"] == 0

@@ -1,5 +1,5 @@
 """k-winners-take-all: selection, ties, negatives, k rounding, duty cycles, boosting, gradients,
-state_dict round trips and parity with the reference library (tests/reference_nupic.py)."""
+state_dict round trips and parity with the reference library (benchmarks/reference_nupic.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,7 @@ import sparsity
 from sparsity import KWinners, KWinners2d
 from sparsity import functional as F
 
-try:
-    from tests import reference_nupic as ref
-except ImportError:  # pragma: no cover - tests/ run as a rootdir without a package
-    import reference_nupic as ref
+from benchmarks import reference_nupic as ref
 
 
 def t(rows) -> torch.Tensor:

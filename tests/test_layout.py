@@ -1,13 +1,14 @@
 """The package layout's rules, read from the source (no import runs): which room may import which.
 
-Rooms are `sweeps`' subpackages and top-level modules, plus `sparsity` and `dashboards`. An import
-counts where it runs: imports under ``if TYPE_CHECKING:`` (annotations only) are left out, imports
-inside functions count. The rules (README, "Layout"):
+Rooms are `sweeps`' subpackages and top-level modules, plus `sparsity` and `dashboards`. Every import
+counts: inside functions, under ``if TYPE_CHECKING:`` (an annotation is a dependency too), and a
+dotted module path written in a string annotation (``"sweeps.spec.SweepSpec"``). The rules
+(docs/guide/architecture.md):
 
 * the rooms form a DAG, in the order of `LAYERS`: a room imports only rooms of lower layers;
 * `sparsity` and `dashboards` never import `sweeps`; `sparsity` imports neither;
-* `sweeps.search` (the decisions) imports no Ray, no MLflow and no `sweeps.spec` (it takes the
-  spec as an argument);
+* `sweeps.search` (the decisions) imports no Ray, no MLflow and no `sweeps.spec`, not even for an
+  annotation (it takes a `sweeps.search.plan.StudyPlan`);
 * a private API of Ray, Optuna or MLflow (``ray._private``, ``optuna._x``, ``mlflow.x._y`` ...) is
   reached only from its adapter module.
 """
@@ -29,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sweeps.stores", "sweeps.names"),
     ("sweeps.search",),
     ("sweeps.spec",),
+    ("sweeps.spec_store",),
     ("sweeps.tracking",),
     ("sweeps.results",),
     ("sweeps.replay",),
@@ -52,31 +54,54 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    """ids of the nodes under ``if TYPE_CHECKING:`` blocks."""
-    skip: set[int] = set()
+def _annotation_strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, text) of each annotation written as a string."""
+    out = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                skip.update(id(n) for n in ast.walk(child))
-    return skip
+        notes: list[ast.expr | None] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            a = node.args
+            notes = [x.annotation for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if x]
+            notes.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            notes = [node.annotation]
+        for note in notes:
+            for n in ast.walk(note) if note is not None else ():
+                if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                    out.append((n.lineno, n.value))
+    return out
+
+
+def _dotted_modules(text: str) -> list[str]:
+    """The package modules a string annotation names by a dotted path (``sweeps.spec.SweepSpec``:
+    sweeps.spec)."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return []
+    out = []
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute) and id(n) not in inner:  # the whole dotted path only
+            dotted = ast.unparse(n)
+            if dotted.split(".")[0] in PACKAGES:
+                out.append(dotted.rpartition(".")[0])
+    return out
 
 
 def runtime_imports(path: Path) -> list[tuple[int, str]]:
-    """(line, imported module) for each import of the file that runs."""
+    """(line, imported module) for each import of the file (annotation-only ones included)."""
     module = _module_name(path)
     return imports_in(path.read_text(), module if path.name == "__init__.py" else module.rpartition(".")[0])
 
 
 def imports_in(text: str, package: str) -> list[tuple[int, str]]:
-    """(line, imported module) for each import of source ``text`` of a module in ``package`` that
-    runs (not under ``if TYPE_CHECKING:``)."""
+    """(line, imported module) for each import of source ``text`` of a module in ``package``:
+    wherever it is (a function, ``if TYPE_CHECKING:``), and each package module a string
+    annotation names by its dotted path."""
     tree = ast.parse(text)
-    skip = _type_checking_nodes(tree)
     out = []
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         if isinstance(node, ast.Import):
             out.extend((node.lineno, a.name) for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -88,6 +113,8 @@ def imports_in(text: str, package: str) -> list[tuple[int, str]]:
             out.append((node.lineno, target))
             if target in PACKAGES:  # `from sweeps import shutdown`: the names are modules
                 out.extend((node.lineno, f"{target}.{a.name}") for a in node.names)
+    for line, note in _annotation_strings(tree):
+        out.extend((line, m) for m in _dotted_modules(note))
     return out
 
 
@@ -172,11 +199,13 @@ def test_private_library_apis_only_in_their_adapter(library):
 
 
 def test_the_reader_sees_what_the_rules_need():
-    """A function-level import and a relative one count, a TYPE_CHECKING one does not (so the rules
-    above cannot pass by reading nothing)."""
+    """A function-level import, a relative one, a TYPE_CHECKING one and a dotted string annotation
+    all count (so the rules above cannot pass by reading nothing, nor be dodged by annotations)."""
     text = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sweeps.spec import SweepSpec\n"
-            "def f():\n    import ray.tune\n    from ..run import tune\n")
-    assert sorted(t for _, t in imports_in(text, "sweeps.search")) == ["ray.tune", "sweeps.run", "typing"]
+            "def f(a: 'sweeps.replay.table.Table', b: 'int') -> 'dict[str, sweeps.results.read.X]':\n"
+            "    import ray.tune\n    from ..run import tune\n")
+    assert sorted(t for _, t in imports_in(text, "sweeps.search")) == [
+        "ray.tune", "sweeps.replay.table", "sweeps.results.read", "sweeps.run", "sweeps.spec", "typing"]
     assert ("sweeps.search", "sweeps.run") in {(room("sweeps.search.x"), room("sweeps.run.tune"))}
 
 
@@ -221,3 +250,45 @@ def test_benchmarks_import_only_what_the_packages_define():
                 if alias.name != "*" and alias.name not in defined and not submodule:
                     bad.append(f"{script.name}:{node.lineno}: {node.module} has no {alias.name}")
     assert not bad, bad
+
+
+def test_benchmarks_use_the_packages_as_a_user_would():
+    """A benchmark is run from the repository's root as ``python -m benchmarks.NAME``: it edits no
+    `sys.path`, imports nothing from tests/, calls no private function of the packages, and the
+    packages point at no file of benchmarks/ (they find their data through settings)."""
+    bad = []
+    for script in sorted((REPO / "benchmarks").glob("*.py")):
+        text = script.read_text()
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and ast.unparse(node) == "sys.path":
+                bad.append(f"{script.name}:{node.lineno}: edits sys.path")
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                root = node.module.split(".")[0]
+                if root in ("tests", "fake_store", "cluster_helpers", "machine", "reference_nupic", "sweep_helpers"):
+                    bad.append(f"{script.name}:{node.lineno}: imports {node.module} (not through the benchmarks package)")
+                if root in PACKAGES:
+                    bad += [f"{script.name}:{node.lineno}: imports private {node.module}.{a.name}"
+                            for a in node.names if a.name.startswith("_")]
+            if isinstance(node, ast.Import):
+                bad += [f"{script.name}:{node.lineno}: imports {a.name}" for a in node.names
+                        if a.name.split(".")[0] == "tests"]
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, ast.Name) and node.value.id in _package_aliases(tree)):
+                bad.append(f"{script.name}:{node.lineno}: calls private {ast.unparse(node)}")
+    for path in sources():
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if '"benchmarks"' in line and not line.lstrip().startswith("#"):
+                bad.append(f"{path.relative_to(REPO)}:{i}: a path into benchmarks/")
+    assert not bad, bad
+
+
+def _package_aliases(tree: ast.AST) -> set[str]:
+    """Names a script binds to a module of the packages (``from sweeps.run import trainable``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+            names |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] in PACKAGES}
+    return names

@@ -11,7 +11,8 @@ from optuna.trial import TrialState, create_trial
 
 from dashboards import plotdata, render
 from dashboards.report import ReportInput, sweep_report
-from sweeps.results.read import chosen_trial, front_of, hypervolume_curve, report_input
+from sweeps.results.read import SweepReader, plain_trials, report_input
+from sweeps.search.record import config_front, config_summaries, hypervolume_curve
 from sweeps.spec import load_spec
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
@@ -49,7 +50,7 @@ FRONT = frozenset({0, 1, 3})
 
 
 def test_pareto_points_front_baselines_and_choice(trials):
-    data = plotdata.pareto_data(trials, FRONT, chosen=1)
+    data = plotdata.pareto_data(plain_trials(trials), FRONT, chosen=1)
     assert [p.number for p in data.points] == [0, 1, 2, 3]  # the failed trial is left out
     assert {p.number for p in data.points if p.on_front} == {0, 1, 3}
     assert [p.number for p in data.front] == [1, 0, 3]  # by accuracy, for the step line
@@ -59,7 +60,7 @@ def test_pareto_points_front_baselines_and_choice(trials):
 
 
 def test_overlay_has_dense_baselines_and_best_sparse_by_noise(trials):
-    series = plotdata.overlay_curves(trials, FRONT, best=1)
+    series = plotdata.overlay_curves(plain_trials(trials), FRONT, best=1)
     assert [(s.label, s.baseline) for s in series] == [("#0 dense", True), ("#1", False)]
     assert series[1].levels == tuple(LEVELS)
     assert series[1].accuracy_percent == pytest.approx((90.0, 45.0, 22.5))
@@ -83,7 +84,7 @@ def test_stopped_trials_count_as_ended_but_add_nothing(trials):
 
 
 def test_importances_per_objective_over_searched_trials(trials):
-    imps = plotdata.importances(trials)
+    imps = plotdata.importances(plain_trials(trials))
     assert set(imps) == {"val_accuracy", "val_noise_score"}
     for d in imps.values():
         assert set(d) == {"percent_on", "lr"}
@@ -91,13 +92,13 @@ def test_importances_per_objective_over_searched_trials(trials):
 
 
 def test_pareto_table_rows(trials):
-    rows = plotdata.pareto_table(trials, FRONT)
+    rows = plotdata.pareto_table(plain_trials(trials), FRONT)
     assert [r["trial"] for r in rows] == [3, 0, 1]
     assert rows[2]["val noise score"] == 200 and rows[2]["test accuracy %"] == pytest.approx(89.0)
 
 
 def test_report_is_one_self_contained_interactive_page(trials):
-    html = sweep_report(report_input(load_spec("mnist-quick"), trials), trials)
+    html = sweep_report(report_input(SweepReader.of(load_spec("mnist-quick"), trials)), plain_trials(trials))
     assert html.count('<div class="plot" id="figure-') == 4 and html.count("Plotly.newPlot(") == 4
     assert "Pareto configurations" in html and "<td>200</td>" in html
     assert 'src="http' not in html and "<script src" not in html  # plotly.js is inlined: it opens offline
@@ -107,24 +108,24 @@ def test_report_is_one_self_contained_interactive_page(trials):
 
 def test_report_takes_plain_data(trials):
     """dashboards draws what it is given: the service picks the chosen trial and the facts."""
-    assert chosen_trial(trials) in {t.number for t in trials}
-    html = sweep_report(ReportInput(name="plain", summary={"dataset": "mnist"}, chosen=1), trials)
+    assert SweepReader.of(load_spec("mnist-quick"), trials).knee in {t.number for t in trials}
+    html = sweep_report(ReportInput(name="plain", summary={"dataset": "mnist"}, chosen=1), plain_trials(trials))
     assert "Sweep report: plain" in html and "<b>dataset</b>: mnist" in html
 
 
 def test_figures_have_labelled_axes_and_named_traces(trials):
-    fig = render.pareto_figure(plotdata.pareto_data(trials, FRONT, chosen=1), "t")
+    fig = render.pareto_figure(plotdata.pareto_data(plain_trials(trials), FRONT, chosen=1), "t")
     assert "accuracy (%)" in fig.layout.xaxis.title.text and "noise score" in fig.layout.yaxis.title.text
     names = [t.name for t in fig.data]
     assert "dense baseline" in names and "chosen (#1)" in names and "searched (Pareto front)" in names
-    curve = render.noise_curve_figure(plotdata.overlay_curves(trials), "t", "mnist-pixels")
+    curve = render.noise_curve_figure(plotdata.overlay_curves(plain_trials(trials)), "t", "mnist-pixels")
     assert "mnist-pixels" in curve.layout.xaxis.title.text and curve.layout.yaxis.title.text == "accuracy (%)"
 
 
 def test_hover_shows_a_configs_parameters_seeds_and_intervals(trials):
     configs = (plotdata.ConfigEstimate(number=1, seeds=3, accuracy=(0.9, 0.88, 0.92), noise=(200.0, 190.0, 210.0)),
                plotdata.ConfigEstimate(number=0, seeds=3, accuracy=(0.95, 0.94, 0.96), noise=(150.0, 140.0, 160.0)))
-    data = plotdata.pareto_data(trials, FRONT, chosen=1, configs=configs, links={1: "http://127.0.0.1:5000/#/run1"})
+    data = plotdata.pareto_data(plain_trials(trials), FRONT, chosen=1, configs=configs, links={1: "http://127.0.0.1:5000/#/run1"})
     p = next(p for p in data.points if p.number == 1)
     assert p.params == (("lr", pytest.approx(0.015)), ("percent_on", 0.05)) and p.link.endswith("run1")
     text = render.point_text(p)
@@ -134,6 +135,12 @@ def test_hover_shows_a_configs_parameters_seeds_and_intervals(trials):
     trace = next(t for t in render.pareto_figure(data, "t").data if t.name == "searched (Pareto front)")
     assert list(trace.customdata[0]) == ["http://127.0.0.1:5000/#/run1", 1]
     assert list(trace.error_y.array) == [10.0] and list(trace.error_x.arrayminus) == [pytest.approx(2.0)]
+
+
+def test_service_front_is_what_the_report_marks(trials):
+    assert {c.number for c in config_front(config_summaries(trials))} == FRONT
+    data = plotdata.pareto_data(plain_trials(trials), report_input(SweepReader.of(load_spec("mnist-quick"), trials)).front)
+    assert {p.number for p in data.points if p.on_front} == FRONT
 
 
 def test_store_text_in_a_hover_is_escaped():
@@ -163,7 +170,8 @@ def test_hovering_a_front_point_in_a_real_browser_shows_its_config(trials, tmp_p
         pytest.fail("chromium is not installed: run `bash scripts/setup.sh --test` as root, then rerun")
     configs = (plotdata.ConfigEstimate(number=1, seeds=3, accuracy=(0.9, 0.88, 0.92), noise=(200.0, 190.0, 210.0)),)
     page = tmp_path / "report.html"
-    page.write_text(sweep_report(ReportInput(name="hover", front=FRONT, chosen=1, configs=configs), trials))
+    page.write_text(sweep_report(ReportInput(name="hover", front=FRONT, chosen=1, configs=configs),
+                                 plain_trials(trials)))
 
     async def hover() -> tuple[str, str]:
         async with chromium_page(chromium, tmp_path / "profile") as tab:
@@ -186,3 +194,23 @@ def test_hovering_a_front_point_in_a_real_browser_shows_its_config(trials, tmp_p
     assert before == ""
     assert "#1" in shown and "Pareto front, chosen" in shown and "seeds 3" in shown
     assert "percent_on = 0.05" in shown and "val noise score 200 [190, 210]" in shown
+
+
+def test_report_draws_random_searchs_expected_curve_only_where_the_setup_matches(trials, tmp_path, monkeypatch):
+    from sweeps.replay import reference
+
+    spec = load_spec("mnist-quick")
+    path = tmp_path / "random-reference.json"
+    reference.write_reference(spec, (0.5, 0.2), {"median": [0.0, 0.1, 0.2], "q1": [0.0, 0.05, 0.1],
+                                                "q3": [0.0, 0.15, 0.3]}, seeds=30, source="bench.json", path=path)
+    monkeypatch.setattr(reference, "REFERENCE_FILE", path)
+    hv = report_input(SweepReader.of(spec, trials), reference.random_reference(spec)).hypervolume
+    assert hv.reference_point == (0.5, 0.2) and hv.expected_median == (0.0, 0.1, 0.2)
+    assert hv.trials == (1, 2, 3, 4) and "30 replayed sweeps" in hv.expected_label
+    fig = render.hypervolume_figure(hv, "t")
+    assert {t.name for t in fig.data} >= {"this sweep"}
+    assert "(0.5, 0.2)" in fig.layout.yaxis.title.text
+    other = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, epochs=spec.epochs + 1))
+    assert reference.random_reference(other, path) is None  # other epochs: not comparable
+    assert report_input(SweepReader.of(other, trials), reference.random_reference(other)).hypervolume.expected_trials == ()
+    assert report_input(SweepReader.of(other, trials), None).hypervolume.reference_point == (0.0, 0.0)

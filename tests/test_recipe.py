@@ -17,7 +17,7 @@ import torch
 from sparsity import preset
 from sparsity.data import DataConfig, load_dataset
 from sparsity.recipe import Recipe, paper_recipe
-from sparsity.train import evaluate, prepare_model, train_step, _optimizer
+from sparsity.train import evaluate, prepare_model, train_step, make_optimizer
 from sparsity.sparse_weights import sparse_weight_modules
 from sparsity.kwinners import update_boost_strength
 
@@ -82,7 +82,7 @@ def _first_steps(network: str, recipe: Recipe, data, steps: int = STEPS) -> tupl
     ``steps // 4`` steps at the later epochs' batch size (momentum carried over)."""
     torch.manual_seed(0)
     model = prepare_model(preset(network, "mnist"), seed=0, device=torch.device("cpu"))
-    opt, _ = _optimizer(model, recipe)
+    opt, _ = make_optimizer(model, recipe)
     sparse = sparse_weight_modules(model)
     g = torch.Generator().manual_seed(0)
     order = torch.randperm(len(data.train), generator=g)

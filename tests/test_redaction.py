@@ -160,7 +160,7 @@ def test_an_unexpected_error_is_one_scrubbed_line_and_a_private_trace(tmp_path, 
         raise RuntimeError(f"connection to postgresql://alice:{password}@127.0.0.1:1/optuna failed\n"
                            f"DETAIL: the password {password} ...\n" + "x\n" * 100)
 
-    monkeypatch.setattr(cli, "cmd_status", broken)
+    monkeypatch.setitem(cli.RUNS, "status", broken)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     assert cli.main(["status", "any"]) == 1
     text = capsys.readouterr().out

@@ -21,6 +21,7 @@ from sweeps.search.confirm import compare
 from sweeps.spec import Confirm, load_spec
 
 import bench_scripts
+from benchmarks.common import REPLAY_TABLE
 from replay_helpers import write_table
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "replay"
@@ -159,7 +160,7 @@ def test_recorded_seeds_replay_the_baselines_runs(table, surrogate):
 
 
 def test_a_spec_the_table_did_not_record_is_refused_naming_the_key():
-    committed = load_table()
+    committed = load_table(REPLAY_TABLE)
     with pytest.raises(SpecError, match=r"^recipe.epochs: 2 epochs but the table recorded 4") as e:
         committed.check_covers(load_spec("mnist-quick"))
     assert "\n" not in str(e.value)
@@ -184,7 +185,7 @@ def test_the_committed_table_reproduces_its_recorded_figures():
     VARIANTS = bench_scripts.load("bench_replay").VARIANTS
 
     path, record = _recorded()
-    committed = load_table()
+    committed = load_table(REPLAY_TABLE)
     model = fit_surrogate(committed)
     assert holdout(committed).to_dict() == pytest.approx(record["fidelity"])
     assert model.noise.to_dict()["total_sd_final"] == pytest.approx(record["noise_model"]["total_sd_final"])

@@ -11,10 +11,7 @@ import sparsity
 from sparsity import SparseWeights, SparseWeights2d
 from sparsity.sparse_weights import nonzero_per_unit, random_mask
 
-try:
-    from tests import reference_nupic as ref
-except ImportError:  # pragma: no cover
-    import reference_nupic as ref
+from benchmarks import reference_nupic as ref
 
 
 def _gen(seed: int) -> torch.Generator:

@@ -25,7 +25,7 @@ from ..facts import DATASETS
 from ..seeding import generator
 from .base import Dataset, DatasetNotFoundError, DataSplit, cache_root, data_root
 
-__all__ = ["load_mnist", "mnist_featurize", "MNIST_MEAN", "MNIST_STD", "MNIST_TRAIN_SIZE"]
+__all__ = ["load_mnist", "locate_mnist", "mnist_featurize", "MNIST_MEAN", "MNIST_STD", "MNIST_TRAIN_SIZE"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _extract_into_cache(source: Path, cache: Path) -> None:
     logger.info("extracted MNIST from %s into %s", raw, target)
 
 
-def _locate(root: Path, cache: Path) -> Path:
+def locate_mnist(root: Path, cache: Path) -> Path:
     """The folder holding the extracted files: the data root if already extracted, else the cache."""
     if _is_extracted(root):
         return root
@@ -153,7 +153,7 @@ def load_mnist(
     for name, value in (("train_limit", train_limit), ("eval_limit", eval_limit)):
         if value is not None and value < 1:
             raise ValueError(f"{name}={value}: use None (everything) or a count >= 1")
-    folder = _locate(data_root(root), cache_root(cache_dir))
+    folder = locate_mnist(data_root(root), cache_root(cache_dir))
     train_images, train_targets = _read_split(folder, "train")
     test_images, test_targets = _read_split(folder, "test")
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from sweeps.cli.console import console
+from sweeps.search.record import FAIL_REASON, REPLICATE_OF, is_orphaned, is_replicate
 
-ORPHANED = "orphaned"  # how a trial lost by a stopped driver's fail_reason starts (sweeps.search.study)
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,7 @@ def progress_counts(trials: Sequence[Any], num_samples: int, max_concurrent: int
     ``max_concurrent``) was lost by an earlier, stopped driver and is counted as orphaned, not
     running. Trials already reconciled as orphaned count as orphaned, not failed."""
     states = [getattr(t.state, "name", str(t.state)) for t in trials]
-    orphans = sum(
-        s == "FAIL" and str(t.user_attrs.get("fail_reason", "")).startswith(ORPHANED) for t, s in zip(trials, states)
-    )
+    orphans = sum(is_orphaned(t) for t in trials)
     done, failed, pruned = states.count("COMPLETE"), states.count("FAIL") - orphans, states.count("PRUNED")
     pending = states.count("RUNNING") + states.count("WAITING")
     can_run = max(0, min(max_concurrent, num_samples - done - failed - pruned))
@@ -53,7 +51,7 @@ class StudyProgress:
                       f"baselines{confirm}, {spec.epochs} epochs each, {spec.budget.max_concurrent} at a time")
 
     def attach(self, spec: Any) -> None:
-        self._spec = spec
+        self._spec = spec.resolved()  # polled every few seconds: its stores resolved once
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
@@ -81,7 +79,7 @@ class StudyProgress:
 
         # States, values and fail reasons only: reading every trial in full through Optuna, every
         # few seconds, cost the driver about a CPU core at 2,000 trials.
-        trials = sweep_trials(self._spec, attrs=("fail_reason", "replicate_of"), params=False)
+        trials = sweep_trials(self._spec, attrs=(FAIL_REASON, REPLICATE_OF), params=False)
         if trials is None:
             return
         counts = progress_counts(trials, self._spec.total_trials, self._spec.budget.max_concurrent)
@@ -101,7 +99,7 @@ def progress_line(name: str, num_samples: int, counts: ProgressCounts, trials: S
         best = (f"; best val acc {acc.values[0]:.4f} (#{acc.number}), "
                 f"best noise score {noise.values[1]:,.0f} (#{noise.number})")
     orphaned = f", {counts.orphaned} orphaned by a stopped driver" if counts.orphaned else ""
-    replicates = sum("replicate_of" in t.user_attrs for t in done)
+    replicates = sum(is_replicate(t) for t in done)
     confirming = f" ({replicates} of them seed replicates)" if replicates else ""
     return (
         f"[{name}] {counts.done}/{num_samples} done{confirming}, {counts.running} running, "

@@ -10,13 +10,24 @@ set-up is that one: elsewhere the hypervolumes would not measure the same thing.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RandomReference", "REFERENCE_FILE", "search_setup", "random_reference", "write_reference"]
+__all__ = ["RandomReference", "REFERENCE_FILE", "REFERENCE_ENV", "reference_file", "search_setup", "random_reference", "write_reference"]
 
+# Random search's recorded curve, shipped as package data; $SPARSE_SWEEPS_RANDOM_REFERENCE names
+# another. The replay benchmark records a new one under benchmarks/results/replay/ (never into the
+# package); shipping it is a deliberate copy (docs/benchmarks.md).
+REFERENCE_ENV = "SPARSE_SWEEPS_RANDOM_REFERENCE"
 REFERENCE_FILE = Path(__file__).with_name("random-reference.json")
+
+
+def reference_file() -> Path:
+    """$SPARSE_SWEEPS_RANDOM_REFERENCE when set, else the shipped `REFERENCE_FILE`."""
+    value = os.environ.get(REFERENCE_ENV, "").strip()
+    return Path(value).expanduser() if value else REFERENCE_FILE
 
 
 @dataclass(frozen=True)
@@ -47,19 +58,18 @@ def search_setup(spec: Any) -> dict[str, Any]:
 
 
 def write_reference(spec: Any, reference_point: tuple[float, float], curve: dict[str, list[float]], seeds: int,
-                    source: str, path: Path | None = None) -> Path:
+                    source: str, path: Path) -> Path:
     """Record random search's curve (`compare.summarize`'s ``curve_by_trials``) for ``spec``'s set-up."""
     record = {"setup": search_setup(spec), "reference_point": list(reference_point), "seeds": seeds,
               "source": source, "trials": list(range(1, len(curve["median"]) + 1)),
               "median": curve["median"], "q1": curve["q1"], "q3": curve["q3"]}
-    path = path or REFERENCE_FILE
     path.write_text(json.dumps(record, indent=1) + "\n")
     return path
 
 
 def random_reference(spec: Any, path: Path | None = None) -> RandomReference | None:
     """The recorded curve if ``spec``'s search set-up is the one it was recorded for, else None."""
-    path = path or REFERENCE_FILE
+    path = path or reference_file()
     if not path.exists():
         return None
     record = json.loads(path.read_text())

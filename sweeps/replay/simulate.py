@@ -35,9 +35,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sweeps.search.early_stopping import SuccessiveHalving
 from sweeps.search.pareto import anytime_hypervolume
 from sweeps.search.study import FINISHED, SweepStudy
+from sweeps.search import record as rec
 from sweeps.search.trial_report import TrialReport
 from .surrogate import Surrogate, World
 from .truth import Handover, handover, reference_point
@@ -100,7 +100,7 @@ class SimResult:
 
     def anytime_all(self, reference=None) -> np.ndarray:
         """Observed hypervolume after each first trial (baselines included) ended, as a sweep's
-        report draws it (`sweeps.results.read.hypervolume_curve`)."""
+        report draws it (`sweeps.search.record.hypervolume_curve`)."""
         reference = self.reference if reference is None else reference
         return anytime_hypervolume([t.objectives if t.state == "COMPLETE" else (-np.inf, -np.inf)
                                     for t in self.first_trials()], reference)
@@ -134,8 +134,8 @@ def _draw(surrogate: Surrogate, world: World, spec: Any, params: dict[str, Any],
 
 
 def _simulate(spec: Any, surrogate: Surrogate, seed: int, world: World, reference: tuple[float, float]) -> SimResult:
-    study = SweepStudy.in_memory(spec)
-    rule = SuccessiveHalving.from_spec(spec)
+    study = SweepStudy.in_memory(spec.study_plan())
+    rule = spec.stopping_rule()
     rng = np.random.default_rng([seed, 20260])
     E = spec.epochs
     result = SimResult(spec.searcher.algorithm, None if rule is None else rule.rule, seed, reference=reference)
@@ -219,7 +219,7 @@ def _simulate(spec: Any, surrogate: Surrogate, seed: int, world: World, referenc
 
 def _record(number: int, state: str, values: tuple[float, float] | None, attrs: dict[str, Any],
             params: dict[str, Any]) -> SimpleNamespace:
-    """A stand-in for an Optuna trial with what `sweeps.results.read.config_summaries` reads."""
+    """A stand-in for an Optuna trial with what `sweeps.search.record.config_summaries` reads."""
     return SimpleNamespace(number=number, state=SimpleNamespace(name=state),
                            values=None if values is None else list(values), user_attrs=attrs, params=params)
 
@@ -235,9 +235,9 @@ def virtual_handover(ended: Sequence[SimTrial], surrogate: Surrogate, world: Wor
     ordered = sorted(ended, key=lambda t: t.number)
     records = []
     for t in ordered:
-        attrs: dict[str, Any] = {"config": ({"baseline": t.baseline} if t.baseline else {}) | dict(t.params)}
+        attrs: dict[str, Any] = {rec.CONFIG: ({rec.BASELINE: t.baseline} if t.baseline else {}) | dict(t.params)}
         if t.baseline:
-            attrs["baseline"] = t.baseline
+            attrs[rec.BASELINE] = t.baseline
         records.append(_record(t.number, t.state, t.objectives if t.state == "COMPLETE" else None, attrs, t.params))
     truths = {t.number: t.truth for t in ordered}
     confirm = spec.confirm
@@ -251,9 +251,9 @@ def virtual_handover(ended: Sequence[SimTrial], surrogate: Surrogate, world: Wor
         for src in sources:
             for k in range(1, confirm.seeds + 1):
                 acc, noise = _draw(surrogate, world, spec, src.params, src.baseline, src.number, k)
-                attrs = {"replicate_of": src.number, "replicate_k": k, "model_seed": spec.replicate_seed(k)}
+                attrs = {rec.REPLICATE_OF: src.number, rec.REPLICATE_K: k, rec.MODEL_SEED: spec.replicate_seed(k)}
                 if src.baseline:
-                    attrs["baseline"] = src.baseline
+                    attrs[rec.BASELINE] = src.baseline
                 records.append(_record(number, "COMPLETE", (float(acc[spec.epochs - 1]), float(noise[spec.epochs - 1])),
                                        attrs, {}))
                 number += 1

@@ -11,6 +11,7 @@ a spec can be simulated on it.
 from __future__ import annotations
 
 import gzip
+import os
 import json
 import math
 from dataclasses import dataclass
@@ -21,9 +22,12 @@ import numpy as np
 
 from sweeps.errors import SpecError, TableError
 
-__all__ = ["ReplayTable", "TableError", "load_table", "DEFAULT_TABLE"]
+__all__ = ["ReplayTable", "TableError", "load_table", "default_table", "TABLE_ENV"]
 
-DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "replay" / "replay-mnist.jsonl.gz"
+# Where `sweeps simulate` finds its table without --table. The package ships none (a table is a
+# benchmark's output, tens of megabytes of recorded trials): this repository's is
+# benchmarks/results/replay/replay-mnist.jsonl.gz.
+TABLE_ENV = "SPARSE_SWEEPS_REPLAY_TABLE"
 FORMAT = "sparse-sweeps replay table"
 EPOCH_KEYS = ("epoch", "val_accuracy", "val_noise_score", "noise_max", "seconds")
 
@@ -113,11 +117,20 @@ def _fail(path: Path, where: str, why: str) -> None:
     raise TableError(f"replay table {path}: {where}: {why}")
 
 
-def load_table(path: str | Path = DEFAULT_TABLE) -> ReplayTable:
-    """Read and check a replay table (.jsonl.gz or .jsonl)."""
+def default_table() -> Path:
+    """The table named by $SPARSE_SWEEPS_REPLAY_TABLE (`TABLE_ENV`); a `TableError` when unset."""
+    value = os.environ.get(TABLE_ENV, "").strip()
+    if not value:
+        raise TableError(f"no replay table: pass --table FILE or set ${TABLE_ENV} (this repository's is "
+                         f"benchmarks/results/replay/replay-mnist.jsonl.gz)")
+    return Path(value).expanduser()
+
+
+def load_table(path: str | Path | None = None) -> ReplayTable:
+    """Read and check a replay table (.jsonl.gz or .jsonl); None: `default_table`."""
     from sweeps.spec import SweepSpec
 
-    path = Path(path)
+    path = default_table() if path is None else Path(path)
     if not path.exists():
         raise TableError(f"replay table {path} does not exist; build one with benchmarks/build_replay_table.py "
                          f"or pass --table")

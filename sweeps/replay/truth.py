@@ -2,7 +2,7 @@
 
 A simulated sweep observes noisy values; the user gets configs. So the replay benchmark scores a
 sweep by what the service would hand over after its confirmation phase, through the service's own
-code (`sweeps.results.read.config_summaries` and `config_front`: the front on the means, among the
+code (`sweeps.search.record.config_summaries` and `config_front`: the front on the means, among the
 confirmed configs once there are replicates; `sweeps.results.best.choose` and `against_baselines`:
 the chosen config and the Welch tests `sweeps best` reports), and values it at the truth:
 
@@ -106,7 +106,7 @@ def handover(trials: Sequence[Any], truth_of: Callable[[int], tuple[float, float
     (a config's first-trial number -> its true final (accuracy, noise score/max)). ``claims``:
     False leaves out the chosen config and its tests (the front and its truth only)."""
     from sweeps.results.best import NoFinishedTrialsError, against_baselines, choose
-    from sweeps.results.read import config_front, config_summaries
+    from sweeps.search.record import config_front, config_summaries
 
     configs = config_summaries(trials)
     front = config_front(configs)

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import yaml
 
 from sparsity.network_spec import NetworkSpec
 
 from sweeps.errors import NoFinishedTrialsError, SpecError
+from sweeps.search import record as rec
+from sweeps.search.record import config_of
 from sweeps.spec import SweepSpec
 
-__all__ = ["NoFinishedTrialsError", "choose", "knee_index", "best_config", "dense_reference", "write_best",
+if TYPE_CHECKING:
+    from sweeps.results.read import Choice, SweepReader
+
+__all__ = ["NoFinishedTrialsError", "choose", "knee_index", "pick", "best_config", "dense_reference", "write_best",
            "against_baselines", "claim_lines"]
 
 
@@ -71,7 +76,7 @@ OBJECTIVE_WORDS = {"val_accuracy": "validation accuracy", "val_noise_score": "va
 
 
 def against_baselines(chosen: Any, configs: Sequence[Any]) -> list[dict[str, Any]]:
-    """The chosen config (a `sweeps.results.read.ConfigSummary`) against each baseline of the sweep, per
+    """The chosen config (a `sweeps.search.record.ConfigSummary`) against each baseline of the sweep, per
     objective: `sweeps.search.confirm.compare` of the values their figures rest on, paired over the
     model seeds both were trained with (Welch's test where they share fewer than two)."""
     from sweeps.search.confirm import compare
@@ -129,26 +134,32 @@ def claim_lines(name: str, chosen: Any, against: Sequence[dict[str, Any]]) -> li
     return lines
 
 
+def pick(reader: "SweepReader", min_accuracy: float | None = None, rule: str = "knee") -> tuple["Choice", dict[str, Any]]:
+    """The config ``rule`` (or ``min_accuracy``) chooses from the sweep's front, and its YAML document
+    (`best_config`): the one path of `sweeps best` and `sweeps export`."""
+    choice = reader.choose(min_accuracy=min_accuracy, rule=rule)
+    return choice, best_config(reader.spec, choice.config, choice.rule, choice.configs)
+
+
 def best_config(spec: SweepSpec, trial: Any, rule: str, configs: Sequence[Any] = ()) -> dict[str, Any]:
     """A YAML-ready document: the network (rebuildable with `NetworkSpec.from_dict`), the recipe,
     data, noise and seed of the experiment, plus where it came from and its scores. With
     ``trial`` a `ConfigSummary` and the sweep's ``configs``, its seeds, estimates and the tests
     against each baseline too."""
-    config = dict(trial.user_attrs["config"] if "config" in trial.user_attrs else trial.params)
-    exp, params, baseline = spec.trial(config)
+    exp, params, baseline = spec.trial(dict(config_of(trial)))
     doc = exp.to_dict()
     doc["source"] = {
         "sweep": spec.name,
         "optuna_trial_number": trial.number,
-        "ray_trial_id": trial.user_attrs.get("ray_trial_id", ""),
+        "ray_trial_id": trial.user_attrs.get(rec.RAY_TRIAL_ID, ""),
         "baseline": baseline or "",
         "rule": rule,
         "params": params,
         "val_accuracy": trial.values[0],
         "val_noise_score": trial.values[1],
-        "test_accuracy": trial.user_attrs.get("test_accuracy"),
-        "test_noise_score": trial.user_attrs.get("test_noise_score"),
-        "test_curve": trial.user_attrs.get("test_curve"),
+        "test_accuracy": trial.user_attrs.get(rec.TEST_ACCURACY),
+        "test_noise_score": trial.user_attrs.get(rec.TEST_NOISE_SCORE),
+        "test_curve": trial.user_attrs.get(rec.TEST_CURVE),
     }
     if hasattr(trial, "estimates"):
         est = trial.estimates()
@@ -168,7 +179,7 @@ def best_config(spec: SweepSpec, trial: Any, rule: str, configs: Sequence[Any] =
 
 
 def dense_reference(configs: Sequence[Any]) -> dict[str, Any] | None:
-    """Test figures of the first baseline (`sweeps.results.read.ConfigSummary`: the mean over its
+    """Test figures of the first baseline (`sweeps.search.record.ConfigSummary`: the mean over its
     seeds, and n) for the model card, if any."""
     for c in configs:
         if c.baseline:

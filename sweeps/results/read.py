@@ -1,118 +1,70 @@
-"""Reading a sweep's results: its saved spec, its trials and Pareto front, and its report.
+"""Reading a sweep: one `SweepReader` per command, over its saved spec and its Optuna study.
 
-Everything here reads the saved spec (ROOT/specs/NAME.yaml) and the Optuna study only, so
-``sweeps status``, ``list``, ``best`` and ``report`` work while a sweep runs and import neither
-Ray, MLflow nor torch. `sweeps.run.service` (which launches sweeps) re-exports these names.
+Everything here reads the saved spec (`sweeps.spec_store`) and the Optuna study only, so
+``sweeps status``, ``list``, ``best``, ``export`` and ``report`` work while a sweep runs and import
+neither Ray, MLflow nor torch. The record's vocabulary (attribute keys, `ConfigSummary`, the front)
+is `sweeps.search.record`'s; this module reads it.
 
-Trials are read by `sweep_trials`: straight from Optuna's tables (`sweeps.search.optuna_private.read_trials`,
-no Optuna, SQLAlchemy ORM or alembic import), and only what a command shows: `list` reads states
-and values, `status` the attributes of its rows, `best` the chosen trial's in full. A store at a
-schema revision that reader does not know is read through Optuna's public API instead.
+A command opens one reader (`SweepReader.open`): the spec's stores are resolved once, the trials
+read once with the attributes the command needs (`CONFIG_ATTRS` at least, so every command groups
+seeds into configs and pairs them the same way), and the configs, the front and the chosen config
+are computed once from them and shared: `status`, `best`, `export`, `report` and the run summary
+(`SweepReader.of`, over the trials the service holds) all read through it.
+
+Trials are read by `sweep_trials`: straight from Optuna's tables (`sweeps.stores.optuna_tables.read_trials`,
+no Optuna, SQLAlchemy ORM or alembic import), and only what a command shows. A store at a schema
+revision that reader does not know is read through Optuna's public API instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from sweeps.errors import StoreError, UnknownSweepError, UserError
-from sweeps.stores.paths import ROOT_ENV, default_root
-from sweeps.spec import OBJECTIVES, SweepSpec, load_spec
+from sweeps.errors import NoFinishedTrialsError, StoreError
+from sweeps.search.record import (BASELINE, CHOSEN_ATTRS, CONFIG_ATTRS, IMPORTANCES, OBJECTIVES, ROW_ATTRS, TEST_ACCURACY,
+                                  TEST_NOISE_SCORE, VAL_CURVE, ConfigSummary, config_front, config_of,
+                                  config_summaries, hypervolume_curve, is_complete, is_replicate, trial_row)
+from sweeps.spec import SweepSpec
+from sweeps.spec_store import list_sweeps, saved_spec, spec_path
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.trial import FrozenTrial
 
 __all__ = [
-    "spec_path",
-    "saved_spec",
-    "save_spec",
-    "list_sweeps",
-    "front_of",
-    "pareto_front",
+    "SweepReader",
+    "Choice",
+    "sweep_trials",
+    "sweep_status",
+    "sweep_counts",
+    "report_input",
+    "report_html",
+    "plain_trials",
+    # the record's and the saved specs' names, read here by earlier callers
     "ConfigSummary",
     "config_summaries",
     "config_front",
     "trial_row",
-    "ROW_ATTRS",
-    "sweep_trials",
-    "sweep_status",
-    "sweep_counts",
-    "chosen_trial",
     "hypervolume_curve",
-    "report_input",
-    "report_html",
+    "ROW_ATTRS",
+    "CONFIG_ATTRS",
+    "spec_path",
+    "saved_spec",
+    "list_sweeps",
 ]
 
-
 log = logging.getLogger(__name__)
-
-
-def spec_path(root: str | Path, name: str) -> Path:
-    from sweeps.names import check_sweep_name
-
-    return Path(root).expanduser() / "specs" / f"{check_sweep_name(name, 'sweep name')}.yaml"
-
-
-def saved_spec(name: str, root: str | None = None) -> SweepSpec:
-    """The spec a sweep was launched with (its stores included). Its ``stores.root`` is the folder
-    that holds its ``specs`` folder, where the sweep saved it: `save_spec` writes ``..``, read
-    against the spec file's own folder; an older spec's root (relative to the folder it was
-    launched from, or absolute) is read the same way. So a copied or mounted store reads its own
-    files from any working folder, never the original's or an empty one."""
-    root = root or default_root()
-    path = spec_path(root, name)
-    if not path.exists():
-        known = list_sweeps(root)
-        raise UnknownSweepError(f"no sweep named {name!r} under {Path(root).resolve()}; known sweeps: {known or 'none'} "
-                        f"(use --root or ${ROOT_ENV} for another folder)")
-    import dataclasses
-
-    try:
-        spec = load_spec(path)
-    except StoreError:
-        raise
-    except (UserError, TypeError, ValueError, AttributeError, KeyError) as e:  # planted or damaged: one line
-        reason = " ".join(str(e).split()).removeprefix(f"spec {path}: ")[:300]
-        raise StoreError(f"saved spec {path}: {reason}; the sweep's store was damaged or written by something else: "
-                         f"restore the file from a copy") from None
-    own = path.resolve().parent.parent  # the store root this spec file lives in
-    return dataclasses.replace(spec, stores=dataclasses.replace(spec.stores, root=str(own)))
-
-
-def save_spec(spec: SweepSpec) -> Path:
-    """Write ``spec`` as its sweep's saved spec (ROOT/specs/NAME.yaml, ROOT its stores' root), its
-    root written as ``..``: relative to the spec file, so the store can be copied or mounted
-    elsewhere and still read right (`saved_spec`)."""
-    import dataclasses
-
-    path = spec_path(spec.stores.resolved().root, spec.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    portable = dataclasses.replace(spec, stores=dataclasses.replace(spec.stores, root=".."))
-    path.write_text(portable.to_yaml())
-    return path
-
-
-def list_sweeps(root: str | None = None) -> list[str]:
-    folder = Path(root or default_root()).expanduser() / "specs"
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.exists() else []
-
-
-def _load_study(spec: SweepSpec) -> "optuna.Study | None":
-    """The sweep's study, None if its storage has none."""
-    from sweeps.search.study import load_study
-
-    return load_study(spec.name, spec.stores.resolved().optuna_storage)
 
 
 def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: Iterable[int] | None = None,
                  params: bool = True) -> list[Any] | None:
     """The sweep's trials in Optuna's order, None if its storage has no study. ``attrs``: the user
     attributes needed (None: all); ``numbers``: only these trials; ``params=False``: no params.
-    Trials read through Optuna (the fallback) carry everything whatever was asked."""
+    Trials read through Optuna (the fallback) carry everything whatever was asked. Give a spec
+    whose stores are resolved (`SweepSpec.resolved`) where it is read more than once."""
     from sweeps.stores.optuna_tables import UnknownOptunaSchema, read_trials
 
     url = spec.stores.resolved().optuna_storage
@@ -129,10 +81,10 @@ def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: I
         if problem is None:
             raise
         raise StoreError(problem) from None
-    from sweeps.search.study import quiet_optuna
+    from sweeps.search.study import load_study, quiet_optuna
 
     quiet_optuna()
-    study = _load_study(spec)
+    study: "optuna.Study | None" = load_study(spec.name, url)
     if study is None:
         return None
     trials = study.get_trials(deepcopy=False)
@@ -169,226 +121,136 @@ def _checked(trials: list[Any] | None, name: str) -> list[Any] | None:
     return trials
 
 
-def front_of(trials: Sequence[Any]) -> list[Any]:
-    """The COMPLETE trials no other COMPLETE trial dominates (both objectives maximized; equal points
-    all stay, as in Optuna's ``best_trials``), by decreasing validation accuracy."""
-    from sweeps.search.pareto import front_flags
-
-    done = [t for t in trials if getattr(t.state, "name", "") == "COMPLETE" and t.values]
-    done.sort(key=lambda t: (-t.values[0], -t.values[1]))
-    return [t for t, on in zip(done, front_flags([tuple(t.values[:2]) for t in done])) if on]
-
-
-def pareto_front(study: "optuna.Study") -> list[Any]:
-    """The sweep's front: on the means of confirmed configs once it has replicates, else the
-    single-seed front (`config_front`)."""
-    return config_front(config_summaries(study.get_trials(deepcopy=False)))
-
-
-def _complete(t: Any) -> bool:
-    return getattr(t.state, "name", "") == "COMPLETE" and bool(t.values)
-
-
 @dataclass(frozen=True)
-class ConfigSummary:
-    """One config of a sweep over its seeds: its first trial (``trial``, ``number``), the values
-    its figures rest on (`sweeps.search.confirm.confirmation_values`: a searched config's replicates
-    only, once it has them) and their estimates. ``values`` holds the two means, so the front and
-    `sweeps.results.best.choose` take a summary wherever they take a trial."""
+class Choice:
+    """The config a rule chose (`sweeps.results.best.choose`) with its first trial read in full
+    (`CHOSEN_ATTRS`), the rule as written in its YAML, and the sweep's configs it is compared with."""
 
-    trial: Any
-    baseline: str | None
-    replicates: tuple[Any, ...]  # its COMPLETE replicate trials
-    accuracy: tuple[float, ...]
-    noise: tuple[float, ...]
-    test_accuracy: tuple[float, ...]
-    test_noise: tuple[float, ...]
-    # The model seed of each of ``accuracy`` and ``noise``: a replicate's ``model_seed``, FIRST for
-    # a first trial (every config's first trial trains with the spec's seed). Pairs `compare`.
-    seeds: tuple[object, ...] = ()
+    config: ConfigSummary
+    rule: str
+    configs: tuple[ConfigSummary, ...]
 
     @property
     def number(self) -> int:
-        return self.trial.number
-
-    @property
-    def state(self) -> Any:
-        return self.trial.state
-
-    @property
-    def user_attrs(self) -> dict[str, Any]:
-        return self.trial.user_attrs
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.trial.params
-
-    @property
-    def confirmed(self) -> bool:
-        return bool(self.replicates)
-
-    @property
-    def values(self) -> list[float]:
-        return [sum(self.accuracy) / len(self.accuracy), sum(self.noise) / len(self.noise)]
-
-    def estimates(self) -> dict[str, Any]:
-        """`sweeps.search.confirm.Estimate` of each objective (and of the test figures where known)."""
-        from sweeps.search.confirm import estimate
-
-        out = {"val_accuracy": estimate(self.accuracy), "val_noise_score": estimate(self.noise)}
-        if self.test_accuracy:
-            out["test_accuracy"] = estimate(self.test_accuracy)
-        if self.test_noise:
-            out["test_noise_score"] = estimate(self.test_noise)
-        return out
+        return self.config.number
 
 
-FIRST = "first"  # the model seed of a config's first trial (the spec's seed), in `ConfigSummary.seeds`
+class SweepReader:
+    """One sweep, read once for one command (see the module's docstring). ``attrs``: the user
+    attributes the command needs besides `CONFIG_ATTRS` (None: all)."""
 
+    def __init__(self, spec: SweepSpec, trials: Sequence[Any] | None = None, attrs: Iterable[str] | None = ()) -> None:
+        self.spec = spec  # resolved by `open`, or the service's own (resolved when its command began)
+        self._attrs = None if attrs is None else tuple(dict.fromkeys((*CONFIG_ATTRS, *attrs)))
+        if trials is not None:
+            self.__dict__["trials"] = list(trials)
 
-def config_summaries(trials: Sequence[Any]) -> list[ConfigSummary]:
-    """Every config with at least one finished seed, by its first trial's number: searched configs
-    and baselines, each with its replicates (`sweeps.search.study`)."""
-    from sweeps.search.confirm import confirmation_values
-    from sweeps.search.study import is_replicate, is_searched
+    @classmethod
+    def open(cls, name: str, root: str | None = None, attrs: Iterable[str] | None = ()) -> "SweepReader":
+        """The saved sweep ``name`` under ``root``; nothing of the study is read until asked."""
+        return cls(saved_spec(name, root).resolved(), attrs=attrs)  # the stores, resolved once for the command
 
-    reps: dict[int, list[Any]] = {}
-    for t in trials:
-        if is_replicate(t) and _complete(t):
-            reps.setdefault(int(t.user_attrs["replicate_of"]), []).append(t)
-    out = []
-    for t in trials:
-        if is_replicate(t):
-            continue
-        mine = sorted(reps.get(t.number, []), key=lambda r: r.number)
-        first = [t] if _complete(t) else []
-        if not first and not mine:
-            continue
-        selected = is_searched(t)
+    @classmethod
+    def of(cls, spec: SweepSpec, trials: Sequence[Any]) -> "SweepReader":
+        """A reader over trials already in hand (the service's, at the end of a run): nothing is read."""
+        return cls(spec, trials=trials)
 
-        def values(get) -> tuple[float, ...]:
-            firsts = [v for v in map(get, first) if v is not None]
-            again = [v for v in map(get, mine) if v is not None]
-            return tuple(float(v) for v in confirmation_values(firsts, again, selected))
+    @cached_property
+    def trials(self) -> list[Any]:
+        """Every trial in Optuna's order (none if the storage has no study yet), read once."""
+        return sweep_trials(self.spec, attrs=self._attrs) or []
 
-        counted = confirmation_values(first, mine, selected)  # the trials the objectives rest on
-        out.append(ConfigSummary(
-            trial=t, baseline=t.user_attrs.get("baseline"), replicates=tuple(mine),
-            accuracy=tuple(float(x.values[0]) for x in counted), noise=tuple(float(x.values[1]) for x in counted),
-            test_accuracy=values(lambda x: x.user_attrs.get("test_accuracy")),
-            test_noise=values(lambda x: x.user_attrs.get("test_noise_score")),
-            seeds=tuple(x.user_attrs.get("model_seed", FIRST) if is_replicate(x) else FIRST for x in counted),
-        ))
-    return out
+    @cached_property
+    def configs(self) -> list[ConfigSummary]:
+        return config_summaries(self.trials)
 
+    @cached_property
+    def front(self) -> list[ConfigSummary]:
+        """The Pareto front on the configs' means (`sweeps.search.record.config_front`)."""
+        return config_front(self.configs)
 
-def config_front(configs: Sequence[ConfigSummary]) -> list[ConfigSummary]:
-    """The Pareto front on the configs' means: among the confirmed configs once any config has
-    replicates (a single lucky seed is not put beside confirmed means), else among all, as Optuna's
-    best_trials; by decreasing validation accuracy."""
-    from sweeps.search.pareto import front_flags
+    @cached_property
+    def importances(self) -> dict[str, dict[str, float]] | None:
+        """Parameter importances per objective as the sweep stored them when it ended (None before)."""
+        from sweeps.stores.optuna_tables import read_study_attr
 
-    pool = [c for c in configs if c.confirmed] or list(configs)
-    pool.sort(key=lambda c: (-c.values[0], -c.values[1]))
-    return [c for c, on in zip(pool, front_flags([tuple(c.values) for c in pool])) if on]
+        value = read_study_attr(self.spec.stores.resolved().optuna_storage, self.spec.name, IMPORTANCES)
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not all(
+                isinstance(d, dict) and all(isinstance(v, (int, float)) for v in d.values()) for d in value.values()):
+            raise StoreError(f"sweep {self.spec.name}: its stored importances are not numbers per parameter per "
+                             f"objective; the store was damaged or written by something else")
+        return {str(k): {str(p): float(v) for p, v in d.items()} for k, d in value.items()}
 
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """Trials by state: COMPLETE, RUNNING, PRUNED and FAIL."""
+        states = [getattr(t.state, "name", str(t.state)) for t in self.trials]
+        return {s: states.count(s) for s in ("COMPLETE", "RUNNING", "PRUNED", "FAIL")}
 
-# The user attributes `trial_row` shows: what `sweeps status` reads of each trial.
-ROW_ATTRS = ("baseline", "test_accuracy", "test_noise_score", "config", "fail_reason", "ray_trial_id", "replicate_of",
-             "model_seed")
-# What `config_summaries` reads: which config a trial repeats, and its test figures.
-CONFIG_ATTRS = ("baseline", "replicate_of", "test_accuracy", "test_noise_score")
+    def choose(self, min_accuracy: float | None = None, rule: str = "knee") -> Choice:
+        """The config ``rule`` (or ``min_accuracy``) picks from the front, its first trial read in
+        full: what `best` and `export` both hand on."""
+        from sweeps.results.best import choose
 
+        picked = choose(self.front, min_accuracy=min_accuracy, rule=rule)
+        trial = picked.trial
+        if self._attrs is not None:  # read with some attributes only: the chosen one again, in full
+            full = sweep_trials(self.spec, attrs=CHOSEN_ATTRS, numbers=[picked.number])
+            trial = full[0] if full else trial
+        config = dataclasses.replace(picked, trial=trial)
+        configs = tuple(config if c.number == config.number else c for c in self.configs)
+        written = f"min_accuracy={min_accuracy}" if min_accuracy is not None else rule
+        return Choice(config, written, configs)
 
-def trial_row(t: "FrozenTrial | ConfigSummary") -> dict[str, Any]:
-    """A trial as a row of plain values; a `ConfigSummary` adds ``seeds`` and, per objective,
-    ``estimates`` (mean, 95 % interval, n) and shows the means."""
-    row = _trial_row(t)
-    if isinstance(t, ConfigSummary):
-        est = t.estimates()
-        row.update(val_accuracy=t.values[0], val_noise_score=t.values[1], seeds=len(t.accuracy),
-                   replicates=len(t.replicates), estimates={k: e.to_dict() for k, e in est.items()})
-        if "test_accuracy" in est:
-            row["test_accuracy"] = est["test_accuracy"].mean
-        if "test_noise_score" in est:
-            row["test_noise_score"] = est["test_noise_score"].mean
-    return row
+    @cached_property
+    def knee(self) -> int | None:
+        """The number of the front's knee (`sweeps.results.best.choose`'s default rule), None with no front."""
+        from sweeps.results.best import choose
 
-
-def _trial_row(t: Any) -> dict[str, Any]:
-    return {
-        "number": t.number,
-        "state": t.state.name,
-        "baseline": t.user_attrs.get("baseline", ""),
-        "val_accuracy": t.values[0] if t.values else None,
-        "val_noise_score": t.values[1] if t.values else None,
-        "test_accuracy": t.user_attrs.get("test_accuracy"),
-        "test_noise_score": t.user_attrs.get("test_noise_score"),
-        "params": t.user_attrs["config"] if "config" in t.user_attrs else t.params,
-        "fail_reason": t.user_attrs.get("fail_reason", ""),
-        "ray_trial_id": t.user_attrs.get("ray_trial_id", ""),
-        "replicate_of": t.user_attrs.get("replicate_of"),
-        "model_seed": t.user_attrs.get("model_seed"),
-    }
+        try:
+            return choose(self.front).number
+        except NoFinishedTrialsError:
+            return None
 
 
 def sweep_status(name: str, root: str | None = None,
-                 attrs: Iterable[str] | None = None) -> tuple[SweepSpec, list["FrozenTrial"], list["FrozenTrial"]]:
+                 attrs: Iterable[str] | None = None) -> tuple[SweepSpec, list[Any], list[ConfigSummary]]:
     """(spec, all trials, Pareto front of `ConfigSummary`s), read from Optuna's store alone: works
-    while a sweep runs.
-    ``attrs``: the user attributes needed (default all; `ROW_ATTRS` for rows, () for values only)."""
-    spec = saved_spec(name, root)
-    if attrs is not None:
-        attrs = (*attrs, *CONFIG_ATTRS)  # what grouping seeds into configs reads
-    trials = sweep_trials(spec, attrs=attrs)  # read once
-    if trials is None:
-        return spec, [], []
-    return spec, trials, config_front(config_summaries(trials))
+    while a sweep runs. ``attrs``: the user attributes needed besides `CONFIG_ATTRS` (None: all)."""
+    reader = SweepReader.open(name, root, attrs=attrs)
+    return reader.spec, reader.trials, reader.front
 
 
 def sweep_counts(spec: SweepSpec) -> tuple[int, int]:
-    """(complete trials, Pareto front size) of a sweep: states and values only are read."""
+    """(complete trials, Pareto front size) of a sweep: states, values and `CONFIG_ATTRS` only are read."""
     trials = sweep_trials(spec, attrs=CONFIG_ATTRS, params=False) or []
-    done = [t for t in trials if getattr(t.state, "name", "") == "COMPLETE"]
+    done = [t for t in trials if is_complete(t)]
     return len(done), len(config_front(config_summaries(done)))
 
 
-def chosen_trial(trials: Sequence[Any]) -> int | None:
-    """The number of the front's knee (`sweeps.results.best.choose`'s default rule), None with no front."""
-    from sweeps.results.best import NoFinishedTrialsError, choose
+def plain_trials(trials: Sequence[Any]) -> tuple[Any, ...]:
+    """The trials as the report draws them (`dashboards.plotdata.TrialData`): plain values, read
+    from the record here so that dashboards knows no attribute key."""
+    from dashboards.plotdata import TrialData
 
-    try:
-        return choose(config_front(config_summaries(trials))).number
-    except NoFinishedTrialsError:
-        return None
+    return tuple(
+        TrialData(number=t.number, state=getattr(t.state, "name", str(t.state)),
+                  values=tuple(t.values) if t.values else None, params=dict(config_of(t)),
+                  distributions=dict(getattr(t, "distributions", None) or {}), searched=dict(t.params or {}),
+                  baseline=t.user_attrs.get(BASELINE) or "", replicate=is_replicate(t),
+                  val_curve=t.user_attrs.get(VAL_CURVE), test_accuracy=t.user_attrs.get(TEST_ACCURACY),
+                  test_noise_score=t.user_attrs.get(TEST_NOISE_SCORE))
+        for t in trials)
 
 
-def report_html(spec: SweepSpec, trials: Sequence[Any], figures: list[tuple[str, Any]] | None = None,
-                expected: Any = None) -> str:
-    """The sweep's HTML report (`dashboards.report`), fed with what the spec and the study say
-    (``expected``: as `report_input`)."""
+def report_html(reader: SweepReader, figures: list[tuple[str, Any]] | None = None, expected: Any = None) -> str:
+    """The sweep's HTML report (`dashboards.report`), fed with what the reader holds (``expected``:
+    as `report_input`)."""
     from dashboards.report import sweep_report
 
-    return sweep_report(report_input(spec, trials, expected), trials, figures)
-
-
-def hypervolume_curve(trials: Sequence[Any], reference: tuple[float, float] = (0.0, 0.0)) -> tuple[list[int], list[float]]:
-    """(trials ended, hypervolume of the COMPLETE trials by then) after each trial that ended
-    (COMPLETE or stopped early; seed replicates are no new configs and are left out), in the order they ended; objectives scaled to [0, 1] (the noise
-    score by its maximum, the ``noise_max`` user attribute), as the replay benchmark measures it."""
-    from sweeps.search.pareto import anytime_hypervolume
-
-    ended = sorted((t for t in trials if getattr(t.state, "name", "") in ("COMPLETE", "PRUNED")
-                    and t.datetime_complete is not None and "replicate_of" not in t.user_attrs),
-                   key=lambda t: (t.datetime_complete, t.number))
-    points = []
-    for t in ended:
-        if getattr(t.state, "name", "") == "COMPLETE" and t.values:
-            noise_max = float(t.user_attrs.get("noise_max") or 0)
-            points.append((t.values[0], t.values[1] / noise_max if noise_max > 0 else 0.0))
-        else:
-            points.append((-math.inf, -math.inf))  # a stopped trial adds nothing
-    return list(range(1, len(ended) + 1)), anytime_hypervolume(points, reference).tolist()
+    return sweep_report(report_input(reader, expected), plain_trials(reader.trials), figures)
 
 
 def config_estimate(c: ConfigSummary):
@@ -397,12 +259,10 @@ def config_estimate(c: ConfigSummary):
     from dashboards.plotdata import ConfigEstimate
 
     from sweeps.search.confirm import estimate
-    from sweeps.search.study import is_searched
 
     est = c.estimates()
-    seeds = list(c.replicates) if (c.replicates and is_searched(c.trial)) else [c.trial, *c.replicates]
-    seeds = [t for t in seeds if _complete(t)]
-    curves = [t.user_attrs.get("val_curve") for t in seeds]
+    seeds = c.seed_trials()
+    curves = [t.user_attrs.get(VAL_CURVE) for t in seeds]
     levels: tuple[float, ...] = ()
     band: tuple[tuple[float, float, float], ...] = ()
     if len(curves) > 1 and all(curves) and len({tuple(cv["levels"]) for cv in curves}) == 1:
@@ -414,7 +274,7 @@ def config_estimate(c: ConfigSummary):
                           tuple(t.number for t in seeds), levels, band)
 
 
-def report_input(spec: SweepSpec, trials: Sequence[Any], expected: Any = None):
+def report_input(reader: SweepReader, expected: Any = None):
     """What `dashboards.report` draws a sweep with: names, facts, the chosen trial, the front and
     the hypervolume curve, all as plain data. ``expected``: random search's expected curve where
     the replay benchmark covers the sweep's set-up (`sweeps.replay.reference.random_reference`,
@@ -422,10 +282,9 @@ def report_input(spec: SweepSpec, trials: Sequence[Any], expected: Any = None):
     from dashboards.plotdata import HypervolumeData
     from dashboards.report import ReportInput
 
-    states = [getattr(t.state, "name", str(t.state)) for t in trials]
-    configs = config_summaries(trials)
-    front = config_front(configs)
-    chosen = chosen_trial(trials)
+    spec, trials, configs = reader.spec, reader.trials, reader.configs
+    counts = reader.counts
+    chosen = reader.knee
     noise = spec.noise.kind_for(spec.dataset.name)
     reference = expected.reference_point if expected else (0.0, 0.0)
     x, hv = hypervolume_curve(trials, reference)
@@ -437,16 +296,17 @@ def report_input(spec: SweepSpec, trials: Sequence[Any], expected: Any = None):
         noise_kind=noise,
         chosen=chosen,
         objectives=tuple(OBJECTIVES),
-        front=frozenset(c.number for c in front),
+        front=frozenset(c.number for c in reader.front),
         hypervolume=hypervolume,
         configs=tuple(config_estimate(c) for c in configs) if any(c.confirmed for c in configs) else (),
+        importances=reader.importances,
         summary={
             "dataset": spec.dataset.name,
             "base network": spec.network.name,
             "objectives": "validation accuracy and validation noise score (both maximized)",
             "noise": noise,
-            "trials": f"{states.count('COMPLETE')} complete, {states.count('FAIL')} failed, "
-                      f"{states.count('PRUNED')} stopped early, of {spec.total_trials}",
+            "trials": f"{counts['COMPLETE']} complete, {counts['FAIL']} failed, "
+                      f"{counts['PRUNED']} stopped early, of {spec.total_trials}",
             "searcher": f"{spec.searcher.algorithm} (seed {spec.searcher.seed})",
             "chosen config (knee)": "none yet" if chosen is None else f"trial #{chosen}",
         },

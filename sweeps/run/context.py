@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,8 @@ class RunContext:
 def open_context(spec: SweepSpec, create: bool, connections: tuple[Any, Any] | None = None) -> RunContext:
     """Open the sweep in its stores, once: the MLflow experiment and parent run, and the Optuna
     study (``create``: new ones; else existing ones, refused with a `StoreError` when missing).
-    The stores must have passed `sweeps.stores.preflight.preflight`. ``connections``: an MLflow client
+    The spec's stores must be resolved (`SweepSpec.resolved`, done once by the command) and have
+    passed `sweeps.stores.preflight.preflight`. ``connections``: an MLflow client
     and an Optuna storage already open on these stores, used rather than opened again."""
     from mlflow.tracking import MlflowClient
 
@@ -43,8 +43,9 @@ def open_context(spec: SweepSpec, create: bool, connections: tuple[Any, Any] | N
 
     from sweeps.tracking.auth import use_store_credentials
 
-    stores = spec.stores.resolved()
-    spec = dataclasses.replace(spec, stores=stores)
+    stores = spec.stores
+    if not stores.is_resolved:
+        raise ValueError("open_context takes a spec whose stores are resolved (SweepSpec.resolved(), once per command)")
     use_store_credentials(stores.mlflow_tracking_uri)  # an http server's password: a header, never the environment
     client, optuna_storage = connections or (MlflowClient(stores.mlflow_tracking_uri), stores.optuna_storage)
     exp_id = tracking.experiment_id(client, spec.name, stores.mlflow_artifact_location)
@@ -53,9 +54,9 @@ def open_context(spec: SweepSpec, create: bool, connections: tuple[Any, Any] | N
         raise StoreError(f"sweep {spec.name!r} has no parent run in MLflow at {display(stores.mlflow_tracking_uri)}; "
                          f"check stores.mlflow_tracking_uri in its saved spec")
     if create:  # after MLflow: a launch stopped in between is launched again, its parent run reused
-        study = SweepStudy.create(spec, optuna_storage)
+        study = SweepStudy.create(spec.study_plan(), optuna_storage)
     else:
-        study = SweepStudy.load(spec, optuna_storage)
+        study = SweepStudy.load(spec.study_plan(), optuna_storage)
         if study is None:
             raise StoreError(f"sweep {spec.name!r} has no Optuna study in {display(stores.optuna_storage)}; "
                              f"check stores.optuna_storage in its saved spec")

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeps.errors import SweepExistsError
-from sweeps.results.read import save_spec, saved_spec, spec_path
+from sweeps.search import record as rec
 from sweeps.search.study import quiet_optuna
 from sweeps.spec import OBJECTIVES, SweepSpec
+from sweeps.spec_store import save_spec, saved_spec, spec_path
 from sweeps.stores.preflight import preflight
 from sweeps.stores.secrets import redact
 
@@ -64,7 +65,8 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
     from sweeps.run.ray_start import start_ray
 
     t0 = time.perf_counter()
-    stores = spec.stores.resolved()
+    given, spec = spec, spec.resolved()  # the stores, resolved once for the whole command
+    stores = spec.stores
     root = Path(stores.root)
     saved = spec_path(root, spec.name)
     if saved.exists() or ("://" not in stores.ray_storage and (Path(stores.ray_storage) / spec.name).exists()):
@@ -87,7 +89,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None, progress: Any = None)
             connections = _or_stop_ray(warm.result)
     root.mkdir(parents=True, exist_ok=True)
     ctx = _or_stop_ray(open_context, spec, create=True, connections=connections)
-    save_spec(spec)  # at `saved`, its root relative to itself
+    save_spec(given, root)  # as the user wrote it: its stores resolve wherever it is read
     from sweeps.tracking import runs as tracking
 
     shown = redact(spec.to_dict())  # what people browse never holds a store password
@@ -132,11 +134,12 @@ def _reopen(spec: SweepSpec, address: str | None, progress: Any, t0: float, save
     from sweeps.run.context import open_context
     from sweeps.run.ray_start import start_ray
 
+    given, spec = spec, spec.resolved()  # the stores, resolved once for the whole command
     preflight(spec.stores)
     quiet_optuna()
     ctx = open_context(spec, create=False)
     if save:
-        save_spec(spec)
+        save_spec(given, ctx.stores.root)
     reconcile(ctx)
     start_ray(address, spec)
     return _fit(ctx, progress=progress, t0=t0)
@@ -188,8 +191,8 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
     import ray
 
     from sweeps.run import ray_private
+    from sweeps.results.read import SweepReader
     from sweeps.run.tune import make_tuner
-    from sweeps.results.read import config_front, config_summaries
 
     spec = ctx.spec
     # Our own progress lines (sweeps.cli.progress) replace Tune's tables and banners.
@@ -223,14 +226,13 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
     stopping.start()
     try:
         reconcile(ctx)  # Ray has finished every trial it knows: what Optuna still holds as RUNNING was lost
-        trials = ctx.study.study.get_trials(deepcopy=False)
-        front = config_front(config_summaries(trials))
-        _log_sweep_summary(ctx, trials, front, seconds)
+        reader = SweepReader.of(spec, ctx.study.study.get_trials(deepcopy=False))  # the summary and the outcome's
+        _log_sweep_summary(ctx, reader, seconds)
         ctx.client.set_terminated(ctx.parent_run_id, "FINISHED")
     finally:
         stopping.join()
     total = time.perf_counter() - t0  # the command's wall time, summary included
-    return SweepOutcome(spec.name, trials, front, total, ctx.experiment_id, ctx.parent_run_id,
+    return SweepOutcome(spec.name, reader.trials, reader.front, total, ctx.experiment_id, ctx.parent_run_id,
                         ctx.stores.mlflow_tracking_uri)
 
 
@@ -247,35 +249,34 @@ def _stopped(ctx: "RunContext") -> None:
         log.warning("stopped %s, but could not mark its stores (%s); `sweeps resume %s` will", name, e, name)
 
 
-IMPORTANCES_ATTR = "importances"  # the study's user attr: parameter importances per objective, fitted at the end
-
-
-def _log_sweep_summary(ctx: "RunContext", trials: list["FrozenTrial"], front: list["FrozenTrial"],
-                       seconds: float) -> None:
-    """The parent run's summary: the front, the HTML report and its plots, the trial counts."""
+def _log_sweep_summary(ctx: "RunContext", reader: Any, seconds: float) -> None:
+    """The parent run's summary: the front, the HTML report and its plots, the trial counts, all
+    from the one reader (`sweeps.results.read.SweepReader`) the outcome is built from too."""
     from dashboards.plotdata import importances
     from dashboards.report import sweep_figures, sweep_report
 
     from sweeps.replay.reference import random_reference
-    from sweeps.results.read import report_input, trial_row
+    from sweeps.results.read import plain_trials, report_input
+    from sweeps.search.record import trial_row
     from sweeps.tracking import runs as tracking
 
     client, parent = ctx.client, ctx.parent_run_id
-    client.log_dict(parent, {"pareto_front": [trial_row(t) for t in front]}, "pareto_front.json")
+    client.log_dict(parent, {"pareto_front": [trial_row(t) for t in reader.front]}, "pareto_front.json")
+    plain = plain_trials(reader.trials)
     # Importances are fitted once, here, and kept with the study: reports read them, never refit.
-    imps = importances(trials, OBJECTIVES)
-    ctx.study.study.set_user_attr(IMPORTANCES_ATTR, imps)
+    imps = importances(plain, OBJECTIVES)
+    ctx.study.study.set_user_attr(rec.IMPORTANCES, imps)
     client.log_dict(parent, imps, "importances.json")
-    report = dataclasses.replace(report_input(ctx.spec, trials, random_reference(ctx.spec)), importances=imps)
-    figures = sweep_figures(report, trials)
-    client.log_text(parent, sweep_report(report, trials, figures), "report.html")
+    report = report_input(reader, random_reference(ctx.spec))  # reads them back from the study
+    figures = sweep_figures(report, plain)
+    client.log_text(parent, sweep_report(report, plain, figures), "report.html")
     for name, fig in figures:
         client.log_figure(parent, fig, f"plots/{name.split(':')[0].lower().replace(' ', '_')}.html")
-    states = [t.state.name for t in trials]
+    counts = reader.counts
     tracking.log_metrics(
         client, parent,
-        {"trials_complete": states.count("COMPLETE"), "trials_failed": states.count("FAIL"),
-         "trials_pruned": states.count("PRUNED"), "pareto_size": len(front), "sweep_seconds": seconds},
+        {"trials_complete": counts["COMPLETE"], "trials_failed": counts["FAIL"],
+         "trials_pruned": counts["PRUNED"], "pareto_size": len(reader.front), "sweep_seconds": seconds},
         step=0,
     )
 
@@ -299,9 +300,9 @@ def reconcile(ctx: "RunContext") -> dict[str, list[int]]:
         want = _RUN_STATUS.get(t.state.name) if t else None
         if want and run.info.status != want:
             if t.state.name == "PRUNED":
-                ctx.client.set_tag(run.info.run_id, "sweeps.stopped_early", f"epoch {t.user_attrs.get('stopped_at_epoch')}")
-            if t.state.name == "FAIL" and "fail_reason" in t.user_attrs:
-                ctx.client.set_tag(run.info.run_id, "sweeps.error", t.user_attrs["fail_reason"])
+                ctx.client.set_tag(run.info.run_id, "sweeps.stopped_early", f"epoch {t.user_attrs.get(rec.STOPPED_AT_EPOCH)}")
+            if t.state.name == "FAIL" and rec.FAIL_REASON in t.user_attrs:
+                ctx.client.set_tag(run.info.run_id, "sweeps.error", t.user_attrs[rec.FAIL_REASON])
             ctx.client.set_terminated(run.info.run_id, want)
             fixed.append(t.number)
     if orphans or fixed:

@@ -32,9 +32,9 @@ from sparsity.data import DataConfig, Dataset, load_dataset
 from sparsity.experiment import ExperimentResult, run_experiment
 from sparsity.train import NonFiniteLossError
 
+from sweeps.search import record as rec
 from sweeps.search import study as sweep_study
 from sweeps.tracking import runs as tracking
-from sweeps.search.early_stopping import SuccessiveHalving
 from sweeps.search.optuna_private import stored_trial
 from sweeps.search.trial_report import TrialReport
 from sweeps.spec import SweepSpec
@@ -93,9 +93,9 @@ def _recorded(optuna_url: str, sweep: str, number: int) -> TrialReport | None:
     if trial is None or trial.state != TrialState.COMPLETE:
         return None
     return TrialReport(number=number, epoch=0, val_accuracy=trial.values[0], val_noise_score=trial.values[1],
-                       final=True, baseline=trial.user_attrs.get("baseline", ""),
-                       test_accuracy=trial.user_attrs.get("test_accuracy"),
-                       test_noise_score=trial.user_attrs.get("test_noise_score"))
+                       final=True, baseline=trial.user_attrs.get(rec.BASELINE, ""),
+                       test_accuracy=trial.user_attrs.get(rec.TEST_ACCURACY),
+                       test_noise_score=trial.user_attrs.get(rec.TEST_NOISE_SCORE))
 
 
 def run_trial(
@@ -150,7 +150,7 @@ def run_trial(
             client.set_terminated(run_id, "FAILED")
             raise
         logging_started = time.perf_counter()
-        finals = _log_result(client, run_id, result, tracking_uri)
+        finals = log_result(client, run_id, result, tracking_uri)
         on_epoch.timing["logging_seconds"] = time.perf_counter() - logging_started
         tracking.log_metrics(client, run_id, on_epoch.timing, step=on_epoch.last_epoch)
         client.set_terminated(run_id, "FINISHED")
@@ -163,7 +163,7 @@ def _open_run(client: MlflowClient, spec: SweepSpec, config: dict[str, Any], exp
     """The trial's nested MLflow run (the same one again for a retried attempt), its parameters
     logged once, tagged with the node this attempt runs on."""
     ray_trial_id = tune.get_context().get_trial_id() or "local"
-    replicate = (int(config["replicate_of"]), int(config["seed"])) if "replicate_of" in config else None
+    replicate = (int(config[rec.REPLICATE_OF]), int(config["seed"])) if rec.REPLICATE_OF in config else None
     run_id, resumed = tracking.trial_run(client, experiment_id, spec.name, parent_run_id, number, ray_trial_id,
                                          baseline, replicate)
     client.set_tag(run_id, "sweeps.node_id", ray.get_runtime_context().get_node_id())  # this attempt's node
@@ -186,7 +186,7 @@ class _EpochReporter:
                  baseline: str | None, workdir: Path) -> None:
         self.exp, self.client, self.run_id, self.number, self.workdir = exp, client, run_id, number, workdir
         self.baseline = baseline or ""
-        self.rule = SuccessiveHalving.from_spec(spec)  # what the early-stopping rule reads at each epoch
+        self.rule = spec.stopping_rule()  # what the early-stopping rule reads at each epoch
         self.last_epoch = 0
         # Where a trial's wall time goes besides training, logged with its final metrics.
         self.timing = {"setup_seconds": 0.0, "report_seconds": 0.0, "logging_seconds": 0.0}
@@ -237,7 +237,7 @@ def _curve_dict(curve) -> dict[str, Any]:
     return {"kind": curve.kind, "levels": [float(v) for v in curve.levels], "accuracies": list(curve.accuracies)}
 
 
-def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> dict[str, float]:
+def log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> dict[str, float]:
     """Final metrics, the noise curves (stepped metrics and a table), the summary and the model."""
     last = result.history[-1].to_dict()
     finals = {
@@ -256,8 +256,8 @@ def _log_result(client: MlflowClient, run_id: str, result: ExperimentResult, tra
         table["test_accuracy"] = list(result.test_curve.accuracies)
     client.log_table(run_id, data=table, artifact_file="noise_curve.json")
     client.log_dict(run_id, result.summary(), "summary.json")
-    client.log_figure(run_id, _curve_figure(result), "noise_curve.png")
-    _log_model(client, run_id, result, tracking_uri)
+    client.log_figure(run_id, curve_figure(result), "noise_curve.png")
+    log_model(client, run_id, result, tracking_uri)
     return finals
 
 
@@ -278,7 +278,7 @@ def noise_series(curves) -> list[tuple[str, float, int]]:
     ]
 
 
-def _curve_figure(result: ExperimentResult):
+def curve_figure(result: ExperimentResult):
     from dashboards.plotdata import curve_series
     from dashboards.render import noise_curve_figure
 
@@ -289,7 +289,7 @@ def _curve_figure(result: ExperimentResult):
     return noise_curve_figure(series, f"{name}: accuracy under noise", result.validation_curve.kind)
 
 
-def _log_model(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
+def log_model(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
     """The trained network as a ``sparse_sweeps`` model (`sweeps.tracking.models`): its state_dict and
     NetworkSpec, never a pickle."""
     import mlflow

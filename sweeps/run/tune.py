@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from sweeps.search import record as rec
 from sweeps.search.early_stopping import SuccessiveHalving
 from sweeps.spec import SweepSpec
 from sweeps.search.study import FINISHED, SweepStudy
@@ -49,7 +50,7 @@ class SweepSearch(Searcher):
     @property
     def study(self) -> SweepStudy:
         if self._study is None:
-            self._study = SweepStudy.open(self._spec, self._storage_url)
+            self._study = SweepStudy.open(self._spec.study_plan(), self._storage_url)
         return self._study
 
     def __getstate__(self) -> dict[str, Any]:
@@ -100,7 +101,7 @@ class RungScheduler(FIFOScheduler):
         self.rule = rule
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        if "replicate_of" in (trial.config or {}):
+        if rec.REPLICATE_OF in (trial.config or {}):
             return TrialScheduler.CONTINUE  # a seed replicate confirms a config: it runs to the end
         go_on = self.rule.decide(trial.trial_id, TrialReport.from_result(result))
         return TrialScheduler.CONTINUE if go_on else TrialScheduler.STOP
@@ -158,7 +159,7 @@ def make_tuner(ctx: "RunContext"):
     from ray.tune.search import ConcurrencyLimiter
 
     spec, trainable = ctx.spec, _trainable(ctx)
-    rule = SuccessiveHalving.from_spec(spec)
+    rule = spec.stopping_rule()
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(

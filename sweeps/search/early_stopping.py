@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Hashable
+from typing import Hashable
 
 import numpy as np
 
 from sweeps.search.pareto import promotion_order
 from sweeps.search.trial_report import TrialReport
 
-if TYPE_CHECKING:
-    from sweeps.spec import SweepSpec
 
 __all__ = ["SuccessiveHalving", "RULES"]
 
@@ -63,14 +61,6 @@ class SuccessiveHalving:
             raise ValueError(f"early_stopping.rule={self.rule!r}: choose one of {', '.join(RULES)}")
         self.rungs = rung_epochs(self.max_epochs, self.grace_period, self.reduction_factor)
         self._recorded = {r: {} for r in self.rungs}
-
-    @classmethod
-    def from_spec(cls, spec: "SweepSpec") -> "SuccessiveHalving | None":
-        es = spec.early_stopping
-        if es is None:
-            return None
-        return cls(max_epochs=spec.epochs, grace_period=es.grace_period, reduction_factor=es.reduction_factor,
-                   rule=es.rule, metric=es.metric, mode=es.mode)
 
     def needs_noise(self, epoch: int) -> bool:
         """Whether a trial must measure its validation noise score after ``epoch`` for the rule."""

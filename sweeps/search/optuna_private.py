@@ -73,7 +73,9 @@ class _SearchedTrialsView:
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-        return [t for t in trials if "baseline" not in t.user_attrs and "replicate_of" not in t.user_attrs]
+        from sweeps.search.record import is_searched
+
+        return [t for t in trials if is_searched(t)]
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list:
         return self._get_trials(deepcopy=deepcopy, states=states)

@@ -4,11 +4,11 @@ The study lives in Optuna storage (SQLite by default, any SQLAlchemy URL; in mem
 simulator) under the sweep's name, with both objectives maximized, so the Pareto front is readable
 without Ray. `SweepStudy` is the only code that asks the sampler and tells results:
 
-* baselines first: each baseline of the spec is asked once, before any sampled config, as a trial
+* baselines first: each baseline of the plan (`sweeps.search.plan.StudyPlan`) is asked once, before any sampled config, as a trial
   with no sampled params (user attr ``baseline``), so the dense reference is on every front;
 * then the sampler (`sweeps.search.samplers`) proposes; trials asked and not yet told stay RUNNING, which
   is how samplers that care (``tpe-mv``'s constant liar, ``gp``) see what is pending;
-* then, with ``spec.confirm``, once every trial so far has finished: the replicates
+* then, with the plan's confirmation, once every trial so far has finished: the replicates
   (`sweeps.search.confirm`), each a trial with no sampled params, user attrs ``replicate_of`` (the
   config's first trial), ``model_seed`` and, for a baseline's, ``baseline``. The sampler never
   sees baselines or replicates (`sweeps.search.optuna_private.searched_only`). `next_proposal` follows this
@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sweeps.errors import SweepExistsError
+from sweeps.search import record as rec
+from sweeps.search.plan import Dimension, StudyPlan
+from sweeps.search.record import OBJECTIVES, ORPHANED, is_orphaned, is_replicate, is_searched
 from sweeps.search.samplers import make_sampler
-from sweeps.search.trial_report import OBJECTIVES, TrialReport
+from sweeps.search.trial_report import TrialReport
 
 if TYPE_CHECKING:
     import optuna
-
-    from sweeps.spec import Param, SweepSpec
 
 __all__ = ["Proposal", "SweepStudy", "DIRECTIONS", "FINISHED", "storage", "load_study", "suggest", "is_replicate",
            "is_searched", "is_orphaned"]
@@ -47,20 +48,6 @@ log = logging.getLogger(__name__)
 
 DIRECTIONS = ["maximize", "maximize"]
 FINISHED = "finished"  # `next_proposal`: the plan is done
-ORPHANED = "orphaned"  # how `reconcile`'s fail_reason starts
-
-
-def is_replicate(t: Any) -> bool:
-    return "replicate_of" in t.user_attrs
-
-
-def is_searched(t: Any) -> bool:
-    """A trial whose config the sampler proposed (not a baseline, not a replicate)."""
-    return "baseline" not in t.user_attrs and "replicate_of" not in t.user_attrs
-
-
-def is_orphaned(t: Any) -> bool:
-    return getattr(t.state, "name", "") == "FAIL" and str(t.user_attrs.get("fail_reason", "")).startswith(ORPHANED)
 
 
 def quiet_optuna() -> None:
@@ -94,8 +81,8 @@ def load_study(name: str, store: "str | optuna.storages.BaseStorage",
         return None
 
 
-def suggest(trial: Any, param: "Param") -> Any:
-    """One parameter's value from an Optuna trial, by the spec's range or choices."""
+def suggest(trial: Any, param: Dimension) -> Any:
+    """One parameter's value from an Optuna trial, by the plan's range or choices."""
     if param.choices is not None:
         return trial.suggest_categorical(param.name, list(param.choices))
     if param.integer:
@@ -116,77 +103,78 @@ class Proposal:
 
     def config(self) -> dict[str, Any]:
         """What the trial's `config` user attr and Ray config hold (`SweepSpec.trial` reads it)."""
-        extra: dict[str, Any] = {"baseline": self.baseline} if self.baseline else {}
+        extra: dict[str, Any] = {rec.BASELINE: self.baseline} if self.baseline else {}
         if self.replicate_of is not None:
-            extra.update(replicate_of=self.replicate_of, seed=self.seed)
+            extra.update({rec.REPLICATE_OF: self.replicate_of, "seed": self.seed})
         return {**extra, **self.params}
 
 
 class SweepStudy:
     """A sweep's study with the sweep's rules. Create one with `create`, `open` or `in_memory`."""
 
-    def __init__(self, spec: "SweepSpec", study: "optuna.Study") -> None:
+    def __init__(self, plan: StudyPlan, study: "optuna.Study") -> None:
+        if not isinstance(plan, StudyPlan):
+            raise TypeError(f"SweepStudy takes a StudyPlan (SweepSpec.study_plan()), not {type(plan).__name__}")
         got = [d.name.lower() for d in study.directions]
         if got != DIRECTIONS:
             raise SweepExistsError(
                 f"study {study.study_name!r} has directions {got}, but sweeps maximize {list(OBJECTIVES)}; "
                 f"it was not made by this tool: use another sweep name"
             )
-        self.spec = spec
+        self.plan = plan
         self.study = study
         self._asked: dict[int, Any] = {}  # number -> optuna.Trial, asked in this process, not told yet
-        self._baselines_asked = {t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)} - {None}
+        self._baselines_asked = {t.user_attrs.get(rec.BASELINE) for t in study.get_trials(deepcopy=False)} - {None}
 
     # -- opening -------------------------------------------------------------------------------------
 
     @classmethod
-    def _sampler(cls, spec: "SweepSpec"):
+    def _sampler(cls, plan: StudyPlan):
         from sweeps.search.optuna_private import searched_only
 
-        return searched_only(make_sampler(spec.searcher.algorithm, spec.searcher.seed, spec.budget.trials,
-                                         spec.searcher.startup_trials))
+        return searched_only(make_sampler(plan.sampler, plan.sampler_seed, plan.trials, plan.startup_trials))
 
     @classmethod
-    def create(cls, spec: "SweepSpec", store: "str | optuna.storages.BaseStorage") -> "SweepStudy":
+    def create(cls, plan: StudyPlan, store: "str | optuna.storages.BaseStorage") -> "SweepStudy":
         """A new study for the sweep; refuses a name already in this storage (resume it instead)."""
         import optuna
 
         st = storage(store) if isinstance(store, str) else store
-        if any(s.study_name == spec.name for s in optuna.get_all_study_summaries(st)):
+        if any(s.study_name == plan.name for s in optuna.get_all_study_summaries(st)):
             raise SweepExistsError(
-                f"a study named {spec.name!r} already exists in the Optuna storage; run `sweeps resume "
-                f"{spec.name}` to continue it, or give the spec another name"
+                f"a study named {plan.name!r} already exists in the Optuna storage; run `sweeps resume "
+                f"{plan.name}` to continue it, or give the spec another name"
             )
-        study = optuna.create_study(study_name=spec.name, storage=st, directions=DIRECTIONS, sampler=cls._sampler(spec))
-        return cls(spec, study)
+        study = optuna.create_study(study_name=plan.name, storage=st, directions=DIRECTIONS, sampler=cls._sampler(plan))
+        return cls(plan, study)
 
     @classmethod
-    def open(cls, spec: "SweepSpec", store: "str | optuna.storages.BaseStorage") -> "SweepStudy":
+    def open(cls, plan: StudyPlan, store: "str | optuna.storages.BaseStorage") -> "SweepStudy":
         """The sweep's existing study (created if missing: a driver killed before it wrote one)."""
         import optuna
 
         st = storage(store) if isinstance(store, str) else store
-        study = optuna.create_study(study_name=spec.name, storage=st, directions=DIRECTIONS,
-                                    sampler=cls._sampler(spec), load_if_exists=True)
-        return cls(spec, study)
+        study = optuna.create_study(study_name=plan.name, storage=st, directions=DIRECTIONS,
+                                    sampler=cls._sampler(plan), load_if_exists=True)
+        return cls(plan, study)
 
     @classmethod
-    def load(cls, spec: "SweepSpec", store: "str | optuna.storages.BaseStorage") -> "SweepStudy | None":
-        """The sweep's existing study with the spec's sampler, None if the storage has none."""
-        study = load_study(spec.name, store, sampler=cls._sampler(spec))
-        return None if study is None else cls(spec, study)
+    def load(cls, plan: StudyPlan, store: "str | optuna.storages.BaseStorage") -> "SweepStudy | None":
+        """The sweep's existing study with the plan's sampler, None if the storage has none."""
+        study = load_study(plan.name, store, sampler=cls._sampler(plan))
+        return None if study is None else cls(plan, study)
 
     @classmethod
-    def in_memory(cls, spec: "SweepSpec") -> "SweepStudy":
+    def in_memory(cls, plan: StudyPlan) -> "SweepStudy":
         """A study in Optuna's in-memory storage (the replay simulator's)."""
         import optuna
 
-        return cls.create(spec, optuna.storages.InMemoryStorage())
+        return cls.create(plan, optuna.storages.InMemoryStorage())
 
     # -- asking and telling ---------------------------------------------------------------------------
 
     def _next_baseline(self):
-        return next((b for b in self.spec.baselines if b.name not in self._baselines_asked), None)
+        return next((b for b in self.plan.baselines if b[0] not in self._baselines_asked), None)
 
     def ask(self) -> Proposal:
         """The next trial: a baseline not yet asked, else the sampler's proposal."""
@@ -194,14 +182,15 @@ class SweepStudy:
         trial = self.study.ask()
         baseline = self._next_baseline()
         if baseline is not None:
-            params = dict(baseline.params)
-            trial.set_user_attr("baseline", baseline.name)
-            self._baselines_asked.add(baseline.name)
+            name, values = baseline
+            params = dict(values)
+            trial.set_user_attr(rec.BASELINE, name)
+            self._baselines_asked.add(name)
         else:
-            params = {p.name: suggest(trial, p) for p in self.spec.space}
+            params = {p.name: suggest(trial, p) for p in self.plan.space}
             self._searched_asked = searched_before + 1
-        proposal = Proposal(trial.number, params, baseline.name if baseline else None)
-        trial.set_user_attr("config", proposal.config())
+        proposal = Proposal(trial.number, params, baseline[0] if baseline else None)
+        trial.set_user_attr(rec.CONFIG, proposal.config())
         self._asked[trial.number] = trial
         return proposal
 
@@ -219,9 +208,9 @@ class SweepStudy:
     def next_proposal(self) -> "Proposal | None | str":
         """The plan's next trial; None while the replicates wait for trials still running (ask
         again later); `FINISHED` when nothing is left."""
-        if self._next_baseline() is not None or self.searched_asked() < self.spec.budget.trials:
+        if self._next_baseline() is not None or self.searched_asked() < self.plan.trials:
             return self.ask()
-        if self.spec.confirm is None:
+        if not self.plan.confirms:
             return FINISHED
         from optuna.trial import TrialState
 
@@ -238,35 +227,35 @@ class SweepStudy:
         candidates by rank, then the baselines; k = 1 .. confirm.seeds."""
         from sweeps.search.confirm import candidates
 
-        confirm = self.spec.confirm
-        if confirm is None:
+        plan = self.plan
+        if not plan.confirms:
             return []
         searched = [t for t in trials if is_searched(t) and getattr(t.state, "name", "") == "COMPLETE" and t.values]
-        sources = [searched[i] for i in candidates([t.values[:2] for t in searched], confirm.top)]
+        sources = [searched[i] for i in candidates([t.values[:2] for t in searched], plan.confirm_top)]
         first_baselines: dict[str, Any] = {}
         for t in trials:
-            name = t.user_attrs.get("baseline")
+            name = t.user_attrs.get(rec.BASELINE)
             if name and not is_replicate(t) and not is_orphaned(t):
                 first_baselines.setdefault(name, t)
-        sources += [first_baselines[b.name] for b in self.spec.baselines if b.name in first_baselines]
-        taken = {(t.user_attrs["replicate_of"], t.user_attrs.get("replicate_k")) for t in trials
+        sources += [first_baselines[name] for name, _ in plan.baselines if name in first_baselines]
+        taken = {(t.user_attrs[rec.REPLICATE_OF], t.user_attrs.get(rec.REPLICATE_K)) for t in trials
                  if is_replicate(t) and not is_orphaned(t)}
-        return [(src, k) for src in sources for k in range(1, confirm.seeds + 1) if (src.number, k) not in taken]
+        return [(src, k) for src in sources for k in range(1, len(plan.replicate_seeds) + 1) if (src.number, k) not in taken]
 
     def ask_replicate(self, source: Any, k: int) -> Proposal:
-        """Trial ``source``'s config again, with model seed ``spec.replicate_seed(k)``."""
-        config = dict(source.user_attrs.get("config") or source.params)
-        baseline = config.pop("baseline", None)
-        config.pop("replicate_of", None)
+        """Trial ``source``'s config again, with model seed ``plan.replicate_seed(k)``."""
+        config = dict(source.user_attrs.get(rec.CONFIG) or source.params)
+        baseline = config.pop(rec.BASELINE, None)
+        config.pop(rec.REPLICATE_OF, None)
         config.pop("seed", None)
         trial = self.study.ask()
-        proposal = Proposal(trial.number, config, baseline, replicate_of=source.number, seed=self.spec.replicate_seed(k))
+        proposal = Proposal(trial.number, config, baseline, replicate_of=source.number, seed=self.plan.replicate_seed(k))
         if baseline:
-            trial.set_user_attr("baseline", baseline)
-        trial.set_user_attr("replicate_of", source.number)
-        trial.set_user_attr("replicate_k", k)
-        trial.set_user_attr("model_seed", proposal.seed)
-        trial.set_user_attr("config", proposal.config())
+            trial.set_user_attr(rec.BASELINE, baseline)
+        trial.set_user_attr(rec.REPLICATE_OF, source.number)
+        trial.set_user_attr(rec.REPLICATE_K, k)
+        trial.set_user_attr(rec.MODEL_SEED, proposal.seed)
+        trial.set_user_attr(rec.CONFIG, proposal.config())
         self._asked[trial.number] = trial
         return proposal
 
@@ -299,16 +288,16 @@ class SweepStudy:
         elif report.error:
             self._tell(number, None, TrialState.FAIL, report.error)
         elif not report.final:
-            trial.set_user_attr("stopped_at_epoch", report.epoch)
+            trial.set_user_attr(rec.STOPPED_AT_EPOCH, report.epoch)
             if report.val_accuracy is not None:
-                trial.set_user_attr("early_val_accuracy", report.val_accuracy)
+                trial.set_user_attr(rec.EARLY_VAL_ACCURACY, report.val_accuracy)
             if report.val_noise_score is not None:
-                trial.set_user_attr("early_val_noise_score", report.val_noise_score)
+                trial.set_user_attr(rec.EARLY_VAL_NOISE_SCORE, report.val_noise_score)
             self._tell(number, None, TrialState.PRUNED)
         elif report.objectives is None or not all(math.isfinite(v) for v in report.objectives):
             self._tell(number, None, TrialState.FAIL, f"non-finite objectives {report.objectives}")
         else:
-            for key in ("test_accuracy", "test_noise_score", "noise_max", "val_curve", "test_curve"):
+            for key in rec.REPORTED:
                 value = getattr(report, key)
                 if value is not None:
                     trial.set_user_attr(key, value)
@@ -316,7 +305,7 @@ class SweepStudy:
 
     def _tell(self, number: int, values: list[float] | None, state, fail_reason: str | None = None) -> None:
         if fail_reason:
-            self._trial(number).set_user_attr("fail_reason", fail_reason)
+            self._trial(number).set_user_attr(rec.FAIL_REASON, fail_reason)
         try:
             self.study.tell(number, values, state=state)
         except Exception as e:  # finished elsewhere meanwhile (reconciled): keep the first record
@@ -332,7 +321,7 @@ class SweepStudy:
 
         orphans = []
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-            self._trial(t.number).set_user_attr("fail_reason", f"{ORPHANED}: the driver stopped before it was recorded")
+            self._trial(t.number).set_user_attr(rec.FAIL_REASON, f"{ORPHANED}: the driver stopped before it was recorded")
             fail_trial(self.study, t.number)
             self._asked.pop(t.number, None)
             orphans.append(t.number)

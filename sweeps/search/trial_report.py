@@ -1,5 +1,8 @@
 """What a trial reports to the searcher and the early-stopping rule: one dataclass both sides use.
 
+Its fields carry the names of the sweep's record (`sweeps.search.record`): what a final report
+leaves on the trial (`record.REPORTED`) is stored under the field's own name.
+
 A trial reports once per epoch. The validation noise score is measured only where somebody reads
 it: at the epochs where a Pareto early-stopping rule decides, and in the final report (after the
 noise curves). Ray's results are flat dicts of numbers, so `to_result` writes the report under fixed
@@ -13,10 +16,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from sweeps.search import record as rec
+from sweeps.search.record import OBJECTIVES
+
 __all__ = ["TrialReport", "OBJECTIVES"]
 
-# The two objectives, both maximized, in the order Optuna stores them.
-OBJECTIVES = ("val_accuracy", "val_noise_score")
 NAN = float("nan")
 
 
@@ -67,17 +71,13 @@ class TrialReport:
             "val_accuracy": NAN if self.val_accuracy is None else self.val_accuracy,
             "val_noise_score": NAN if self.val_noise_score is None else self.val_noise_score,
             "final": self.final,
-            "baseline": self.baseline,
+            rec.BASELINE: self.baseline,
         }
         if self.error:
             out["trial_error"] = self.error
-        for key in ("test_accuracy", "test_noise_score", "noise_max"):
+        for key in rec.REPORTED:  # numbers when known, curves when not empty
             value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        for key in ("val_curve", "test_curve"):
-            value = getattr(self, key)
-            if value:
+            if value is not None and (value or not isinstance(value, dict)):
                 out[key] = value
         return out
 
@@ -93,11 +93,11 @@ class TrialReport:
             val_noise_score=_finite(result.get("val_noise_score")),
             final=bool(result.get("final", False)),
             error=str(result["trial_error"]) if result.get("trial_error") else None,
-            baseline=str(result.get("baseline") or ""),
-            test_accuracy=_finite(result.get("test_accuracy")),
-            test_noise_score=_finite(result.get("test_noise_score")),
-            noise_max=_finite(result.get("noise_max")),
-            val_curve=_nested(result, "val_curve"),
-            test_curve=_nested(result, "test_curve"),
+            baseline=str(result.get(rec.BASELINE) or ""),
+            test_accuracy=_finite(result.get(rec.TEST_ACCURACY)),
+            test_noise_score=_finite(result.get(rec.TEST_NOISE_SCORE)),
+            noise_max=_finite(result.get(rec.NOISE_MAX)),
+            val_curve=_nested(result, rec.VAL_CURVE),
+            test_curve=_nested(result, rec.TEST_CURVE),
             metrics=metrics,
         )

@@ -160,6 +160,29 @@ def read_trials(url: str, study_name: str, *, attrs: Iterable[str] | None = None
         close()
 
 
+def read_study_attr(url: str, study_name: str, key: str) -> Any:
+    """One user attribute of study ``study_name`` (its JSON value), None when the study, the
+    attribute or the store is not there. Read-only, like `read_trials`; a value that is not JSON is
+    one `StoreError` line."""
+    run, close = _query_runner(url)
+    if run is None:
+        return None
+    try:
+        rows = run("SELECT a.value_json FROM study_user_attributes a JOIN studies s ON s.study_id = a.study_id "
+                   "WHERE s.study_name = :name AND a.key = :key", {"name": study_name, "key": key})
+    except Exception:  # no tables yet (an empty database): no study, no attribute
+        return None
+    finally:
+        close()
+    if not rows:
+        return None
+    try:
+        return json.loads(rows[0][0])
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"Optuna storage: study {study_name!r} attribute {key!r} is not JSON ({e}); the store was "
+                         f"damaged or written by something else: restore it from a copy") from None
+
+
 def _read_rows(run: Callable[[str, dict], list], url: str, study_name: str, attrs: Iterable[str] | None,
                numbers: Iterable[int] | None, params: bool) -> list[StoredTrial] | None:
     """`read_trials` past its schema check; a row no reader can make sense of (a state, value

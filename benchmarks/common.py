@@ -1,9 +1,24 @@
-"""What machine a benchmark ran on, for the figures it prints."""
+"""What the benchmarks share: where this repository keeps their inputs and results, and what
+machine a benchmark ran on, for the figures it prints.
+
+The benchmarks are a package of this repository, run from its root as ``python -m benchmarks.NAME``;
+they import the installed `sparsity`, `sweeps` and `dashboards` by their public names, and their
+shared helpers from here only.
+"""
 
 from __future__ import annotations
 
 import platform
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+RESULTS = BENCHMARKS / "results"
+SPECS = BENCHMARKS / "specs"
+# The recorded replay table (`sweeps simulate --table`, $SPARSE_SWEEPS_REPLAY_TABLE) and random
+# search's curve on it, as the replay benchmark writes them.
+REPLAY_TABLE = RESULTS / "replay" / "replay-mnist.jsonl.gz"
+RANDOM_REFERENCE = RESULTS / "replay" / "random-reference.json"
 
 
 def cpu_model() -> str:
