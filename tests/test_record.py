@@ -31,7 +31,7 @@ def test_best_and_export_print_the_same_paired_comparison(store, tmp_path, monke
     best_out = capsys.readouterr().out
     handed = {}
 
-    def export(spec, number, doc, out, dense):  # the MLflow part: not this test's
+    def export(spec, number, doc, out, dense, formats=()):  # the MLflow part: not this test's
         handed.update(number=number, doc=doc, dense=dense)
         return out
 

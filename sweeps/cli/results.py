@@ -63,12 +63,12 @@ def cmd_best(args: argparse.Namespace) -> int:
 
     reader = SweepReader.open(args.name, args.root)  # values and the record's attributes; the chosen one in full
     choice, doc = pick(reader, min_accuracy=args.min_accuracy, rule=args.rule)
-    _comparison(choice, doc)
     version, spec = None, reader.spec
-    if args.register:  # first: a model the safe loader refuses leaves nothing written
+    if args.register:  # first: a model the safe loader refuses leaves nothing written, and one line
         from sweeps.results.deploy import register
 
         version = register(spec, choice.number, args.register, doc, alias=args.alias)
+    _comparison(choice, doc)
     console.print(f"wrote {write_best(doc, Path(args.out), force=args.force)}")
     if version is not None:
         console.print(f"registered {args.register} version {version.version} as "
@@ -82,7 +82,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     reader = SweepReader.open(args.name, args.root)
     choice, doc = pick(reader, min_accuracy=args.min_accuracy, rule=args.rule)
-    _comparison(choice, doc)
     from sweeps.results.deploy import export
     from sweeps.search.study import quiet_optuna
 
@@ -102,6 +101,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
             shutil.rmtree(folder, ignore_errors=True)
         raise
+    _comparison(choice, doc)  # once the model is out: a refusal stays one line
     console.print(f"exported trial #{choice.number} of {reader.spec.name} to {out}: "
                   f"{', '.join(sorted(p.name for p in out.iterdir()))}", markup=False)
     return 0
