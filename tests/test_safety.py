@@ -177,7 +177,7 @@ def test_the_trace_file_holds_no_password_from_the_command_line(tmp_path, monkey
     def broken(args):
         raise RuntimeError("the job server broke")
 
-    monkeypatch.setattr(cli, "cmd_jobs", broken)
+    monkeypatch.setitem(cli.RUNS, "jobs", broken)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     argv = ["jobs", "--address", f"http://{USER}:{PASSWORD}@127.0.0.1:8265"]
     monkeypatch.setattr(sys, "argv", ["sweeps", *argv])
@@ -248,10 +248,10 @@ def test_job_output_and_log_lines_lose_their_control_characters(capsys):
     """`sweeps logs` writes a job's output as text; a log line quoting a store too."""
     import logging
 
-    from sweeps.cli import commands as cli
+    from sweeps.cli import jobs
     from sweeps.cli.console import configure_logging
 
-    cli._write(f"line one {EVIL}\nline two\n")
+    jobs._write(f"line one {EVIL}\nline two\n")
     configure_logging()
     logging.getLogger("sweeps.test").warning("store said %s", EVIL)
     out = capsys.readouterr().out
@@ -465,7 +465,7 @@ def test_a_copied_store_reads_its_own_trials_from_any_folder(tmp_path, written):
     import yaml
 
     from fake_store import build_store
-    from sweeps.results.read import save_spec, saved_spec, spec_path
+    from sweeps.spec_store import save_spec, saved_spec, spec_path
 
     original = build_store(tmp_path / "launch" / "sweeps-data", "fake", trials=12)
     path = spec_path(original, "fake")
@@ -476,7 +476,7 @@ def test_a_copied_store_reads_its_own_trials_from_any_folder(tmp_path, written):
     elif written == "absolute":  # `--root /abs/path`: the copy must not read the original (or recreate it)
         assert yaml.safe_load(path.read_text())["stores"]["root"] == str(original)
     else:
-        assert save_spec(saved_spec("fake", str(original))) == path.resolve()
+        assert save_spec(saved_spec("fake", str(original)), original).resolve() == path.resolve()
         assert yaml.safe_load(path.read_text())["stores"]["root"] == ".."
     copy = tmp_path / "mounted" / "elsewhere"
     shutil.copytree(original, copy)
