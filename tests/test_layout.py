@@ -26,7 +26,7 @@ PACKAGES = ("sweeps", "sparsity", "dashboards")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("sparsity",),
     ("dashboards", "sweeps.errors", "sweeps.shutdown"),
-    ("sweeps.stores", "sweeps.names"),
+    ("sweeps.stores", "sweeps.names", "sweeps.data"),
     ("sweeps.search",),
     ("sweeps.spec",),
     ("sweeps.tracking",),

@@ -557,6 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
                 for flags, kw in arg:
                     group.add_argument(*flags, **kw)
         sp.set_defaults(func=globals()[f"cmd_{command.name}"])
+    from sweeps.cli.data import add_parser as add_data_parser  # `sweeps data ...`: a group of its own
+
+    add_data_parser(sub)
     return p
 
 
