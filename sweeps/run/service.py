@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeps.errors import SweepExistsError
+from sweeps.run.device import NodeError
 from sweeps.results.read import saved_spec, spec_path
 from sweeps.search.study import quiet_optuna
 from sweeps.spec import OBJECTIVES, SweepSpec
@@ -187,7 +188,7 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
     import ray
 
     from sweeps.run import ray_private
-    from sweeps.run.tune import make_tuner
+    from sweeps.run.tune import make_tuner, node_error
     from sweeps.results.read import config_front, config_summaries
 
     spec = ctx.spec
@@ -205,8 +206,9 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
         if progress is not None:
             progress.attach(spec)
         with ray_private.actors_on_prestarted_workers():
-            tuner.fit()
+            results = tuner.fit()
         finished = True
+        failed_node = node_error(results)
     except KeyboardInterrupt:
         ray.shutdown()  # no trial runs any more: what the stores hold as running was stopped
         _stopped(ctx)
@@ -216,6 +218,11 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
             progress.detach()
         if not finished:
             ray.shutdown()
+    if failed_node is not None:  # a node cannot run the trials: the sweep ends with that one line
+        ray.shutdown()
+        reconcile(ctx)
+        ctx.client.set_terminated(ctx.parent_run_id, "FAILED")
+        raise NodeError(failed_node)
     seconds = time.perf_counter() - t0
     # Ray's processes stop while the summary is written: neither needs the other, both are the tail.
     stopping = threading.Thread(target=ray.shutdown, name="sweeps-ray-shutdown")

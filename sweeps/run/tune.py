@@ -20,16 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
 
 from sweeps.search.early_stopping import SuccessiveHalving
 from sweeps.spec import SweepSpec
 from sweeps.search.study import FINISHED, SweepStudy
 from sweeps.search.trial_report import TrialReport
 
+NODE_ERROR = "node_error"  # the result key of a trial whose node cannot run it (`sweeps.run.trainable`)
+
 if TYPE_CHECKING:
     from sweeps.run.context import RunContext
 
-__all__ = ["SweepSearch", "RungScheduler", "make_tuner", "forwarded_env"]
+__all__ = ["SweepSearch", "RungScheduler", "NodeErrorStop", "node_error", "make_tuner", "forwarded_env"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,33 @@ class RungScheduler(FIFOScheduler):
         return f"RungScheduler({self.rule.rule}, rungs at epochs {list(self.rule.rungs)})"
 
 
+class NodeErrorStop(Stopper):
+    """Stops the whole sweep once a trial reports that its node cannot run it (its data missing, its
+    GPU unusable: `sweeps.run.trainable.NODE_ERROR`): every trial placed there would fail the same
+    way, and retrying cannot mend it. The driver reads the line back with `node_error`."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if result.get(NODE_ERROR):
+            self.seen = True
+            return True
+        return False
+
+    def stop_all(self) -> bool:
+        return self.seen
+
+
+def node_error(results: Any) -> str | None:
+    """The first node error among a finished Tuner's results (its `ResultGrid`), else None."""
+    for result in results:
+        line = (result.metrics or {}).get(NODE_ERROR)
+        if line:
+            return str(line)
+    return None
+
+
 # -- the Tuner of a run ----------------------------------------------------------------------------
 
 # Trials on other nodes do not inherit the driver's environment, so the driver's SPARSE_SWEEPS_*
@@ -169,6 +199,7 @@ def make_tuner(ctx: "RunContext"):
         ),
         run_config=tune.RunConfig(
             name=spec.name,
+            stop=NodeErrorStop(),
             storage_path=ctx.stores.ray_storage,
             failure_config=tune.FailureConfig(max_failures=spec.budget.max_failures),
             # Two checkpoints per trial, not one: Tune snapshots the whole experiment (every trial's
