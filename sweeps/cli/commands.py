@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import logging
 import sys
 from pathlib import Path
@@ -152,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sweeps.spec import load_spec
 
     # The spec is read and validated before anything heavy loads: a bad one answers in a moment.
-    spec = load_spec(args.spec, stores_root=args.root or os.environ.get(ROOT_ENV))
+    spec = load_spec(args.spec, stores_root=args.root)  # --root, the spec's, $SPARSE_SWEEPS_ROOT (choose_root)
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
     from sweeps.cli.progress import StudyProgress
@@ -368,7 +367,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from sweeps.run.jobs import job_name, logs, submit
     from sweeps.spec import load_spec
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, environ={})  # the head's $SPARSE_SWEEPS_ROOT applies there, not this machine's
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
     submit(spec, args.address, root=args.root)
@@ -459,7 +458,8 @@ def _arg(*flags: str, **kw: Any) -> Arg:
 
 NAME = _arg("name")
 SPEC = _arg("spec", help="spec YAML file or preset name")
-ROOT = _arg("--root", default=None, help=f"sweeps folder (default ${ROOT_ENV} or ./{DEFAULT_ROOT})")
+ROOT = _arg("--root", default=None, help=f"sweeps folder; wins over the spec's stores.root (default: the spec's, "
+                                          f"else ${ROOT_ENV}, else ./{DEFAULT_ROOT})")
 ADDRESS = _arg("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
 JOB_ADDRESS = _arg("--address", help="the head's Ray dashboard, e.g. http://127.0.0.1:8265 "
                                      "(default: $RAY_API_SERVER_ADDRESS, else $RAY_ADDRESS)")
@@ -533,7 +533,8 @@ COMMANDS = (
         _arg("--port", type=int, default=5000), ROOT)),
     Command("submit", "run a sweep on a Ray cluster as a Ray job (it outlives this shell)", (
         SPEC, _arg("--name", help="override the spec's name"),
-        _arg("--root", help=f"sweeps folder on the head (default: its ${ROOT_ENV} or ./{DEFAULT_ROOT})"),
+        _arg("--root", help=f"sweeps folder on the head, an absolute path (default: the spec's stores.root, else "
+                            f"the head's ${ROOT_ENV}, else ~/{DEFAULT_ROOT} there)"),
         _arg("--follow", action="store_true", help="print the job's output until it ends"), JOB_ADDRESS)),
     Command("jobs", "the sweeps submitted to a Ray cluster and their state", (JOB_ADDRESS,)),
     Command("logs", "a submitted sweep's output", (

@@ -57,14 +57,15 @@ def spec_path(root: str | Path, name: str) -> Path:
 
 
 def saved_spec(name: str, root: str | None = None) -> SweepSpec:
-    """The spec a sweep was launched with (its stores included)."""
-    root = root or default_root()
+    """The spec a sweep was launched with (its stores included); a ``root`` given (--root) is its
+    stores' root (`sweeps.stores.paths.choose_root`: the command line wins)."""
+    given, root = root, root or default_root()
     path = spec_path(root, name)
     if not path.exists():
         known = list_sweeps(root)
         raise UnknownSweepError(f"no sweep named {name!r} under {Path(root).resolve()}; known sweeps: {known or 'none'} "
                         f"(use --root or ${ROOT_ENV} for another folder)")
-    return load_spec(path)
+    return load_spec(path, stores_root=given)
 
 
 def list_sweeps(root: str | None = None) -> list[str]:

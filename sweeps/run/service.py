@@ -188,6 +188,7 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
     import ray
 
     from sweeps.run import ray_private
+    from sweeps.run.ray_start import concurrency
     from sweeps.run.tune import make_tuner, node_error
     from sweeps.results.read import config_front, config_summaries
 
@@ -202,9 +203,12 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     finished = False
     try:
-        tuner = make_tuner(ctx)
+        at_once = concurrency(spec)  # `max_concurrent: auto`: what the Ray just started or joined fits
+        if spec.budget.is_auto:
+            log.info("max_concurrent auto: %d trials at a time", at_once)
+        tuner = make_tuner(ctx, max_concurrent=at_once)
         if progress is not None:
-            progress.attach(spec)
+            progress.attach(dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, max_concurrent=at_once)))
         with ray_private.actors_on_prestarted_workers():
             results = tuner.fit()
         finished = True

@@ -176,12 +176,12 @@ def _trainable(ctx: "RunContext"):
     return tune.with_resources(fn, resources)
 
 
-def make_tuner(ctx: "RunContext"):
+def make_tuner(ctx: "RunContext", max_concurrent: int | None = None):
     """A new Tuner over the sweep's plan, its searcher asking the run's own study. Never
     `Tuner.restore`: Tune keeps its experiment state in ``ray_storage`` as pickles (tuner.pkl, the
     searcher's and scheduler's state), and whoever can write there could run code on the driver
     that unpickles them (`sweeps.run.service.resume_sweep` rebuilds the run from the stores of
-    record instead)."""
+    record instead). ``max_concurrent``: the trials at once (`sweeps.run.ray_start.concurrency`)."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.search import ConcurrencyLimiter
@@ -192,7 +192,7 @@ def make_tuner(ctx: "RunContext"):
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=ConcurrencyLimiter(SweepSearch(spec, ctx.stores.optuna_storage, ctx.study),
-                                          max_concurrent=spec.budget.max_concurrent),
+                                          max_concurrent=max_concurrent or spec.budget.concurrency(1)),
             scheduler=FIFOScheduler() if rule is None else RungScheduler(rule),
             num_samples=spec.total_trials,  # at most; the study's plan says when it is done (`SweepStudy.next_proposal`)
             reuse_actors=True,
