@@ -201,7 +201,7 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
     # once (sweeps.shutdown): Ray is shut down, then the trials it was running are marked (`_stopped`)
     # and `resume` continues the rest. Tune's own SIGINT handler would end the run as if complete.
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
-    finished = False
+    finished, failed_node = False, None
     try:
         at_once = concurrency(spec)  # `max_concurrent: auto`: what the Ray just started or joined fits
         if spec.budget.is_auto:

@@ -5,7 +5,10 @@ read: at the epochs an early-stopping rule decides on, and in the final report, 
 curves; NaN elsewhere, `TrialReport`), and logs the same metrics to
 the trial's nested MLflow run in one batch. A NaN loss ends the trial as failed with that reason
 (retrying cannot help); any other exception marks the run FAILED and propagates to Ray, which
-retries the trial from its last checkpoint up to ``budget.max_failures`` times.
+retries the trial from its last checkpoint up to ``budget.max_failures`` times. Before any of it,
+the trial checks its node (`_node_ready`): a node without the dataset, or whose torch cannot use the
+GPU Ray granted, ends the trial with one line naming the node and the fix, and the whole sweep with
+it (`sweeps.run.tune.NodeErrorStop`): every trial placed there would fail the same way.
 """
 
 from __future__ import annotations
