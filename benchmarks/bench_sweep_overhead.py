@@ -277,7 +277,8 @@ def main() -> int:
     spec = load_spec(args.preset, stores_root=str(root))
     spec = dataclasses.replace(spec, name=args.name)
     n_cores = cores()
-    concurrency = max(1, min(spec.budget.max_concurrent, int(n_cores // spec.resources.cpus) or 1))
+    slots = int(n_cores // spec.resources.cpus) or 1
+    concurrency = max(1, min(spec.budget.concurrency(slots), slots))  # max_concurrent: auto -> the cores
     print(f"stores root: {root}")
     print(f"code under test: {code_under_test()}")
     print(f"ray: {'running cluster at ' + args.address if args.address else 'started by the sweep (ray.init)'}")

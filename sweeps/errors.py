@@ -10,7 +10,7 @@ from typing import NoReturn
 from sparsity.errors import UserError
 
 __all__ = ["UserError", "SpecError", "SweepExistsError", "UnknownSweepError", "StoreError",
-           "TrackingUnreachableError", "NoFinishedTrialsError", "TableError", "spec_fail"]
+           "TrackingUnreachableError", "NoFinishedTrialsError", "TableError", "DataError", "spec_fail"]
 
 
 class SpecError(UserError):
@@ -45,3 +45,8 @@ class NoFinishedTrialsError(UserError):
 
 class TableError(UserError):
     """A replay table file is missing or does not follow the schema; the message says where."""
+
+
+class DataError(UserError):
+    """A dataset is missing, incomplete or corrupt where it is read (the data root of this machine or
+    of a trial's node), or cannot be staged or fetched; the message names what and the fix."""

@@ -28,6 +28,7 @@ from sweeps.search.plan import Dimension, StudyPlan
 from sweeps.search import space as grammar
 from sweeps.errors import SpecError, StoreError, spec_fail
 from sweeps.names import check_sweep_name
+from sweeps.stores.paths import choose_root
 from sweeps.stores.config import STORE_ENV, Stores  # noqa: F401  (the stores' home; re-exported here)
 from sweeps.search.samplers import DEFAULT_SAMPLER, SAMPLERS
 
@@ -131,11 +132,16 @@ class Baseline:
         object.__setattr__(self, "values", tuple((grammar.parse(k), v) for k, v in self.params.items()))
 
 
+AUTO = "auto"  # budget.max_concurrent: fill the cluster
+
+
 @dataclass(frozen=True)
 class Budget:
     trials: int = 8  # searched trials; baselines run on top of these
     epochs: int | None = None  # None: the recipe's
-    max_concurrent: int = 2
+    # Trials at once: a number, or "auto": as many as the Ray it runs on fits, given each trial's
+    # resources (its GPUs, else its CPUs; what an autoscaler can add counts), `sweeps.run.ray_start`.
+    max_concurrent: int | str = AUTO
     max_failures: int = 1  # retries of a trial that raised, from its last checkpoint
 
     def __post_init__(self) -> None:
@@ -143,10 +149,22 @@ class Budget:
             spec_fail("budget.trials", f"{self.trials!r} must be an integer >= 0")
         if self.epochs is not None and not (isinstance(self.epochs, int) and self.epochs >= 1):
             spec_fail("budget.epochs", f"{self.epochs!r} must be an integer >= 1 (or null for the recipe's)")
-        if not (isinstance(self.max_concurrent, int) and self.max_concurrent >= 1):
-            spec_fail("budget.max_concurrent", f"{self.max_concurrent!r} must be an integer >= 1")
+        if self.max_concurrent != AUTO and not (isinstance(self.max_concurrent, int)
+                                                and not isinstance(self.max_concurrent, bool)
+                                                and self.max_concurrent >= 1):
+            spec_fail("budget.max_concurrent", f"{self.max_concurrent!r} must be an integer >= 1, or {AUTO} (as many "
+                                               f"as the cluster fits)")
         if not (isinstance(self.max_failures, int) and self.max_failures >= 0):
             spec_fail("budget.max_failures", f"{self.max_failures!r} must be an integer >= 0")
+
+
+    @property
+    def is_auto(self) -> bool:
+        return self.max_concurrent == AUTO
+
+    def concurrency(self, slots: int) -> int:
+        """Trials at once: the fixed number, or with ``auto`` the ``slots`` there are (at least 1)."""
+        return max(1, int(slots)) if self.is_auto else int(self.max_concurrent)
 
 
 @dataclass(frozen=True)
@@ -386,9 +404,12 @@ class SweepSpec:
     # -- YAML -----------------------------------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], stores_root: str | None = None) -> "SweepSpec":
+    def from_dict(cls, data: Mapping[str, Any], stores_root: str | None = None,
+                  environ: Mapping[str, str] | None = None) -> "SweepSpec":
         """The spec of a mapping (a YAML file's), validated: a `SpecError` names the key at fault.
-        ``stores_root``: the stores' root when the mapping gives none."""
+        ``stores_root``: the command line's root, which wins over the mapping's; ``environ``: the
+        environment whose $SPARSE_SWEEPS_ROOT applies when neither gives one (this process's when
+        None): `sweeps.stores.paths.choose_root`."""
         data = _mapping("spec", data)
         _reject_unknown("", data, {f.name for f in dataclasses.fields(cls)} - {"network_preset", "noise"} | {"objectives"})
         if "name" not in data:
@@ -410,7 +431,7 @@ class SweepSpec:
             searcher=_typed(Searcher, "searcher", data.get("searcher")),
             early_stopping=None if not es else _typed(EarlyStopping, "early_stopping", es),
             confirm=None if not confirm else _typed(Confirm, "confirm", confirm),
-            stores=_stores_of(data.get("stores"), stores_root),
+            stores=_stores_of(data.get("stores"), stores_root, environ),
             seed=int(data.get("seed", 0)),
         )
 
@@ -454,7 +475,7 @@ def spec_preset_names() -> list[str]:
     return sorted(p.stem for p in resources.files("sweeps").joinpath("presets").iterdir() if p.name.endswith(".yaml"))
 
 
-def load_spec(source: str | Path, stores_root: str | None = None) -> SweepSpec:
+def load_spec(source: str | Path, stores_root: str | None = None, environ: Mapping[str, str] | None = None) -> SweepSpec:
     """A spec from a YAML file path or a shipped preset name (``mnist-quick``, ...)."""
     path = Path(source)
     if path.suffix in (".yaml", ".yml") or path.exists():
@@ -470,7 +491,7 @@ def load_spec(source: str | Path, stores_root: str | None = None) -> SweepSpec:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise SpecError(f"spec {source}: not valid YAML: {' '.join(str(e).split())}") from None  # one line
-    return SweepSpec.from_dict(data, stores_root=stores_root)
+    return SweepSpec.from_dict(data, stores_root=stores_root, environ=environ)
 
 
 # -- reading a spec's sections (`SweepSpec.from_dict`) ---------------------------------------------
@@ -546,8 +567,8 @@ def _noise_of(value: Any, dataset: str) -> NoiseConfig:
     return noise
 
 
-def _stores_of(value: Any, stores_root: str | None) -> Stores:
+def _stores_of(value: Any, stores_root: str | None, environ: Mapping[str, str] | None) -> Stores:
     stores = _typed(Stores, "stores", value)
-    if stores_root is not None and not (value or {}).get("root"):
-        stores = dataclasses.replace(stores, root=stores_root)
-    return stores
+    given = value.get("root") if isinstance(value, Mapping) else None
+    root = choose_root(stores_root, given, environ)  # --root, the spec's, $SPARSE_SWEEPS_ROOT, ./sweeps-data
+    return stores if root == stores.root else dataclasses.replace(stores, root=root)

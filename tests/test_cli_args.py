@@ -6,8 +6,9 @@ writes nothing."""
 
 from __future__ import annotations
 
-import shlex
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -89,10 +90,34 @@ def test_registry_names_and_aliases_are_checked(store, tmp_path, extra, message)
     assert not (tmp_path / "b.yaml").exists()
 
 
-def test_submit_quotes_the_root_in_the_jobs_shell_command():
+def test_submit_quotes_the_root_in_the_jobs_shell_command(tmp_path):
+    """The job's entrypoint, run by a shell as Ray runs it: a fake `python` records each call's
+    arguments and working folder; the root reaches `sweeps run` as one argument, nothing else runs."""
+    import json
+    import subprocess
+
     from sweeps.run.jobs import entrypoint
 
-    root = "/mnt/sweeps; touch /tmp/pwned #"
-    cmd = entrypoint(root)
-    assert shlex.split(cmd) == ["python", "-m", "sweeps.cli", "run", "spec.yaml", "--root", root]
-    assert entrypoint("/mnt/root") == "python -m sweeps.cli run spec.yaml --root /mnt/root"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "calls.jsonl"
+    (fake / "python").write_text(f"""#!{sys.executable}
+import json, os, sys
+with open({str(calls)!r}, "a") as f:
+    f.write(json.dumps([os.getcwd()] + sys.argv[1:]) + "\\n")
+""")
+    (fake / "python").chmod(0o755)
+    home, job = tmp_path / "home", tmp_path / "job"
+    home.mkdir()
+    job.mkdir()
+    root = "/mnt/sweeps; touch /tmp/pwned-by-sweeps #"
+    for given, expected in ((root, root), ("~/my sweeps", str(home / "my sweeps")), (None, None)):
+        calls.unlink(missing_ok=True)
+        proc = subprocess.run(["sh", "-c", entrypoint(given)], cwd=job, capture_output=True, text=True, timeout=30,
+                              env={"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(home)})
+        assert proc.returncode == 0, proc.stderr
+        check, run = [json.loads(line) for line in calls.read_text().splitlines()]
+        assert check == [str(job), "-m", "sweeps.run.headcheck"]
+        assert run == [str(home), "-m", "sweeps.cli", "run", str(job / "spec.yaml")] + (
+            ["--root", expected] if expected else [])
+    assert not Path("/tmp/pwned-by-sweeps").exists()

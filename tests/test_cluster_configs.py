@@ -378,3 +378,64 @@ def test_cluster_mode_passes_the_sweeps_environment_to_trials(monkeypatch, tmp_p
     monkeypatch.setenv("SPARSE_SWEEPS_CACHE", "")
     env = forwarded_env()
     assert env == {"SPARSE_SWEEPS_DATA": str(tmp_path / "data"), "SPARSE_SWEEPS_FAIL_TRIAL": "3"}
+
+
+# -- data on every node -----------------------------------------------------------------------------
+
+def _image_data_root() -> str:
+    text = (CLUSTER / "Dockerfile").read_text()
+    return re.search(r"^\s*SPARSE_SWEEPS_DATA=(\S+?)\s", text, flags=re.M).group(1)
+
+
+def _data_commands(text: str) -> list[list[str]]:
+    return [args[1:] for args in commands(text, "sweeps") if args[:1] == ["data"]]
+
+
+def test_the_image_ships_mnist_checked_in_its_data_root():
+    root = _image_data_root()
+    runs = _data_commands("\n".join(re.findall(r"^RUN\s+(.*)$", (CLUSTER / "Dockerfile").read_text(), flags=re.M)))
+    assert ["fetch", "mnist", "--data", root] in runs and ["verify", "mnist", "--data", root] in runs
+    for args in runs:  # and they parse
+        build_parser().parse_args(["data", *args])
+
+
+@pytest.mark.parametrize("path", LAUNCHER, ids=lambda p: p.name)
+def test_launcher_nodes_fill_and_check_their_data_before_trials(path):
+    """Each node's data volume is the nodes' data root; it is filled from the shared bucket (host
+    side) and from the image's MNIST, then verified, in the node's set-up, before Ray starts."""
+    config = load(path)
+    options = " ".join(config["docker"]["run_options"])
+    data = dict(re.findall(r"-e (\w+)=(\S+)", options))["SPARSE_SWEEPS_DATA"]
+    mounts = dict((c, h) for h, c in re.findall(r"-v (\S+?):(\S+?)(?::ro)?(?:\s|$)", options))
+    host = mounts[data]  # the data root is a mounted host folder, writable so the set-up fills it
+    assert f"-v {host}:{data}:ro" not in options
+    init = " ".join(config["initialization_commands"])
+    assert re.search(rf"(aws s3 sync|gsutil .*rsync) .*(s3|gs)://\S+ {re.escape(host)}\b", init), init
+    setup = _data_commands("\n".join(config["setup_commands"]))
+    assert ["stage", "mnist", data, "--data", _image_data_root()] in setup
+    assert ["verify", "--data", data] in setup and setup.index(["verify", "--data", data]) == len(setup) - 1
+
+
+def test_kuberay_fills_the_data_volume_with_a_job_and_every_pod_reads_it():
+    (cm,) = manifests("ConfigMap")
+    data = cm["data"]["SPARSE_SWEEPS_DATA"]
+    (job,) = manifests("Job")
+    pod = job["spec"]["template"]["spec"]
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]}
+    (container,) = pod["containers"]
+    assert container["image"] == IMAGE
+    (mount,) = [m for m in container["volumeMounts"] if claims.get(m["name"]) == "sparse-sweeps-data"]
+    assert mount["mountPath"] == data and not mount.get("readOnly")
+    script = "\n".join(container["command"])
+    steps = _data_commands(script)
+    assert ["stage", "mnist", data, "--data", _image_data_root()] in steps
+    assert ["fetch", "gsc", "--data", data] in steps and steps[-1] == ["verify", "--data", data]
+    assert "set -e" in script
+    for doc in manifests("RayCluster") + manifests("RayJob"):
+        for group in ray_groups(doc):
+            spec = group["template"]["spec"]
+            vols = {v["name"]: v for v in spec["volumes"]}
+            (c,) = spec["containers"]
+            reads = [m for m in c["volumeMounts"]
+                     if vols[m["name"]].get("persistentVolumeClaim", {}).get("claimName") == "sparse-sweeps-data"]
+            assert [m["mountPath"] for m in reads] == [data] and reads[0]["readOnly"] is True

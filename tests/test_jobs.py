@@ -40,6 +40,10 @@ def _up(url: str) -> bool:
 def head(data_dir):
     base = Path(tempfile.mkdtemp(prefix="sjobs-", dir="/tmp"))  # short: Ray's socket paths live below
     env = base_env(**TOKEN_ENV)  # Ray's token auth on: the CLI's job client must send the token
+    # The head is started from the project's environment without activating it (`ray start` by its
+    # path): no `python` on its PATH has the project's packages, so a job must find Ray's own.
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != bin_dir)
     node = RayNode(2, base / "rt", base / "head.log", env=env, dashboard_port=free_port()).start()
     address = f"http://127.0.0.1:{node.dashboard_port}"
     try:
@@ -103,8 +107,28 @@ def test_the_job_carries_the_project_and_no_secret(tmp_path, monkeypatch):
     assert sorted(Path(p).name for p in env["py_modules"]) == ["dashboards", "sparsity", "sweeps"]
     assert "pw-not-for-jobs" not in str(env) and "PGPASSWORD" not in str(env)
     assert int(env["env_vars"]["RAY_JOB_STOP_WAIT_TIME_S"]) >= 60  # time to mark the stores on stop
-    assert entrypoint(None) == "python -m sweeps.cli run spec.yaml"
-    assert entrypoint("/mnt/root").endswith("--root /mnt/root")
+    assert "sweeps.run.headcheck" in entrypoint(None) and "pw-not-for-jobs" not in entrypoint("/mnt/root")
+
+
+def test_a_submitted_root_is_the_command_lines_else_the_specs_and_never_relative():
+    from sweeps.errors import UserError
+    from sweeps.run.jobs import job_root
+    from sweeps.spec import SweepSpec
+
+    def spec(root=None):
+        doc = tiny_spec("rooted")
+        if root is not None:
+            doc["stores"] = {"root": root}
+        return SweepSpec.from_dict(doc, environ={})  # as `sweeps submit` reads it: no local $SPARSE_SWEEPS_ROOT
+
+    assert job_root("/srv/a", spec("/srv/b")) == "/srv/a"  # --root wins
+    assert job_root(None, spec("/srv/b")) == "/srv/b"
+    assert job_root(None, spec()) is None  # the head's $SPARSE_SWEEPS_ROOT, else ~/sweeps-data there
+    assert job_root("~/sweeps", spec()) == "~/sweeps"
+    assert job_root("/srv/a", spec("relative")) == "/srv/a"  # the spec's relative root is not used
+    for given, where in (("data/sweeps", "--root data/sweeps"), (None, "stores.root relative")):
+        with pytest.raises(UserError, match=f"^{where}: a relative folder would be under the job's temporary"):
+            job_root(given, spec("relative"))
 
 
 # End to end (a Ray head with its job server, real sweeps submitted to it): `pytest -m "not slow"`
@@ -160,3 +184,34 @@ def test_stop_ends_a_job_cleanly_and_resume_continues_it(head):
     trials = study(head.root, "job-stop").get_trials()
     assert len(trials) >= 4 and all(t.state.is_finished() for t in trials)
     assert sum(t.state == TrialState.COMPLETE for t in trials) >= 3
+
+
+@pytest.mark.slow
+def test_a_sweep_submitted_with_root_lands_there_and_reads_back(head):
+    """`--root` decides where a submitted sweep lands (over the spec's own root): the sweep is
+    complete there when its job ends, nothing of it is in Ray's runtime-environment folders, and
+    `best --root` and `resume --root` read it back. Each trial tagged the device it ran on."""
+    root = head.base / "landed"
+    spec = tiny_spec("job-root")
+    spec["stores"] = {"root": "spec-says-here"}  # relative: would land in the job's temporary folder
+    folder = head.base / "specs-in"
+    folder.mkdir(exist_ok=True)
+    path = write_spec(folder, spec)
+    proc = sweeps(head, ["submit", str(path), "--root", str(root)])
+    assert proc.returncode == 0 and "submitted sweep" in proc.stdout, proc.stdout + proc.stderr
+    assert _wait_state(head, "job-root", {"SUCCEEDED", "FAILED", "STOPPED"}, 400) == "SUCCEEDED"
+    assert (root / "specs" / "job-root.yaml").is_file() and (root / "optuna.db").is_file()
+    trials = study(root, "job-root").get_trials()
+    assert len(trials) == 2 and all(t.state == TrialState.COMPLETE for t in trials)
+    runs = trial_runs(root, "job-root")
+    assert len(runs) == 2 and {r.data.tags.get("sweeps.device") for r in runs} == {"cpu"}
+    assert not list((head.base / "rt").rglob("optuna.db")) and not list((head.base / "rt").rglob("spec-says-here"))
+    best = subprocess.run([sys.executable, "-m", "sweeps.cli", "best", "job-root", "--root", str(root), "--out",
+                           str(head.base / "job-root-best.yaml")], cwd=head.base, env=head.env, capture_output=True,
+                          text=True, timeout=120)
+    assert best.returncode == 0 and (head.base / "job-root-best.yaml").is_file(), best.stdout + best.stderr
+    resumed = subprocess.run([sys.executable, "-m", "sweeps.cli", "resume", "job-root", "--root", str(root),
+                              "--address", head.gcs], cwd=head.base, env=head.env, capture_output=True, text=True,
+                             timeout=400)
+    assert resumed.returncode == 0 and "Pareto front of job-root" in resumed.stdout, resumed.stdout[-3000:]
+    assert len(study(root, "job-root").get_trials()) == 2  # finished trials are not rerun

@@ -27,7 +27,7 @@ PACKAGES = ("sweeps", "sparsity", "dashboards")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("sparsity",),
     ("dashboards", "sweeps.errors", "sweeps.shutdown", "sweeps.files"),
-    ("sweeps.stores", "sweeps.names"),
+    ("sweeps.stores", "sweeps.names", "sweeps.data"),
     ("sweeps.search",),
     ("sweeps.spec",),
     ("sweeps.spec_store",),

@@ -75,6 +75,11 @@ def test_run_submit_and_the_saved_spec_never_hold_a_nasty_password(password, tmp
                             repr(runtime_env))
             return submission_id
 
+        def get_job_logs(self, submission_id):  # the job's first step passed (`sweeps.run.headcheck`)
+            from sweeps.run.headcheck import READY
+
+            return READY
+
     monkeypatch.setattr(jobs, "_client", lambda address: FakeJobs())
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     port = free_port()
@@ -109,7 +114,7 @@ def test_run_submit_and_the_saved_spec_never_hold_a_nasty_password(password, tmp
             _no_password(repr(flatten("", redact(loaded.to_dict()))), password, f"MLflow's params ({name})")
             assert cli.main(["submit", str(spec_file), "--address", "http://127.0.0.1:1"]) == 0, capsys.readouterr()
             _no_password(uploaded[-1] + capsys.readouterr().out, password, f"the submitted job ({name})")
-            assert yaml.safe_load(uploaded[-1].split("python -m")[0])["name"] == name
+            assert yaml.safe_load(uploaded[-1].split("PY=python")[0])["name"] == name
             if source == "env":  # no process started from here inherits it
                 _no_password(os.environ[f"SPARSE_SWEEPS_{field.upper()}"], password, "the variable")
     assert not (tmp_path / "state").exists()  # every error was foreseen: no trace file

@@ -32,7 +32,8 @@ class Command:
 
 NAME = arg("name")
 SPEC = arg("spec", help="spec YAML file or preset name")
-ROOT = arg("--root", default=None, help=f"sweeps folder (default ${ROOT_ENV} or ./{DEFAULT_ROOT})")
+ROOT = arg("--root", default=None, help=f"sweeps folder; wins over the spec's stores.root (default: the spec's, "
+                                         f"else ${ROOT_ENV}, else ./{DEFAULT_ROOT})")
 ADDRESS = arg("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
 JOB_ADDRESS = arg("--address", help="the head's Ray dashboard, e.g. http://127.0.0.1:8265 "
                                     "(default: $RAY_API_SERVER_ADDRESS, else $RAY_ADDRESS)")

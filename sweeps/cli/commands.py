@@ -33,6 +33,9 @@ COMMANDS: tuple[Command, ...] = tuple(c for group in GROUPS for c in group.COMMA
 # What runs each command (tests may swap an entry).
 RUNS: dict[str, Callable[[argparse.Namespace], int]] = {c.name: c.run for c in COMMANDS}
 assert len(RUNS) == len(COMMANDS), "two commands share a name"
+# `sweeps data verify|stage|fetch` is a group with subcommands of its own (sweeps.cli.data): its
+# parser names the function of each.
+RUNS["data"] = lambda args: args.func(args)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -67,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                 group = sp.add_mutually_exclusive_group()
                 for flags, kw in arg:
                     group.add_argument(*flags, **kw)
+    from sweeps.cli.data import add_parser as add_data_parser
+
+    add_data_parser(sub)
     return p
 
 

@@ -23,7 +23,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from sweeps.run.jobs import job_name, logs, submit
     from sweeps.spec import load_spec
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, environ={})  # the head's $SPARSE_SWEEPS_ROOT applies there, not this machine's
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
     submit(spec, args.address, root=args.root)
@@ -77,7 +77,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 COMMANDS = (
     Command("submit", "run a sweep on a Ray cluster as a Ray job (it outlives this shell)", cmd_submit, (
         SPEC, arg("--name", help="override the spec's name"),
-        arg("--root", help=f"sweeps folder on the head (default: its ${ROOT_ENV} or ./{DEFAULT_ROOT})"),
+        arg("--root", help=f"sweeps folder on the head, an absolute path (default: the spec's stores.root, else "
+                           f"the head's ${ROOT_ENV}, else ~/{DEFAULT_ROOT} there)"),
         arg("--follow", action="store_true", help="print the job's output until it ends"), JOB_ADDRESS)),
     Command("jobs", "the sweeps submitted to a Ray cluster and their state", cmd_jobs, (JOB_ADDRESS,)),
     Command("logs", "a submitted sweep's output", cmd_logs, (

@@ -47,8 +47,9 @@ class StudyProgress:
         """The sweep passed its checks and starts: say what it will run."""
         confirm = f" (+ up to {spec.total_trials - spec.budget.trials - len(spec.baselines)} seed replicates)" \
             if spec.confirm else ""
+        at_once = "as many as the cluster fits" if spec.budget.is_auto else spec.budget.max_concurrent
         console.print(f"sweep [bold]{spec.name}[/]: {spec.budget.trials} searched trials + {len(spec.baselines)} "
-                      f"baselines{confirm}, {spec.epochs} epochs each, {spec.budget.max_concurrent} at a time")
+                      f"baselines{confirm}, {spec.epochs} epochs each, {at_once} at a time")
 
     def attach(self, spec: Any) -> None:
         self._spec = spec.resolved()  # polled every few seconds: its stores resolved once
@@ -82,7 +83,7 @@ class StudyProgress:
         trials = sweep_trials(self._spec, attrs=(FAIL_REASON, REPLICATE_OF), params=False)
         if trials is None:
             return
-        counts = progress_counts(trials, self._spec.total_trials, self._spec.budget.max_concurrent)
+        counts = progress_counts(trials, self._spec.total_trials, self._spec.budget.concurrency(self._spec.total_trials))
         if counts == getattr(self, "_last", None) and not force:
             return
         self._last = counts

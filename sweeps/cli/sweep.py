@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 
 from sweeps.cli.args import ADDRESS, NAME, ROOT, SPEC, Command, arg
 from sweeps.cli.show import print_outcome
-from sweeps.stores.paths import ROOT_ENV
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sweeps.spec import load_spec
 
     # The spec is read and validated before anything heavy loads: a bad one answers in a moment.
-    spec = load_spec(args.spec, stores_root=args.root or os.environ.get(ROOT_ENV))
+    spec = load_spec(args.spec, stores_root=args.root)  # --root, the spec's, $SPARSE_SWEEPS_ROOT (choose_root)
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
     from sweeps.cli.progress import StudyProgress

@@ -16,7 +16,7 @@ from sweeps.errors import SpecError, UserError
 from sweeps.run import ray_private
 from sweeps.spec import SweepSpec
 
-__all__ = ["start_ray", "LOOPBACK", "WORKER_PRELOAD"]
+__all__ = ["start_ray", "growth", "trial_slots", "concurrency", "LOOPBACK", "WORKER_PRELOAD"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def start_ray(address: str | None, spec: SweepSpec) -> None:
             ray.shutdown()
             raise
     else:
-        _start_local(num_cpus=max(spec.budget.max_concurrent, 1) * max(1, int(spec.resources.cpus)))
+        _start_local(num_cpus=_local_cpus(spec))
         gpus = ray.cluster_resources().get("GPU", 0)
     if spec.resources.gpus > 0 and gpus == 0:
         ray.shutdown()
@@ -70,29 +70,32 @@ def start_ray(address: str | None, spec: SweepSpec) -> None:
         )
 
 
+def growth(address: str, nodes: list[dict]) -> str | None:
+    """Why the connected cluster has, or can get, more than one node (its trials then run beyond
+    this machine), None when it is one node that cannot grow: several nodes alive, an autoscaler,
+    or a head with no CPU (it runs no trial itself: its workers are elsewhere, or are to come)."""
+    if len(nodes) > 1:
+        return f"the cluster at {address} has {len(nodes)} nodes"
+    if ray_private.has_autoscaler():
+        return f"the cluster at {address} has an autoscaler (it adds nodes)"
+    if nodes and not nodes[0].get("Resources", {}).get("CPU", 0):
+        return f"the cluster at {address} has a head with 0 CPUs (its trials run on other nodes)"
+    return None
+
+
 def _check_cluster(address: str, spec: SweepSpec) -> float:
     """The connected cluster's GPUs (with what its autoscaler can add); refuses stores that only this
-    machine reaches when the cluster has more than one node."""
+    machine reaches when the cluster has, or can get, more than one node (`growth`)."""
     import ray
 
+    from sweeps.stores.preflight import shared_store_problems
+
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    local, unshared = spec.stores.local_only(), spec.stores.unshared_paths()
-    if len(nodes) > 1 and (local or unshared):
-        problems = []
-        if local:
-            problems.append(
-                f"{', '.join(local)}: a SQLite store is reachable from this machine only, but the cluster at "
-                f"{address} has {len(nodes)} nodes; set it to a server every node reaches "
-                f"(e.g. postgresql://... for optuna_storage, http://mlflow:5000 for mlflow_tracking_uri)"
-            )
-        if unshared:
-            problems.append(
-                f"{', '.join(unshared)}: a folder on this machine's disk, but the cluster at {address} has "
-                f"{len(nodes)} nodes; use s3://... or gs://... (for mlflow_artifact_location, or an MLflow "
-                f"server started with --serve-artifacts), or set stores.shared_filesystem: true if the path "
-                f"is a shared volume (NFS) mounted at the same path on every node"
-            )
-        raise SpecError("; ".join(problems))
+    why = growth(address, nodes)
+    if why is not None:
+        problems = shared_store_problems(spec.stores, why)
+        if problems:
+            raise SpecError("; ".join(problems))
     gpus = sum(n.get("Resources", {}).get("GPU", 0) for n in nodes)
     if spec.resources.gpus > 0 and gpus == 0:
         # GPU workers may autoscale from zero: count what the autoscaler can add.
@@ -101,6 +104,37 @@ def _check_cluster(address: str, spec: SweepSpec) -> float:
             log.warning("resources.gpus: no GPU node is up in the cluster at %s; trials wait for one", address)
             gpus = spec.resources.gpus
     return gpus
+
+
+def trial_slots(spec: SweepSpec) -> int:
+    """How many trials the connected Ray can run at once, given each trial's resources: its GPUs
+    when trials take GPUs, else its CPUs; on a cluster with an autoscaler, what it can bring up
+    counts too (GPU workers that autoscale from zero included). At least 1."""
+    import ray
+
+    up = ray.cluster_resources()
+    most = ray_private.autoscaling_resources() or {}
+
+    def total(key: str) -> float:
+        return max(float(up.get(key, 0)), float(most.get(key, 0)))
+
+    if spec.resources.gpus > 0:
+        return max(1, int(total("GPU") // spec.resources.gpus + 1e-9))
+    return max(1, int(total("CPU") // spec.resources.cpus + 1e-9))
+
+
+def concurrency(spec: SweepSpec) -> int:
+    """Trials at once: ``budget.max_concurrent``, or with ``auto`` what the Ray it runs on fits."""
+    return spec.budget.concurrency(trial_slots(spec) if spec.budget.is_auto else 0)
+
+
+def _local_cpus(spec: SweepSpec) -> int:
+    """The local Ray's CPUs: this machine's with ``max_concurrent: auto``, else the fixed number of
+    trials times each trial's CPUs."""
+    per_trial = max(1, int(spec.resources.cpus))
+    if spec.budget.is_auto:
+        return max(os.cpu_count() or 1, per_trial)
+    return max(spec.budget.max_concurrent, 1) * per_trial
 
 
 def _start_local(num_cpus: int) -> None:
@@ -112,7 +146,9 @@ def _start_local(num_cpus: int) -> None:
     with ray_private.loopback_only(), _private_files():
         for attempt in (1, 2):
             try:
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                # address="local": always a new Ray of its own, whatever a `ray_current_cluster` file
+                # (left by a `ray start`, live or not) or a head running on this machine say.
+                ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
                          _node_ip_address=LOOPBACK, _system_config=_local_system_config())
                 break
             except Exception as e:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeps.errors import SweepExistsError
+from sweeps.run.device import NodeError
 from sweeps.search import record as rec
 from sweeps.search.study import quiet_optuna
 from sweeps.spec import OBJECTIVES, SweepSpec
@@ -192,7 +193,8 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
 
     from sweeps.run import ray_private
     from sweeps.results.read import SweepReader
-    from sweeps.run.tune import make_tuner
+    from sweeps.run.ray_start import concurrency
+    from sweeps.run.tune import make_tuner, node_error
 
     spec = ctx.spec
     # Our own progress lines (sweeps.cli.progress) replace Tune's tables and banners.
@@ -203,14 +205,18 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
     # once (sweeps.shutdown): Ray is shut down, then the trials it was running are marked (`_stopped`)
     # and `resume` continues the rest. Tune's own SIGINT handler would end the run as if complete.
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
-    finished = False
+    finished, failed_node = False, None
     try:
-        tuner = make_tuner(ctx)
+        at_once = concurrency(spec)  # `max_concurrent: auto`: what the Ray just started or joined fits
+        if spec.budget.is_auto:
+            log.info("max_concurrent auto: %d trials at a time", at_once)
+        tuner = make_tuner(ctx, max_concurrent=at_once)
         if progress is not None:
-            progress.attach(spec)
+            progress.attach(dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, max_concurrent=at_once)))
         with ray_private.actors_on_prestarted_workers():
-            tuner.fit()
+            results = tuner.fit()
         finished = True
+        failed_node = node_error(results)
     except KeyboardInterrupt:
         ray.shutdown()  # no trial runs any more: what the stores hold as running was stopped
         _stopped(ctx)
@@ -220,6 +226,11 @@ def _fit(ctx: "RunContext", progress: Any, t0: float) -> SweepOutcome:
             progress.detach()
         if not finished:
             ray.shutdown()
+    if failed_node is not None:  # a node cannot run the trials: the sweep ends with that one line
+        ray.shutdown()
+        reconcile(ctx)
+        ctx.client.set_terminated(ctx.parent_run_id, "FAILED")
+        raise NodeError(failed_node)
     seconds = time.perf_counter() - t0
     # Ray's processes stop while the summary is written: neither needs the other, both are the tail.
     stopping = threading.Thread(target=ray.shutdown, name="sweeps-ray-shutdown")

@@ -5,7 +5,10 @@ read: at the epochs an early-stopping rule decides on, and in the final report, 
 curves; NaN elsewhere, `TrialReport`), and logs the same metrics to
 the trial's nested MLflow run in one batch. A NaN loss ends the trial as failed with that reason
 (retrying cannot help); any other exception marks the run FAILED and propagates to Ray, which
-retries the trial from its last checkpoint up to ``budget.max_failures`` times.
+retries the trial from its last checkpoint up to ``budget.max_failures`` times. Before any of it,
+the trial checks its node (`_node_ready`): a node without the dataset, or whose torch cannot use the
+GPU Ray granted, ends the trial with one line naming the node and the fix, and the whole sweep with
+it (`sweeps.run.tune.NodeErrorStop`): every trial placed there would fail the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import torch
+from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 import optuna
 from optuna.trial import TrialState
@@ -37,6 +40,8 @@ from sweeps.search import study as sweep_study
 from sweeps.tracking import runs as tracking
 from sweeps.search.optuna_private import stored_trial
 from sweeps.search.trial_report import TrialReport
+from sweeps.run.tune import NODE_ERROR  # a node that cannot run the trial: the sweep stops on it
+from sweeps.errors import UserError
 from sweeps.spec import SweepSpec
 
 log = logging.getLogger(__name__)
@@ -115,8 +120,16 @@ def run_trial(
     if recorded is not None:
         tune.report(dataclasses.replace(recorded, epoch=exp.recipe.epochs).to_result())
         return
+    try:  # this node can run it: its data is here, its GPUs are usable (else the sweep ends, one line)
+        device = _node_ready(spec, exp)
+    except UserError as e:
+        log.error("%s", e)
+        tune.report({**TrialReport(number=number, epoch=0, val_accuracy=None, final=True, error=str(e),
+                                   baseline=baseline or "").to_result(), NODE_ERROR: str(e)})
+        return
     client = MlflowClient(tracking_uri)
     run_id = _open_run(client, spec, config, exp, params, baseline, experiment_id, parent_run_id, number)
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in device.tags().items()])  # this attempt's device
 
     # Reported checkpoints are copied to Ray's storage before tune.report returns: the local
     # folder goes when the trial ends (reused actors would otherwise fill /tmp).
@@ -129,7 +142,6 @@ def run_trial(
             with restored.as_directory() as d:
                 shutil.copy(Path(d) / CHECKPOINT_FILE, ckpt_file)
         on_epoch = _EpochReporter(spec, exp, client, run_id, number, baseline, workdir)
-        gpu = spec.resources.gpus > 0 and torch.cuda.is_available()
         try:
             if os.environ.get(FAULT_ENV) == str(number):
                 raise RuntimeError(f"injected fault in trial {number} (${FAULT_ENV})")
@@ -137,7 +149,7 @@ def run_trial(
             on_epoch.timing["setup_seconds"] = time.perf_counter() - started
             result = run_experiment(
                 exp, dataset=dataset, on_epoch=on_epoch, checkpoint_path=ckpt_file,
-                device="cuda" if gpu else "cpu", threads=max(1, int(spec.resources.cpus)),
+                device=device.device, threads=max(1, int(spec.resources.cpus)),
             )
         except NonFiniteLossError as e:  # retrying cannot mend it: the trial ends failed, with the reason
             client.set_tag(run_id, "sweeps.error", str(e))
@@ -156,6 +168,17 @@ def run_trial(
         client.set_terminated(run_id, "FINISHED")
         report = _final_report(number, on_epoch.last_epoch, baseline, finals, result)
         tune.report(report.to_result(), checkpoint=tune.Checkpoint.from_directory(workdir))
+
+
+def _node_ready(spec: SweepSpec, exp: Any):
+    """This node's device for the trial, once its data is checked (a look for the files, in
+    milliseconds). Raises a `UserError` naming this node and the fix when it lacks either."""
+    from sweeps.data.check import check_on_node, node_name
+    from sweeps.run.device import trial_device
+
+    address = ray.util.get_node_ip_address() if ray.is_initialized() else None
+    check_on_node(exp.data.name, exp.data.root, address=address)
+    return trial_device(spec.resources.gpus, node_name(address))
 
 
 def _open_run(client: MlflowClient, spec: SweepSpec, config: dict[str, Any], exp: Any, params: dict[str, Any],

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
 
 from sweeps.search import record as rec
 from sweeps.search.early_stopping import SuccessiveHalving
@@ -27,10 +28,12 @@ from sweeps.spec import SweepSpec
 from sweeps.search.study import FINISHED, SweepStudy
 from sweeps.search.trial_report import TrialReport
 
+NODE_ERROR = "node_error"  # the result key of a trial whose node cannot run it (`sweeps.run.trainable`)
+
 if TYPE_CHECKING:
     from sweeps.run.context import RunContext
 
-__all__ = ["SweepSearch", "RungScheduler", "make_tuner", "forwarded_env"]
+__all__ = ["SweepSearch", "RungScheduler", "NodeErrorStop", "node_error", "make_tuner", "forwarded_env"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,33 @@ class RungScheduler(FIFOScheduler):
         return f"RungScheduler({self.rule.rule}, rungs at epochs {list(self.rule.rungs)})"
 
 
+class NodeErrorStop(Stopper):
+    """Stops the whole sweep once a trial reports that its node cannot run it (its data missing, its
+    GPU unusable: `sweeps.run.trainable.NODE_ERROR`): every trial placed there would fail the same
+    way, and retrying cannot mend it. The driver reads the line back with `node_error`."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if result.get(NODE_ERROR):
+            self.seen = True
+            return True
+        return False
+
+    def stop_all(self) -> bool:
+        return self.seen
+
+
+def node_error(results: Any) -> str | None:
+    """The first node error among a finished Tuner's results (its `ResultGrid`), else None."""
+    for result in results:
+        line = (result.metrics or {}).get(NODE_ERROR)
+        if line:
+            return str(line)
+    return None
+
+
 # -- the Tuner of a run ----------------------------------------------------------------------------
 
 # Trials on other nodes do not inherit the driver's environment, so the driver's SPARSE_SWEEPS_*
@@ -148,12 +178,12 @@ def _trainable(ctx: "RunContext"):
     return tune.with_resources(fn, resources)
 
 
-def make_tuner(ctx: "RunContext"):
+def make_tuner(ctx: "RunContext", max_concurrent: int | None = None):
     """A new Tuner over the sweep's plan, its searcher asking the run's own study. Never
     `Tuner.restore`: Tune keeps its experiment state in ``ray_storage`` as pickles (tuner.pkl, the
     searcher's and scheduler's state), and whoever can write there could run code on the driver
     that unpickles them (`sweeps.run.service.resume_sweep` rebuilds the run from the stores of
-    record instead)."""
+    record instead). ``max_concurrent``: the trials at once (`sweeps.run.ray_start.concurrency`)."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.search import ConcurrencyLimiter
@@ -164,13 +194,14 @@ def make_tuner(ctx: "RunContext"):
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=ConcurrencyLimiter(SweepSearch(spec, ctx.stores.optuna_storage, ctx.study),
-                                          max_concurrent=spec.budget.max_concurrent),
+                                          max_concurrent=max_concurrent or spec.budget.concurrency(1)),
             scheduler=FIFOScheduler() if rule is None else RungScheduler(rule),
             num_samples=spec.total_trials,  # at most; the study's plan says when it is done (`SweepStudy.next_proposal`)
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=spec.name,
+            stop=NodeErrorStop(),
             storage_path=ctx.stores.ray_storage,
             failure_config=tune.FailureConfig(max_failures=spec.budget.max_failures),
             # Two checkpoints per trial, not one: Tune snapshots the whole experiment (every trial's

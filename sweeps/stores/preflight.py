@@ -19,7 +19,7 @@ from sweeps.stores.config import Stores, setting
 from sweeps.stores.paths import sqlite_file
 from sweeps.stores.secrets import authorization, display, install_hook, scrub, without_userinfo
 
-__all__ = ["preflight", "store_problem", "mlflow_problem", "CHECK_TIMEOUT_S"]
+__all__ = ["preflight", "store_problem", "mlflow_problem", "shared_store_problems", "CHECK_TIMEOUT_S"]
 
 CHECK_TIMEOUT_S = 5.0
 
@@ -199,3 +199,25 @@ def preflight(stores: Stores, timeout: float = 2 * CHECK_TIMEOUT_S + 5) -> None:
             problems.append(f"{setting(name)}: {results[name]}")
     if problems:
         raise StoreError("\n".join(problems))
+
+
+def shared_store_problems(stores: Stores, why: str) -> list[str]:
+    """What in ``stores`` only this machine reaches, for a cluster that has or can get more than one
+    node (``why`` says which: "the cluster at X has 3 nodes", "... has an autoscaler"): one line per
+    kind, each with its fix. Empty when every store is shared."""
+    local, unshared = stores.local_only(), stores.unshared_paths()
+    problems = []
+    if local:
+        problems.append(
+            f"{', '.join(local)}: a SQLite store is reachable from this machine only, but {why}; set it to a server "
+            f"every node reaches (e.g. postgresql://... for optuna_storage, http://mlflow:5000 for "
+            f"mlflow_tracking_uri; cluster/README.md)"
+        )
+    if unshared:
+        problems.append(
+            f"{', '.join(unshared)}: a folder on this machine's disk, but {why}; use s3://... or gs://... (for "
+            f"mlflow_artifact_location, or an MLflow server started with --serve-artifacts), or set "
+            f"stores.shared_filesystem: true if the path is a shared volume (NFS) mounted at the same path on "
+            f"every node"
+        )
+    return problems
