@@ -233,9 +233,11 @@ def train(
         t0 = time.perf_counter()
         # Dropout draws from the global generator: re-seed it per epoch so a resumed run matches.
         torch.manual_seed(derive_seed(seed, "dropout", epoch))
+        # Augmented inputs are built a chunk at a time (the split's draws come first): one
+        # epoch's extra memory is its inputs plus one chunk, however large the split.
         inputs = train_split.inputs
         if data.augment is not None:
-            inputs = data.featurize(data.augment(train_split.raw, generator(seed, "augment", epoch)))
+            inputs = data.augmented_inputs(generator(seed, "augment", epoch))
         order = torch.randperm(len(train_split), generator=generator(seed, "data-order", epoch)).to(device)
         lr = opt.param_groups[0]["lr"]
         batch = recipe.batch_size_for(epoch)
