@@ -42,8 +42,15 @@ NOISE_SECONDS, NOISE_CLIPS = 60, 6
 TARGET_BYTES = 8 * 10**9
 
 
-def _child(fraction: float, cap_bytes: int | None, seed: int) -> dict:
-    """Build the synthetic dataset with whatever ``sparsity`` is importable, train one epoch, report."""
+def _child(fraction: float, cap_bytes: int | None, seed: int, chunks: int | None = None) -> dict:
+    """Build the synthetic dataset with whatever ``sparsity`` is importable, train one epoch, report.
+
+    With ``chunks`` (this checkout's code only), the epoch is cut short where memory stops
+    growing: the whole epoch's input tensor is allocated and touched, the whole split's draws
+    are made, the first ``chunks`` chunks are augmented and featurized into it, then 20 training
+    steps at batch 64 and one validation batch of 1,000 run. Every later chunk allocates and
+    frees the same transient as these, so the peak of the full epoch is the peak seen here; it
+    lets a full-size measurement finish on a loaded machine (a full epoch is ~20 CPU-minutes)."""
     if cap_bytes:
         resource.setrlimit(resource.RLIMIT_DATA, (cap_bytes, cap_bytes))
     import torch
@@ -76,21 +83,52 @@ def _child(fraction: float, cap_bytes: int | None, seed: int) -> dict:
     )
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()
-    result = train(preset("sparse-cnn2", "gsc"), Recipe(epochs=1, batch_size=64), data, seed=seed, device="cpu")
-    return {
-        "clips": sizes,
-        "waveform_dtype": str(data.train.raw.dtype),
-        "dataset_peak_rss_bytes": loaded,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "epoch_seconds": round(time.perf_counter() - t0, 1),
-        "train_loss": result.final.train_loss,
-    }
+    row = {"clips": sizes, "waveform_dtype": str(data.train.raw.dtype), "dataset_peak_rss_bytes": loaded}
+    if chunks is None:
+        result = train(preset("sparse-cnn2", "gsc"), Recipe(epochs=1, batch_size=64), data, seed=seed, device="cpu")
+        row.update(epoch="full", train_loss=result.final.train_loss)
+    else:
+        row.update(epoch=f"cut short after {chunks} chunks of 1,024 clips, 20 steps, 1 validation batch",
+                   train_loss=_partial_epoch(data, seed, chunks))
+    row.update(peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+               epoch_seconds=round(time.perf_counter() - t0, 1))
+    return row
 
 
-def _run(code: str, pythonpath: Path, fraction: float, cap_bytes: int | None, seed: int, timeout: float) -> dict:
+def _partial_epoch(data, seed: int, chunks: int) -> float:
+    """The start of ``train``'s epoch, step for step (see ``_child``); returns the mean loss."""
+    import torch
+
+    from sparsity.data.base import AUGMENT_CHUNK
+    from sparsity.presets import preset
+    from sparsity.seeding import generator
+    from sparsity.sparse_weights import sparse_weight_modules
+    from sparsity.train import evaluate, prepare_model, train_step
+
+    split, n = data.train, len(data.train)
+    draws = data.augment.draw(n, generator(seed, "augment", 0))
+    inputs = torch.zeros((n, *split.inputs.shape[1:]))  # the epoch's inputs, every page touched
+    for lo in range(0, min(n, chunks * AUGMENT_CHUNK), AUGMENT_CHUNK):
+        hi = min(lo + AUGMENT_CHUNK, n)
+        inputs[lo:hi] = data.featurize(data.augment.apply(split.signal(lo, hi), draws[lo:hi]))
+    model = prepare_model(preset("sparse-cnn2", "gsc"), seed, torch.device("cpu"))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    order = torch.randperm(min(n, chunks * AUGMENT_CHUNK), generator=generator(seed, "data-order", 0))
+    losses = []
+    for step in range(min(20, len(order) // 64)):
+        idx = order[step * 64 : (step + 1) * 64]
+        losses.append(float(train_step(model, opt, sparse_weight_modules(model), inputs[idx], split.targets[idx])[1]))
+    evaluate(model, data.validation.head(1000))
+    return sum(losses) / len(losses)
+
+
+def _run(code: str, pythonpath: Path, fraction: float, cap_bytes: int | None, seed: int, timeout: float,
+         chunks: int | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(fraction), "--seed", str(seed)]
     if cap_bytes:
         cmd += ["--cap-bytes", str(cap_bytes)]
+    if chunks:
+        cmd += ["--chunks", str(chunks)]
     env = {**os.environ, "PYTHONPATH": str(pythonpath), "OMP_NUM_THREADS": "1"}
     print(f"{code} at {fraction:.0%} of the full shape ...", flush=True)
     t0 = time.perf_counter()
@@ -98,7 +136,8 @@ def _run(code: str, pythonpath: Path, fraction: float, cap_bytes: int | None, se
         proc = subprocess.run(cmd, env=env, cwd=pythonpath, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"code": code, "fraction": fraction, "cap_bytes": cap_bytes, "ok": False, "error": f"timed out after {timeout:.0f}s"}
-    row = {"code": code, "fraction": fraction, "cap_bytes": cap_bytes, "wall_seconds": round(time.perf_counter() - t0, 1)}
+    row = {"code": code, "fraction": fraction, "cap_bytes": cap_bytes, "chunks": chunks,
+           "wall_seconds": round(time.perf_counter() - t0, 1)}
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         return {**row, "ok": False, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:500]}
@@ -122,16 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--old-ref", default="main", help="git ref of the code before chunking (default main)")
     ap.add_argument("--old-fractions", type=float, nargs="*", default=[0.05, 0.10])
-    ap.add_argument("--new-fractions", type=float, nargs="*", default=[0.10, 1.0])
+    ap.add_argument("--new-fractions", type=float, nargs="*", default=[0.05, 1.0])
+    ap.add_argument("--full-chunks", type=int, default=None,
+                    help="cut this checkout's full-size epoch short after N chunks (see _child); default: whole epoch")
     ap.add_argument("--cap-gb", type=float, default=8.0, help="RLIMIT_DATA of this checkout's runs (GB, 1e9 bytes)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--cap-bytes", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--chunks", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child is not None:
-        print(json.dumps(_child(args.child, args.cap_bytes, args.seed)), flush=True)
+        print(json.dumps(_child(args.child, args.cap_bytes, args.seed, args.chunks)), flush=True)
         return 0
 
     from benchmarks.machine import machine_record
@@ -140,34 +182,41 @@ def main(argv: list[str] | None = None) -> int:
     old_commit = subprocess.run(["git", "rev-parse", args.old_ref], cwd=REPO, capture_output=True, text=True,
                                 check=True).stdout.strip()
     cap = int(args.cap_gb * 1e9)
+    out = args.out or REPO / "benchmarks" / "results" / f"gsc-memory-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     runs: list[dict] = []
+    record: dict = {}
+
+    def write() -> None:  # after every run: a stopped benchmark keeps what it measured
+        old_rows = [r for r in runs if r["code"] != "this checkout"]
+        new_full = next((r for r in runs if r["code"] == "this checkout" and r["fraction"] == 1.0), None)
+        record.update({
+            "benchmark": "gsc-memory",
+            "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine,
+            "old_ref": args.old_ref,
+            "old_commit": old_commit,
+            "full_shape": FULL_SHAPE,
+            "setup": "synthetic in-memory dataset shaped as load_gsc returns it; one epoch of sparsity.train.train "
+                     "(sparse-cnn2, batch 64, 1 thread, CPU) in a child process; peak = ru_maxrss",
+            "target_bytes": TARGET_BYTES,
+            "runs": runs,
+            "old_full_extrapolated_bytes": _extrapolate(old_rows),
+            "new_full_peak_bytes": new_full.get("peak_rss_bytes") if new_full else None,
+            "new_full_within_target": bool(new_full and new_full.get("ok") and new_full["peak_rss_bytes"] <= TARGET_BYTES),
+        })
+        out.write_text(json.dumps(record, indent=2) + "\n")
+
+    plan = [("this checkout", REPO, f, cap, args.full_chunks if f == 1.0 else None) for f in args.new_fractions if f == 1.0]
     with tempfile.TemporaryDirectory(prefix="gsc-memory-") as tmp:
         archive = subprocess.run(["git", "archive", old_commit, "sparsity"], cwd=REPO, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        for fraction in args.new_fractions:
-            runs.append(_run("this checkout", REPO, fraction, cap, args.seed, args.timeout))
-        for fraction in args.old_fractions:
-            runs.append(_run(f"{args.old_ref} ({old_commit[:10]})", Path(tmp), fraction, None, args.seed, args.timeout))
-    old_rows = [r for r in runs if r["code"] != "this checkout"]
+        plan += [(f"{args.old_ref} ({old_commit[:10]})", Path(tmp), f, None, None) for f in args.old_fractions]
+        plan += [("this checkout", REPO, f, cap, None) for f in args.new_fractions if f != 1.0]
+        for code, path, fraction, run_cap, chunks in plan:  # the full size first: the figure that matters
+            runs.append(_run(code, path, fraction, run_cap, args.seed, args.timeout, chunks))
+            write()
     new_full = next((r for r in runs if r["code"] == "this checkout" and r["fraction"] == 1.0), None)
-    record = {
-        "benchmark": "gsc-memory",
-        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine,
-        "old_ref": args.old_ref,
-        "old_commit": old_commit,
-        "full_shape": FULL_SHAPE,
-        "setup": "synthetic in-memory dataset shaped as load_gsc returns it; one epoch of sparsity.train.train "
-                 "(sparse-cnn2, batch 64, 1 thread, CPU) in a child process; peak = ru_maxrss",
-        "target_bytes": TARGET_BYTES,
-        "runs": runs,
-        "old_full_extrapolated_bytes": _extrapolate(old_rows),
-        "new_full_peak_bytes": new_full.get("peak_rss_bytes") if new_full else None,
-        "new_full_within_target": bool(new_full and new_full.get("ok") and new_full["peak_rss_bytes"] <= TARGET_BYTES),
-    }
-    out = args.out or REPO / "benchmarks" / "results" / f"gsc-memory-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
     extrapolated = record["old_full_extrapolated_bytes"]
     print(f"old code at full size (extrapolated): {extrapolated / 1e9:.1f} GB" if extrapolated else "old: no fit")
     if new_full and new_full.get("ok"):
