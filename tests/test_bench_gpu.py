@@ -1,0 +1,43 @@
+"""benchmarks/bench_gpu.py on a machine without CUDA: its CPU half runs, records that CUDA was
+absent, and its comparison helpers report differences as computed by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from bench_scripts import load
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_compare_reports_relative_differences_and_winner_agreement() -> None:
+    bench = load("bench_gpu")
+    cpu = {"grad/w": torch.tensor([1.0, -4.0]), "loss": torch.tensor(2.0), "winners/k": torch.tensor([True, False, True, True])}
+    other = {"grad/w": torch.tensor([1.5, -4.0]), "loss": torch.tensor(2.0), "winners/k": torch.tensor([True, True, True, False])}
+    diff = bench._compare(cpu, other)
+    assert diff["max_relative_difference"] == {"grad": 0.5 / 4.0, "loss": 0.0}
+    assert diff["winner_agreement"] == 2 / 4
+    assert bench._bit_identical(cpu, {k: v.clone() for k, v in cpu.items()})
+    assert not bench._bit_identical(cpu, other)
+
+
+def test_cpu_half_runs_and_says_cuda_was_absent(tmp_path: Path) -> None:
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}  # as on a machine without CUDA
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_gpu", "--sections", "parity", "concurrency",
+                           "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(out.read_text())
+    assert record["device"] == "cpu" and record["cuda"].startswith("absent")
+    assert record["sections"]["env"]["result"]["cuda_available"] is False
+    assert record["sections"]["concurrency"] == {"skipped": "CUDA absent"}
+    parity = record["sections"]["parity"]["result"]
+    for net in ("sparse-cnn2/mnist", "sparse-cnn2/gsc"):
+        assert parity[net] == {"cpu_topk_equals_numpy_bit_for_bit": True}
+    assert record["machine"]["commit"]
