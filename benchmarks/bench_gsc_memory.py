@@ -12,12 +12,17 @@ figure:
   augmenting the whole training split), extracted with ``git archive`` into a temporary folder,
   on ``--old-fractions`` of the shape (the full set would not fit a 24 GiB machine), and
   extrapolated linearly to the full shape;
-* this checkout's code (int16 waveforms, chunked augmentation and featurization) on the same
-  fraction and on the full shape, under a memory cap (``RLIMIT_DATA``, ``--cap-gb``): a run that
-  needed more would fail, not swap.
+* this checkout's code (int16 waveforms, chunked augmentation and featurization) on a fraction
+  and on the full shape, under a memory cap (``RLIMIT_DATA``, ``--cap-gb``): a run that needed
+  more would fail, not swap. A full-size epoch costs ~20 CPU-minutes; ``--full-chunks N`` cuts
+  it short where memory stops growing (see ``_child``), for a loaded machine.
 
-    python -m benchmarks.bench_gsc_memory                  # ~20 min on 2 busy cores
+    python -m benchmarks.bench_gsc_memory                       # whole epochs (~30 min on 2 idle cores)
+    python -m benchmarks.bench_gsc_memory --full-chunks 8       # the full size cut short
     python -m benchmarks.bench_gsc_memory --new-fractions 0.05 --old-fractions 0.02 0.05  # quick
+
+The synthetic waveforms are drawn 4,096 clips at a time, a transient a real load (``torch.load``
+of the cache) does not have, so the figures err high.
 
 Writes ``benchmarks/results/gsc-memory-<UTC>.json`` with the machine and commit.
 """
