@@ -387,3 +387,21 @@ def test_data_config_loads_from_the_environment(
 def test_data_config_stores_paths_as_strings(tmp_path: Path) -> None:
     config = DataConfig("gsc", root=tmp_path, cache_dir=tmp_path / "cache")  # type: ignore[arg-type]
     assert config.root == str(tmp_path) and config.cache_dir == str(tmp_path / "cache")
+
+
+def test_noise_curve_on_int16_waveforms_equals_the_one_on_their_float_signal(gsc: Dataset) -> None:
+    from sparsity import preset
+    from sparsity.data import DataSplit
+    from sparsity.network import build_network
+    from sparsity.noise import noise_curve
+
+    model = build_network(preset("sparse-cnn2", "gsc"), seed=0)
+    split = gsc.validation
+    as_float = DataSplit(split.signal(), split.inputs, split.targets)
+    assert split.raw.dtype == torch.int16 and as_float.raw.dtype == torch.float32
+    curves = [noise_curve(model, s, gsc.featurize, "gsc-white", levels=(0.0, 0.3, 0.6), batch_size=25)
+              for s in (split, as_float)]
+    assert curves[0] == curves[1]
+    with torch.no_grad():
+        clean = int((model.eval()(split.inputs).argmax(1) == split.targets).sum())
+    assert curves[0].correct[0] == clean and curves[0].total == len(split)
