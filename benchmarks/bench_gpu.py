@@ -367,7 +367,7 @@ def section_worker(device: str, seconds: float, ready: Path, go: Path) -> dict:
     while not go.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     out = {b: _time_steps(model, opt, sparse, *data[b], device, seconds / 2)["ms_per_step"] for b in (4, 64)}
-    row = {"ms_batch4": out[4], "ms_batch64": out[64],
+    row = {"ms_batch4": out[4], "ms_batch64": out[64], "host_peak_rss_bytes": _peak_rss_bytes(),
            "peak_reserved_bytes": torch.cuda.max_memory_reserved() if device == "cuda" else None}
     try:
         smi = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
@@ -381,10 +381,9 @@ def section_worker(device: str, seconds: float, ready: Path, go: Path) -> dict:
     return row
 
 
-def section_concurrency(device: str, budget: float) -> dict:
+def section_concurrency(device: str, budget: float, levels: tuple[int, ...] = (1, 2, 4, 8)) -> dict:
     out: dict = {"trial": "MNIST sparse-cnn2 paper recipe, training steps only",
                  "paper_steps": {f"batch{b}": n for b, n in PAPER_STEPS.items()}}
-    levels = (1, 2, 4, 8)
     end = time.monotonic() + budget - 5
     for n in levels:
         left = end - time.monotonic()
@@ -412,7 +411,8 @@ def section_concurrency(device: str, budget: float) -> dict:
             "trials": ok,
             "trial_training_seconds_mean": round(sum(trial_s) / n, 1),
             "trials_per_gpu_hour": round(sum(3600 / s for s in trial_s), 2),
-            "peak_memory_each_bytes": [r.get("nvidia_smi_used_bytes", r["peak_reserved_bytes"]) for r in ok],
+            "peak_memory_each_bytes": [r.get("nvidia_smi_used_bytes") or r["peak_reserved_bytes"]
+                                       or r["host_peak_rss_bytes"] for r in ok],
         }
     return out
 
@@ -441,14 +441,14 @@ def section_gsc_memory(device: str) -> dict:
     return out
 
 
-def section_det_run(device: str, out_file: Path, ckpt: Path | None, kill_after: int | None) -> dict:
+def section_det_run(device: str, out_file: Path, ckpt: Path | None, kill_after: int | None, clips: int = 1024) -> dict:
     """One training run for the determinism section (the environment says deterministic or not)."""
     torch = _torch()
     from sparsity.presets import preset
     from sparsity.recipe import Recipe
     from sparsity.train import train
 
-    data = _synthetic_gsc(1024, 128, seed=5)
+    data = _synthetic_gsc(clips, max(clips // 8, 1), seed=5)
 
     def on_epoch(result, _model) -> None:
         if kill_after is not None and result.epoch == kill_after:
@@ -459,13 +459,14 @@ def section_det_run(device: str, out_file: Path, ckpt: Path | None, kill_after: 
                    device=device, checkpoint_path=ckpt, on_epoch=on_epoch)
     seconds = time.perf_counter() - t0
     torch.save({k: v.cpu() for k, v in result.model.state_dict().items()}, out_file)
-    return {"seconds": round(seconds, 2), "deterministic_env": os.environ.get("SPARSE_SWEEPS_DETERMINISTIC")}
+    return {"seconds": round(seconds, 2), "resumed_from_epoch": result.resumed_from_epoch,
+            "deterministic_env": os.environ.get("SPARSE_SWEEPS_DETERMINISTIC")}
 
 
-def section_determinism(device: str, budget: float) -> dict:
+def section_determinism(device: str, budget: float, clips: int = 1024) -> dict:
     import torch
 
-    out: dict = {"run": "GSC sparse-cnn2, 1,024 synthetic clips with augmentation, 2 epochs at batch 16"}
+    out: dict = {"run": f"GSC sparse-cnn2, {clips:,} synthetic clips with augmentation, 2 epochs at batch 16"}
     end = time.monotonic() + budget - 5
     with tempfile.TemporaryDirectory(prefix="bench-gpu-det-") as tmp:
         for mode in ("off", "on"):
@@ -482,7 +483,7 @@ def section_determinism(device: str, budget: float) -> dict:
                     runs[name] = {"timed_out": "no time left in the section"}
                     continue
                 target = files.get(name, Path(tmp) / "unused.pt")
-                proc = _spawn("det_run", device, ["--out", str(target), *extra], env)
+                proc = _spawn("det_run", device, ["--out", str(target), "--clips", str(clips), *extra], env)
                 runs[name] = _collect(proc, timeout=left)
             row: dict = {"runs": runs}
             if all(f.exists() for f in files.values()):
@@ -490,6 +491,7 @@ def section_determinism(device: str, budget: float) -> dict:
                 same = lambda p, q: all(torch.equal(p[k], q[k]) for k in p)  # noqa: E731
                 row.update(two_runs_bit_identical=same(states["a"], states["b"]),
                            resume_bit_identical=same(states["a"], states["resumed"]),
+                           resumed_from_epoch=runs["resumed"].get("result", {}).get("resumed_from_epoch"),
                            killed_run_was_killed=runs["killed"].get("returncode") == -signal.SIGKILL)
             out[f"deterministic_{mode}"] = row
     secs = {m: [r["result"]["seconds"] for k, r in out[f"deterministic_{m}"]["runs"].items()
@@ -528,9 +530,12 @@ def _child(args: argparse.Namespace) -> dict:
     if name == "worker":
         return section_worker(device, args.seconds, Path(args.ready), Path(args.go))
     if name == "det_run":
-        return section_det_run(device, Path(args.out), Path(args.ckpt) if args.ckpt else None, args.kill_after)
-    if name in ("concurrency", "determinism"):
-        return globals()[f"section_{name}"](device, args.budget)
+        return section_det_run(device, Path(args.out), Path(args.ckpt) if args.ckpt else None, args.kill_after,
+                               args.clips)
+    if name == "determinism":
+        return section_determinism(device, args.budget, args.clips)
+    if name == "concurrency":
+        return section_concurrency(device, args.budget, tuple(args.levels))
     return globals()[f"section_{name}"](device)
 
 
@@ -546,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=8.0, help=argparse.SUPPRESS)
     ap.add_argument("--budget", type=float, default=60.0, help=argparse.SUPPRESS)
     ap.add_argument("--kill-after", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--clips", type=int, default=1024, help=argparse.SUPPRESS)  # the determinism runs' data
+    ap.add_argument("--levels", type=int, nargs="*", default=[1, 2, 4, 8], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.section is not None:  # a child: one section, its result as the last line
         print(json.dumps({"result": _child(args)}, default=str), flush=True)

@@ -41,3 +41,21 @@ def test_cpu_half_runs_and_says_cuda_was_absent(tmp_path: Path) -> None:
     for net in ("sparse-cnn2/mnist", "sparse-cnn2/gsc"):
         assert parity[net] == {"cpu_topk_equals_numpy_bit_for_bit": True}
     assert record["machine"]["commit"]
+
+
+def test_determinism_section_kills_resumes_and_compares_runs_bit_for_bit(tmp_path: Path) -> None:
+    """The section's plumbing on the CPU (where runs are deterministic either way): two runs, a run
+    SIGKILLed after epoch 1 and its resumption, with the setting off and on."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_gpu", "--section", "determinism", "--device", "cpu",
+                           "--budget", "400", "--clips", "32"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.splitlines()[-1])["result"]
+    for mode, flag in (("off", "0"), ("on", "1")):
+        row = result[f"deterministic_{mode}"]
+        assert row["killed_run_was_killed"] and row["runs"]["killed"]["returncode"] == -9
+        assert row["two_runs_bit_identical"] and row["resume_bit_identical"]
+        assert row["resumed_from_epoch"] == 1 and row["runs"]["a"]["result"]["resumed_from_epoch"] == 0
+        assert row["runs"]["a"]["result"]["deterministic_env"] == flag
+    assert result["cost_on_over_off"] > 0
