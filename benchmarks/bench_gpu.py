@@ -47,9 +47,11 @@ GSC_TRAIN_CLIPS = 93_327
 # The mnist-paper trial of Sparse CNN-2: 55,000 training images (5,000 held out for validation),
 # one epoch at batch 4, nine at batch 64.
 PAPER_STEPS = {4: 55_000 // 4, 64: 9 * -(-55_000 // 64)}
-# Seconds each section may take (the whole run stays near 6 minutes on a GPU).
-BUDGETS = {"env": 60, "parity": 60, "steps": 80, "cuda_graph": 50, "concurrency": 170, "gsc_memory": 70,
-           "determinism": 150}
+# Seconds each section may take, start-up included, and the whole run's (about 6 minutes on a GPU:
+# a lent device gives 15 minutes in all, its own start-up included, and 10 per command).
+BUDGETS = {"env": 30, "parity": 45, "steps": 60, "cuda_graph": 40, "concurrency": 120, "gsc_memory": 50,
+           "determinism": 90}
+TOTAL_SECONDS = 420
 CUDA_ONLY = {"cuda_graph", "concurrency", "determinism"}
 
 
@@ -504,10 +506,12 @@ def section_determinism(device: str, budget: float, clips: int = 1024) -> dict:
 # ---------------------------------------------------------------- process plumbing
 
 
-def _spawn(section: str, device: str, extra: list[str], env: dict | None = None) -> subprocess.Popen:
+def _spawn(section: str, device: str, extra: list[str], env: dict | None = None, group: bool = False) -> subprocess.Popen:
+    """A child running one section; ``group``: in a process group of its own, so that stopping it
+    at its time box also stops the processes it started (concurrent trials, determinism runs)."""
     cmd = [sys.executable, "-m", "benchmarks.bench_gpu", "--section", section, "--device", device, *extra]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+                            env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, start_new_session=group)
 
 
 def _collect(proc: subprocess.Popen, timeout: float) -> dict:
@@ -515,7 +519,13 @@ def _collect(proc: subprocess.Popen, timeout: float) -> dict:
     try:
         stdout, stderr = proc.communicate(timeout=max(timeout, 1))
     except subprocess.TimeoutExpired:
-        proc.kill()
+        try:
+            if os.getpgid(proc.pid) == proc.pid:  # its own group: the section and what it started
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        except ProcessLookupError:
+            pass
         proc.communicate()
         return {"timed_out": f"stopped after {timeout:.0f}s", "seconds": round(time.monotonic() - t0, 1)}
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
@@ -543,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--sections", nargs="*", default=list(BUDGETS), choices=list(BUDGETS))
-    ap.add_argument("--budget-scale", type=float, default=1.0, help="multiply every section's time box")
+    ap.add_argument("--budget-scale", type=float, default=1.0, help="multiply every section's time box and the total")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--section", default=None, help=argparse.SUPPRESS)
     for hidden in ("--ready", "--go", "--ckpt"):
@@ -563,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     record: dict = {"benchmark": "gpu", "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "machine": machine_record(REPO, threads=1), "sections": {}}
-    env = _collect(_spawn("env", "cpu", []), timeout=BUDGETS["env"] * args.budget_scale)
+    env = _collect(_spawn("env", "cpu", [], group=True), timeout=BUDGETS["env"] * args.budget_scale)
     record["sections"]["env"] = env
     cuda = bool(env.get("result", {}).get("cuda_available"))
     device = {"auto": "cuda" if cuda else "cpu", "cpu": "cpu", "cuda": "cuda"}[args.device]
@@ -571,8 +581,13 @@ def main(argv: list[str] | None = None) -> int:
     if device == "cpu":
         record["cuda"] = "absent: the CPU half ran (CPU step times, topk against numpy parity, GSC memory)"
     print(f"device: {device}" + (f" ({env['result'].get('device_name')})" if cuda else ""), flush=True)
+    total = TOTAL_SECONDS * args.budget_scale
     for name in args.sections:
         if name == "env":
+            continue
+        left = total - (time.monotonic() - started)
+        if left < 10:
+            record["sections"][name] = {"skipped": f"the run's {total:.0f}s were spent"}
             continue
         if name in CUDA_ONLY and device != "cuda":
             record["sections"][name] = {"skipped": "CUDA absent"}
@@ -581,10 +596,10 @@ def main(argv: list[str] | None = None) -> int:
                 "dispatch_bound_at_batch4", True):
             record["sections"][name] = {"skipped": "the batch-4 step was not dispatch-bound"}
             continue
-        budget = BUDGETS[name] * args.budget_scale
+        budget = min(BUDGETS[name] * args.budget_scale, left)
         print(f"{name} (up to {budget:.0f}s) ...", flush=True)
         extra = ["--budget", str(budget)] if name in ("concurrency", "determinism") else []
-        record["sections"][name] = _collect(_spawn(name, device, extra), timeout=budget + 15)
+        record["sections"][name] = _collect(_spawn(name, device, extra, group=True), timeout=budget)
         print(f"  {json.dumps(record['sections'][name], default=str)[:300]}", flush=True)
     record["seconds"] = round(time.monotonic() - started, 1)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -59,3 +59,16 @@ def test_determinism_section_kills_resumes_and_compares_runs_bit_for_bit(tmp_pat
         assert row["resumed_from_epoch"] == 1 and row["runs"]["a"]["result"]["resumed_from_epoch"] == 0
         assert row["runs"]["a"]["result"]["deterministic_env"] == flag
     assert result["cost_on_over_off"] > 0
+
+
+def test_a_section_past_its_time_box_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_gpu", "--device", "cpu", "--sections", "parity",
+                           "gsc_memory", "--budget-scale", "0.05", "--out", str(out)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sections = json.loads(out.read_text())["sections"]
+    # 2.25 s for parity, 2.5 s for the GSC section: neither can import torch and finish in that
+    assert sections["parity"]["timed_out"].startswith("stopped after")
+    assert sections["gsc_memory"]["timed_out"].startswith("stopped after")
