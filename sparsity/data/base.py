@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 DATA_ENV = "SPARSE_SWEEPS_DATA"
 CACHE_ENV = "SPARSE_SWEEPS_CACHE"
-AUGMENT_CHUNK = 1024  # clips augmented and featurized at once (GSC: ~0.5 GB of transient memory)
+AUGMENT_CHUNK = 1024  # clips augmented and featurized at once (GSC: under 1 GB of transient memory)
 
 
 class DatasetNotFoundError(FileNotFoundError):
