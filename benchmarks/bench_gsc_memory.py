@@ -14,10 +14,10 @@ figure:
   extrapolated linearly to the full shape;
 * this checkout's code (int16 waveforms, chunked augmentation and featurization) on a fraction
   and on the full shape, under a memory cap (``RLIMIT_DATA``, ``--cap-gb``): a run that needed
-  more would fail, not swap. A full-size epoch costs ~20 CPU-minutes; ``--full-chunks N`` cuts
-  it short where memory stops growing (see ``_child``), for a loaded machine.
+  more would fail, not swap. A full-size epoch takes about 4 CPU-minutes; ``--full-chunks N``
+  cuts it short (see ``_child``) for a heavily loaded machine.
 
-    python -m benchmarks.bench_gsc_memory                       # whole epochs (~30 min on 2 idle cores)
+    python -m benchmarks.bench_gsc_memory                       # whole epochs (~10 min on a quiet box)
     python -m benchmarks.bench_gsc_memory --full-chunks 8       # the full size cut short
     python -m benchmarks.bench_gsc_memory --new-fractions 0.05 --old-fractions 0.02 0.05  # quick
 
