@@ -55,7 +55,7 @@ def _child(fraction: float, cap_bytes: int | None, seed: int, chunks: int | None
     are made, the first ``chunks`` chunks are augmented and featurized into it, then 20 training
     steps at batch 64 and one validation batch of 1,000 run. Every later chunk allocates and
     frees the same transient as these, so the peak of the full epoch is the peak seen here; it
-    lets a full-size measurement finish on a loaded machine (a full epoch is ~20 CPU-minutes)."""
+    lets a full-size measurement finish on a heavily loaded machine (a full epoch is ~4 CPU-minutes)."""
     if cap_bytes:
         resource.setrlimit(resource.RLIMIT_DATA, (cap_bytes, cap_bytes))
     import torch
