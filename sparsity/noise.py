@@ -307,7 +307,7 @@ def noise_curve(
     n = len(split)
     if n == 0:
         raise ValueError("split is empty: nothing to score")
-    noise.check_data(split.raw[:1])
+    noise.check_data(split.signal(0, 1))
 
     device = _model_device(model, split.inputs.device)
     was_training = model.training
@@ -325,7 +325,7 @@ def noise_curve(
                         x = split.inputs[lo:hi]
                     else:
                         if noisy is None:  # draw lazily: an all-clean curve draws nothing
-                            noisy = noise.sampler(split.raw[lo:hi], make_generator(seed, "noise", kind, b))
+                            noisy = noise.sampler(split.signal(lo, hi), make_generator(seed, "noise", kind, b))
                         x = featurize(noisy(level))
                     pred = model(x.to(device)).argmax(dim=1)
                     correct[i] += (pred == targets).sum()

@@ -5,10 +5,17 @@ SGD steps, re-zero the sparse weights after every step, decay the boost strength
 the validation split, report an `EpochResult` to ``on_epoch`` and (optionally) write a checkpoint.
 Every random stream is a function of (seed, purpose, epoch), so a run resumed from the checkpoint
 of epoch e gives the same final numbers as an uninterrupted one.
+
+On the CPU that holds as is. On CUDA some kernels (cuDNN's algorithm choice, atomics in
+convolution backward, cuBLAS's workspace) vary run to run; ``train(..., deterministic=True)``, or
+``SPARSE_SWEEPS_DETERMINISTIC=1`` in the environment, turns on torch's deterministic algorithms
+(cuDNN deterministic, no benchmark autotuning, ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` when unset)
+for the run, and restores the previous settings after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -17,7 +24,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as nnf
@@ -36,6 +43,8 @@ __all__ = [
     "NonFiniteLossError",
     "TrainResult",
     "default_device",
+    "DETERMINISTIC_ENV",
+    "deterministic_algorithms",
     "prepare_model",
     "train_step",
     "make_optimizer",
@@ -47,6 +56,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
+DETERMINISTIC_ENV = "SPARSE_SWEEPS_DETERMINISTIC"  # "1": train() runs with deterministic algorithms
 _NAN_CHECK_EVERY = 50  # steps between finiteness checks (each check is a host sync on a GPU)
 
 
@@ -104,6 +114,37 @@ class TrainResult:
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _deterministic_from_env() -> bool:
+    value = os.environ.get(DETERMINISTIC_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise UserError(f"{DETERMINISTIC_ENV}={value!r}: set it to 1 (deterministic CUDA kernels) or 0, or unset it")
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool = True) -> Iterator[None]:
+    """Within the block, torch uses deterministic algorithms only (an op without one raises),
+    cuDNN picks deterministic kernels without autotuning, and cuBLAS gets a fixed workspace
+    (``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless set; it must be set before the process first
+    uses cuBLAS, so a process that wants it should enter this block before any CUDA work). The
+    previous settings come back on exit. ``enabled=False`` changes nothing."""
+    if not enabled:
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
 
 
 @torch.inference_mode()
@@ -210,6 +251,7 @@ def train(
     threads: int | None = 1,
     on_epoch: Callable[[EpochResult, SparseNet], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
+    deterministic: bool | None = None,
 ) -> TrainResult:
     """Train the network ``spec`` with ``recipe`` on ``data``; returns the model and per-epoch metrics.
 
@@ -218,7 +260,26 @@ def train(
     ``on_epoch(result, model)`` is called after every epoch, after the checkpoint is written.
     With ``checkpoint_path``, each epoch's full state (model, optimizer, schedule, epoch, history)
     is written there atomically, and an existing checkpoint is resumed from.
+    ``deterministic`` (default: ``$SPARSE_SWEEPS_DETERMINISTIC``, off) runs the whole training
+    inside `deterministic_algorithms`: bit-identical reruns on CUDA, at some cost in speed.
     """
+    enabled = _deterministic_from_env() if deterministic is None else bool(deterministic)
+    with deterministic_algorithms(enabled):
+        return _train(spec, recipe, data, seed=seed, device=device, threads=threads, on_epoch=on_epoch,
+                      checkpoint_path=checkpoint_path)
+
+
+def _train(
+    spec: NetworkSpec,
+    recipe: Recipe,
+    data: Dataset,
+    *,
+    seed: int,
+    device: torch.device | str | None,
+    threads: int | None,
+    on_epoch: Callable[[EpochResult, SparseNet], None] | None,
+    checkpoint_path: str | os.PathLike | None,
+) -> TrainResult:
     device = torch.device(device) if device is not None else default_device()
     if device.type == "cpu" and threads is not None:
         torch.set_num_threads(threads)
@@ -235,9 +296,11 @@ def train(
         t0 = time.perf_counter()
         # Dropout draws from the global generator: re-seed it per epoch so a resumed run matches.
         torch.manual_seed(derive_seed(seed, "dropout", epoch))
+        # Augmented inputs are built a chunk at a time (the split's draws come first): one
+        # epoch's extra memory is its inputs plus one chunk, however large the split.
         inputs = train_split.inputs
         if data.augment is not None:
-            inputs = data.featurize(data.augment(train_split.raw, generator(seed, "augment", epoch)))
+            inputs = data.augmented_inputs(generator(seed, "augment", epoch))
         order = torch.randperm(len(train_split), generator=generator(seed, "data-order", epoch)).to(device)
         lr = opt.param_groups[0]["lr"]
         batch = recipe.batch_size_for(epoch)

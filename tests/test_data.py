@@ -149,10 +149,14 @@ def test_gsc_shapes_and_features(gsc: Dataset) -> None:
     assert (len(gsc.train), len(gsc.validation), len(gsc.test)) == (240, 60, 60)
     assert gsc.input_shape == (1, 32, 32)
     for split in (gsc.train, gsc.validation, gsc.test):
-        assert split.raw.dtype == torch.float32 and split.raw.shape[1:] == (16_000,)
-        assert split.raw.abs().max() <= 1
+        # waveforms stay 16-bit PCM (half of float32); signal() gives them in [-1, 1]
+        assert split.raw.dtype == torch.int16 and split.raw.shape[1:] == (16_000,)
+        signal = split.signal()
+        assert signal.dtype == torch.float32 and signal.abs().max() <= 1
+        assert torch.equal(split.signal(3, 5), split.raw[3:5].double().div(32768).float())
         assert split.inputs.shape[1:] == (1, 32, 32) and torch.isfinite(split.inputs).all()
-    assert torch.allclose(gsc.featurize(gsc.test.raw[:16]), gsc.test.inputs[:16], atol=1e-4)
+    assert torch.allclose(gsc.featurize(gsc.test.signal(0, 16)), gsc.test.inputs[:16], atol=1e-4)
+    assert torch.equal(gsc.featurize(gsc.test.raw[:16]), gsc.featurize(gsc.test.signal(0, 16)))
     # standardized with the training split's statistics
     assert abs(gsc.train.inputs.mean().item()) < 1e-3 and abs(gsc.train.inputs.std().item() - 1) < 1e-3
     # dB relative to each clip's maximum, floored at -80 dB
@@ -192,7 +196,7 @@ def test_gsc_without_silence_folder_crops_background_noise(data_dir: Path, tmp_p
         assert silence == round(0.1 * int((targets != 11).sum())) and silence > 0
         assert set(targets.tolist()) == {8, 10, 11}  # stop, unknown (cat), silence
         assert torch.equal(getattr(loaded[0], split).raw, getattr(loaded[1], split).raw)
-    assert loaded[0].train.raw[loaded[0].train.targets == 11].abs().amax(dim=1).min() > 0
+    assert loaded[0].train.signal()[loaded[0].train.targets == 11].abs().amax(dim=1).min() > 0
 
 
 def test_gsc_second_load_hits_the_cache(
@@ -212,7 +216,7 @@ def test_gsc_second_load_hits_the_cache(
 
 
 def test_gsc_augmentation(gsc: Dataset) -> None:
-    raw = gsc.train.raw[:64]
+    raw = gsc.train.signal(0, 64)
     before = raw.clone()
     first = gsc.augment(raw, torch.Generator().manual_seed(3))
     second = gsc.augment(raw, torch.Generator().manual_seed(3))
@@ -223,6 +227,103 @@ def test_gsc_augmentation(gsc: Dataset) -> None:
     changed = (first - raw).abs().amax(dim=1) > 1e-4
     assert changed.float().mean() > 0.8  # 1 - 0.5**5 of the clips get at least one transform
     assert gsc.featurize(first).shape == (64, 1, 32, 32)
+
+
+def _augment_whole_split_in_one_call(augment: gsc_module.GSCAugment, raw: torch.Tensor, g: torch.Generator):
+    """The augmentation as it ran before chunking: every random number drawn in one fixed order,
+    then each transform applied to the whole batch at once (kept here as the reference)."""
+    n = raw.shape[0]
+    x = raw.float()
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=g)
+
+    apply = torch.rand(5, n, generator=g) < augment.probability
+    gain = uniform(*augment.gain)
+    speed = 1.0 / (1.0 + uniform(-augment.speed, augment.speed))
+    rate = 1.0 + uniform(-augment.stretch, augment.stretch)
+    shift = torch.randint(-augment.max_shift, augment.max_shift + 1, (n,), generator=g)
+    noise_pick, noise_pos, noise_gain = uniform(0, 1), uniform(0, 1), uniform(0, augment.noise_gain)
+    x = x * torch.where(apply[0], gain, torch.ones_like(gain))[:, None]
+    x = gsc_module._on_subset(x, apply[1], lambda s, idx: gsc_module._resample(s, speed[idx]))
+    x = gsc_module._on_subset(x, apply[2], lambda s, idx: gsc_module._stretch(s, rate[idx]))
+    x = gsc_module._shift(x, torch.where(apply[3], shift, torch.zeros_like(shift)), augment.max_shift)
+    bank, lengths = augment._bank(x.device)
+    which = (noise_pick * len(augment.noise)).long().clamp_max(len(augment.noise) - 1)
+    start = (noise_pos * (lengths[which] - 16_000 + 1).float()).long()
+    crops = bank[which[:, None], start[:, None] + torch.arange(16_000)]
+    return (x + crops * torch.where(apply[4], noise_gain, torch.zeros_like(noise_gain))[:, None]).clamp(-1.0, 1.0)
+
+
+def test_chunked_augmentation_equals_the_whole_split_in_one_call_to_the_bit(gsc: Dataset) -> None:
+    """Draws for the whole split first, then chunks: any chunk size gives the one-call numbers."""
+    signal = gsc.train.signal()
+    expected = _augment_whole_split_in_one_call(gsc.augment, signal, torch.Generator().manual_seed(11))
+    assert not torch.equal(expected, signal.clamp(-1, 1))  # the transforms did something
+    for chunk in (1000, 64, 37):
+        got = gsc.augment(signal, torch.Generator().manual_seed(11), chunk=chunk)
+        assert torch.equal(got, expected), chunk
+    # int16 PCM in gives the same as its float signal
+    assert torch.equal(gsc.augment(gsc.train.raw, torch.Generator().manual_seed(11), chunk=37), expected)
+    # the training loop's chunked inputs: featurized chunk by chunk into one tensor, same numbers
+    features = gsc.featurize(expected)
+    for chunk in (1000, 37):
+        assert torch.equal(gsc.augmented_inputs(torch.Generator().manual_seed(11), chunk=chunk), features)
+    # a clip's draws are its own: the draws of a slice are the slice of the draws
+    draws = gsc.augment.draw(len(signal), torch.Generator().manual_seed(11))
+    assert len(draws) == len(signal) and len(draws[10:20]) == 10
+    assert torch.equal(gsc.augment.apply(signal[10:20], draws[10:20]), expected[10:20])
+    with pytest.raises(ValueError, match="5 clips of draws for 10 clips"):
+        gsc.augment.apply(signal[:10], draws[:5])
+
+
+_LOADER = """
+import logging, sys, torch
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+from sparsity.data import load_gsc
+data = load_gsc(sys.argv[1], cache_dir=sys.argv[2], train_limit=240, eval_limit=60)
+torch.save({"raw": data.train.raw, "inputs": data.test.inputs}, sys.argv[3])
+"""
+
+
+def test_two_processes_missing_the_cache_build_it_once(data_dir: Path, gsc: Dataset, gsc_cache: Path,
+                                                        tmp_path: Path) -> None:
+    """The test holds the entry's lock, starts two loaders on an empty cache, sees both wait, lets
+    go: exactly one builds, the other loads what it built."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    (entry,) = (gsc_cache / "gsc").glob("*.pt")  # the same clips give the same key in any cache
+    cache = tmp_path / "cache"
+    lock = cache / "gsc" / f"{entry.name}.lock"
+    lock.parent.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))}
+    with open(lock, "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        logs = [tmp_path / f"loader{i}.log" for i in range(2)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", _LOADER, str(data_dir), str(cache), str(tmp_path / f"out{i}.pt")],
+                             stderr=open(logs[i], "w"), env=env)
+            for i in range(2)
+        ]
+        deadline = time.monotonic() + 120
+        while not all("waiting for another process" in log.read_text() for log in logs):
+            assert time.monotonic() < deadline, [log.read_text() for log in logs]
+            assert all(p.poll() is None for p in procs), [log.read_text() for log in logs]
+            time.sleep(0.2)
+        assert not list(cache.glob("gsc/*.pt"))  # nobody built while the lock was held
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert [p.wait(timeout=300) for p in procs] == [0, 0], [log.read_text() for log in logs]
+    texts = [log.read_text() for log in logs]
+    assert sorted("cache miss" in t for t in texts) == [False, True]
+    assert sorted("cache hit" in t for t in texts) == [False, True]
+    assert [p.name for p in (cache / "gsc").iterdir() if not p.name.endswith(".lock")] == [entry.name]
+    outs = [torch.load(tmp_path / f"out{i}.pt") for i in range(2)]
+    assert torch.equal(outs[0]["raw"], gsc.train.raw) and torch.equal(outs[1]["raw"], gsc.train.raw)
+    assert torch.equal(outs[0]["inputs"], outs[1]["inputs"])
 
 
 def test_gsc_speed_changes_pitch_and_stretch_keeps_it() -> None:
@@ -286,3 +387,21 @@ def test_data_config_loads_from_the_environment(
 def test_data_config_stores_paths_as_strings(tmp_path: Path) -> None:
     config = DataConfig("gsc", root=tmp_path, cache_dir=tmp_path / "cache")  # type: ignore[arg-type]
     assert config.root == str(tmp_path) and config.cache_dir == str(tmp_path / "cache")
+
+
+def test_noise_curve_on_int16_waveforms_equals_the_one_on_their_float_signal(gsc: Dataset) -> None:
+    from sparsity import preset
+    from sparsity.data import DataSplit
+    from sparsity.network import build_network
+    from sparsity.noise import noise_curve
+
+    model = build_network(preset("sparse-cnn2", "gsc"), seed=0)
+    split = gsc.validation
+    as_float = DataSplit(split.signal(), split.inputs, split.targets)
+    assert split.raw.dtype == torch.int16 and as_float.raw.dtype == torch.float32
+    curves = [noise_curve(model, s, gsc.featurize, "gsc-white", levels=(0.0, 0.3, 0.6), batch_size=25)
+              for s in (split, as_float)]
+    assert curves[0] == curves[1]
+    with torch.no_grad():
+        clean = int((model.eval()(split.inputs).argmax(1) == split.targets).sum())
+    assert curves[0].correct[0] == clean and curves[0].total == len(split)

@@ -44,6 +44,33 @@ def test_same_seed_same_numbers_other_seed_other_numbers(mnist):
     assert _comparable(a.history) != _comparable(c.history)
 
 
+def test_deterministic_setting_is_scoped_to_the_run_and_read_from_the_environment(mnist, monkeypatch):
+    from sparsity.errors import UserError
+    from sparsity.train import DETERMINISTIC_ENV
+
+    seen = []
+
+    def record(_result, _model):
+        seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark))
+
+    recipe = Recipe(epochs=1, lr=0.02, batch_size=64)
+    small = mnist.__class__(**{**mnist.__dict__, "train": mnist.train.head(500), "validation": mnist.validation.head(100)})
+    plain = train(preset("sparse-mlp"), recipe, small, seed=1, on_epoch=record)
+    strict = train(preset("sparse-mlp"), recipe, small, seed=1, on_epoch=record, deterministic=True)
+    monkeypatch.setenv(DETERMINISTIC_ENV, "1")
+    from_env = train(preset("sparse-mlp"), recipe, small, seed=1, on_epoch=record)
+    assert seen == [(False, torch.backends.cudnn.benchmark), (True, False), (True, False)]
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after each run
+    # on the CPU the numbers were already deterministic: the setting does not change them
+    for other in (strict, from_env):
+        assert _comparable(other.history) == _comparable(plain.history)
+        for (k, va), vb in zip(plain.model.state_dict().items(), other.model.state_dict().values()):
+            assert torch.equal(va, vb), k
+    monkeypatch.setenv(DETERMINISTIC_ENV, "maybe")
+    with pytest.raises(UserError, match=f"{DETERMINISTIC_ENV}='maybe': set it to 1"):
+        train(preset("sparse-mlp"), recipe, small, seed=1)
+
+
 @pytest.mark.parametrize("network", ["mlp-with-dropout", "sparse-cnn1"])  # the conv net trains channels-last
 def test_resumed_run_equals_an_uninterrupted_one(mnist, tmp_path, network):
     if network == "sparse-cnn1":

@@ -28,15 +28,16 @@ from torch import Tensor
 
 from ..facts import DATASETS
 from ..seeding import generator
-from .base import Dataset, DatasetNotFoundError, DataSplit, cache_root, data_root
+from .base import AUGMENT_CHUNK, Dataset, DatasetNotFoundError, DataSplit, cache_lock, cache_root, data_root
 
-__all__ = ["load_gsc", "log_mel", "GSCFeaturizer", "GSCAugment", "CLASS_SETS", "FEATURES", "CODE_VERSION"]
+__all__ = ["load_gsc", "log_mel", "GSCFeaturizer", "GSCAugment", "GSCDraws", "CLASS_SETS", "FEATURES", "CODE_VERSION"]
 
 logger = logging.getLogger(__name__)
 
 CODE_VERSION = "gsc-1"  # bump when decoding or features change: old cache files stop matching
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000
+PCM_SCALE = 32768.0  # int16 PCM / PCM_SCALE = the waveform in [-1, 1]
 UNKNOWN, SILENCE = "unknown", "silence"
 NOISE_FOLDER, SILENCE_FOLDER = "_background_noise_", "_silence_"
 CLASS_SETS: dict[str, tuple[str, ...]] = dict(DATASETS["gsc"].class_sets)  # ten words + unknown + silence
@@ -85,18 +86,24 @@ def _fix_length(raw: Tensor, length: int = CLIP_SAMPLES) -> Tensor:
     return F.pad(raw, (0, length - raw.shape[-1])) if raw.shape[-1] < length else raw
 
 
+def _as_float(raw: Tensor) -> Tensor:
+    """Float waveforms in [-1, 1]: int16 PCM is divided by 32768, floats pass as float32."""
+    return raw.float() / PCM_SCALE if raw.dtype == torch.int16 else raw.float()
+
+
 def log_mel(raw: Tensor) -> Tensor:
-    """Waveforms (N, 16000) -> (N, 1, 32, 32) mel power in dB relative to each clip's maximum."""
-    raw = _fix_length(raw.float())
+    """Waveforms (N, 16000), float in [-1, 1] or int16 PCM -> (N, 1, 32, 32) mel power in dB
+    relative to each clip's maximum; converts ``_FEATURE_CHUNK`` clips at a time."""
     frames, top_db = int(FEATURES["frames"]), float(FEATURES["top_db"])
     mel, out = _mel(raw.device), []
     with torch.no_grad():
         for chunk in raw.split(_FEATURE_CHUNK):
+            chunk = _fix_length(_as_float(chunk))
             db = 10.0 * torch.log10(mel(chunk).clamp_min(1e-10))
             db = (db - db.amax(dim=(-2, -1), keepdim=True)).clamp_min(-top_db)
             db = db[..., :frames]
             out.append(F.pad(db, (0, frames - db.shape[-1]), value=-top_db))
-    return torch.cat(out).unsqueeze(1) if out else raw.new_zeros(0, 1, int(FEATURES["n_mels"]), frames)
+    return torch.cat(out).unsqueeze(1) if out else torch.zeros(0, 1, int(FEATURES["n_mels"]), frames, device=raw.device)
 
 
 class GSCFeaturizer:
@@ -124,6 +131,10 @@ class GSCAugment:
     fill; mixing in a random 1 s crop of a background-noise recording scaled by U(0, 0.1). Lengths
     are kept at 16000 by cropping or zero padding and the result is clipped to [-1, 1]. Every random
     number comes from ``generator`` (drawn on its device), so a seed gives the same output.
+
+    ``draw(n, generator)`` draws the numbers of n clips up front (a few scalars per clip);
+    ``apply(raw, draws)`` augments a chunk of clips with their slice of them. A clip's result
+    depends only on its signal and its draws, so any chunking gives the same numbers as one call.
     """
 
     def __init__(
@@ -158,32 +169,72 @@ class GSCAugment:
             self._noise_bank[key] = (bank.to(device), lengths.to(device))
         return self._noise_bank[key]
 
-    def __call__(self, raw: Tensor, generator: torch.Generator) -> Tensor:
-        n, device = raw.shape[0], raw.device
-        x = _fix_length(raw.float())
+    def draw(self, n: int, generator: torch.Generator) -> "GSCDraws":
+        """Every random number of ``n`` clips, drawn in one fixed order from ``generator`` (on its
+        device): a clip's draws depend only on the seed, ``n`` and its position."""
+        g, where = generator, generator.device
 
         def uniform(low: float, high: float) -> Tensor:
-            return (low + (high - low) * torch.rand(n, generator=generator, device=generator.device)).to(device)
+            return low + (high - low) * torch.rand(n, generator=g, device=where)
 
-        # Draw everything up front, in a fixed order, so outputs depend only on the seed and n.
-        apply = (torch.rand(5, n, generator=generator, device=generator.device) < self.probability).to(device)
+        apply = torch.rand(5, n, generator=g, device=where) < self.probability
         gain = uniform(*self.gain)
         speed = 1.0 / (1.0 + uniform(-self.speed, self.speed))
         rate = 1.0 + uniform(-self.stretch, self.stretch)
-        shift = torch.randint(-self.max_shift, self.max_shift + 1, (n,), generator=generator, device=generator.device)
+        shift = torch.randint(-self.max_shift, self.max_shift + 1, (n,), generator=g, device=where)
         noise_pick, noise_pos, noise_gain = uniform(0, 1), uniform(0, 1), uniform(0, self.noise_gain)
+        return GSCDraws(apply.T.contiguous(), gain, speed, rate, shift, noise_pick, noise_pos, noise_gain)
 
-        x = x * torch.where(apply[0], gain, torch.ones_like(gain))[:, None]
-        x = _on_subset(x, apply[1], lambda s, idx: _resample(s, speed[idx]))
-        x = _on_subset(x, apply[2], lambda s, idx: _stretch(s, rate[idx]))
-        x = _shift(x, torch.where(apply[3], shift.to(device), torch.zeros_like(shift, device=device)), self.max_shift)
+    def apply(self, raw: Tensor, draws: "GSCDraws") -> Tensor:
+        """The augmented copy of ``raw`` (float in [-1, 1] or int16 PCM), clip i with ``draws[i]``."""
+        if len(draws) != raw.shape[0]:
+            raise ValueError(f"{len(draws)} clips of draws for {raw.shape[0]} clips of signal")
+        device = raw.device
+        d = draws.to(device)
+        x = _fix_length(_as_float(raw))
+        apply = d.apply.T
+        x = x * torch.where(apply[0], d.gain, torch.ones_like(d.gain))[:, None]
+        x = _on_subset(x, apply[1], lambda s, idx: _resample(s, d.speed[idx]))
+        x = _on_subset(x, apply[2], lambda s, idx: _stretch(s, d.rate[idx]))
+        x = _shift(x, torch.where(apply[3], d.shift, torch.zeros_like(d.shift)), self.max_shift)
         if self.noise:
             bank, lengths = self._bank(device)
-            which = (noise_pick * len(self.noise)).long().clamp_max(len(self.noise) - 1)
-            start = (noise_pos * (lengths[which] - CLIP_SAMPLES + 1).float()).long()
+            which = (d.noise_pick * len(self.noise)).long().clamp_max(len(self.noise) - 1)
+            start = (d.noise_pos * (lengths[which] - CLIP_SAMPLES + 1).float()).long()
             crops = bank[which[:, None], start[:, None] + torch.arange(CLIP_SAMPLES, device=device)]
-            x = x + crops * torch.where(apply[4], noise_gain, torch.zeros_like(noise_gain))[:, None]
+            x = x + crops * torch.where(apply[4], d.noise_gain, torch.zeros_like(d.noise_gain))[:, None]
         return x.clamp(-1.0, 1.0)
+
+    def __call__(self, raw: Tensor, generator: torch.Generator, chunk: int = AUGMENT_CHUNK) -> Tensor:
+        """The augmented copy of every clip of ``raw``, ``chunk`` clips at a time (same numbers as
+        one call on all of them: the draws come first, for the whole batch)."""
+        draws = self.draw(raw.shape[0], generator)
+        parts = [self.apply(raw[lo : lo + chunk], draws[lo : lo + chunk]) for lo in range(0, raw.shape[0], chunk)]
+        return torch.cat(parts) if parts else _fix_length(_as_float(raw))
+
+
+class GSCDraws(NamedTuple):
+    """The random numbers of GSCAugment for n clips (one row per clip); ``draws[lo:hi]`` slices clips."""
+
+    apply: Tensor  # (n, 5) bool: which of the five transforms hit the clip
+    gain: Tensor
+    speed: Tensor
+    rate: Tensor
+    shift: Tensor  # int64 samples
+    noise_pick: Tensor
+    noise_pos: Tensor
+    noise_gain: Tensor
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return self.gain.shape[0]
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return GSCDraws(*(t[index] for t in self))
+        return tuple.__getitem__(self, index)
+
+    def to(self, device: torch.device) -> "GSCDraws":
+        return GSCDraws(*(t.to(device) for t in self))
 
 
 def _on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
@@ -370,7 +421,7 @@ def _build(folder: Path, items: dict[str, list[_Item]]) -> dict:
                 wave = _decode(folder / it.path)[:CLIP_SAMPLES]
                 waves[row, : len(wave)] = wave
         targets = torch.tensor([it.label for it in its], dtype=torch.long)
-        splits[split] = {"waveforms": waves, "targets": targets, "log_mel": log_mel(_to_float(waves))}
+        splits[split] = {"waveforms": waves, "targets": targets, "log_mel": log_mel(waves)}
     train = splits["train"]["log_mel"]
     return {
         "splits": splits,
@@ -378,10 +429,6 @@ def _build(folder: Path, items: dict[str, list[_Item]]) -> dict:
         "mean": float(train.mean()),
         "std": float(train.std()) if train.numel() > 1 else 1.0,
     }
-
-
-def _to_float(waves: Tensor) -> Tensor:
-    return waves.float() / 32768.0
 
 
 # ---------------------------------------------------------------- loader
@@ -399,8 +446,9 @@ def load_gsc(
 ) -> Dataset:
     """Google Speech Commands as 12 classes: ten words of ``class_set`` plus unknown and silence.
 
-    ``raw`` are waveforms (N, 16000) in [-1, 1]; ``inputs`` are (N, 1, 32, 32) standardized log-mel
-    features; ``augment`` is GSCAugment over the background-noise recordings. Splits are stored in a
+    ``raw`` are waveforms (N, 16000) kept as int16 PCM, half the memory of float32
+    (``split.signal(lo, hi)`` gives them as float in [-1, 1]); ``inputs`` are (N, 1, 32, 32)
+    standardized log-mel features; ``augment`` is GSCAugment over the background-noise recordings. Splits are stored in a
     seeded shuffled order and ``train_limit`` / ``eval_limit`` keep their first clips, so only those
     are decoded. Raises DatasetNotFoundError when the dataset folder or its split lists are missing.
     """
@@ -421,25 +469,28 @@ def load_gsc(
         _report(_counts(items, classes), classes, class_set, f"limited to train {train_limit}, eval {eval_limit}")
 
     path = cache_root(cache_dir) / "gsc" / f"{_cache_key(folder, items, class_set, classes)}.pt"
-    if path.is_file():
+    data = None
+    if not path.is_file():
+        # One process per node builds a missing entry; the others wait on the lock, then load it.
+        with cache_lock(path.with_name(path.name + ".lock"), f"the GSC cache {path.name}"):
+            if not path.is_file():
+                logger.info("GSC cache miss: decoding %d clips into %s", sum(map(len, items.values())), path)
+                data = _build(folder, items)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                torch.save(data, tmp)
+                os.replace(tmp, path)  # atomic: loaders without the lock never see half a file
+    if data is None:
         logger.info("GSC cache hit: %s", path)
         data = torch.load(path, weights_only=True)
-    else:
-        logger.info("GSC cache miss: decoding %d clips into %s", sum(map(len, items.values())), path)
-        data = _build(folder, items)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(data, tmp)
-        os.replace(tmp, path)  # atomic: parallel loaders never see half a file
 
     featurize = GSCFeaturizer(data["mean"], data["std"])
 
     def split_of(name: str) -> DataSplit:
         part = data["splits"][name]
         inputs = (part["log_mel"] - featurize.mean) / featurize.std
-        return DataSplit(_to_float(part["waveforms"]), inputs, part["targets"])
+        return DataSplit(part["waveforms"], inputs, part["targets"], raw_scale=PCM_SCALE)
 
-    noise = [_to_float(n) for n in data["noise"]]
+    noise = [_as_float(n) for n in data["noise"]]
     if not noise:
         logger.warning("no %s recordings in %s: augmentation will not mix in background noise", NOISE_FOLDER, folder)
     return Dataset(

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..facts import DATASETS
 from ..seeding import generator
-from .base import Dataset, DatasetNotFoundError, DataSplit, cache_root, data_root
+from .base import Dataset, DatasetNotFoundError, DataSplit, cache_lock, cache_root, data_root
 
 __all__ = ["load_mnist", "locate_mnist", "mnist_featurize", "MNIST_MEAN", "MNIST_STD", "MNIST_TRAIN_SIZE"]
 
@@ -101,7 +101,9 @@ def locate_mnist(root: Path, cache: Path) -> Path:
     if _is_extracted(root):
         return root
     if not _is_extracted(cache):
-        _extract_into_cache(root, cache)
+        with cache_lock(cache / "MNIST.lock", "the extracted MNIST"):  # one process per node extracts
+            if not _is_extracted(cache):
+                _extract_into_cache(root, cache)
     return cache
 
 
