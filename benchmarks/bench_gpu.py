@@ -568,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"result": _child(args)}, default=str), flush=True)
         return 0
 
-    from benchmarks.machine import machine_record
+    from benchmarks.common import machine_record
 
     started = time.monotonic()
     record: dict = {"benchmark": "gpu", "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_child(args.child, args.cap_bytes, args.seed, args.chunks)), flush=True)
         return 0
 
-    from benchmarks.machine import machine_record
+    from benchmarks.common import machine_record
 
     machine = machine_record(REPO, threads=1)
     old_commit = subprocess.run(["git", "rev-parse", args.old_ref], cwd=REPO, capture_output=True, text=True,
