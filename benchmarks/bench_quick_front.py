@@ -31,17 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import parse_seeds
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "out" / "quick-front.jsonl"
 PRESET = "mnist-quick"
-
-
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
 
 
 def front_facts(name: str, root: Path) -> dict[str, Any]:
@@ -112,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     done = {}
     if args.work.exists():
         done = {r["seed"]: r for r in map(json.loads, args.work.read_text().splitlines()) if r}
-    seeds = _seeds(args.seeds)
+    seeds = parse_seeds(args.seeds)
     if args.finalize:
         from benchmarks.common import machine_record
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import datetime as dt
-import json
 import logging
 import multiprocessing
 import os
@@ -52,6 +51,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "budget-map"
+
+from benchmarks.common import kill_pool, write_json  # noqa: E402
 
 log = logging.getLogger("budget_map")
 
@@ -225,13 +226,6 @@ def _worker_init(niceness: int) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(processName)s %(name)s: %(message)s", force=True)
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -297,9 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{summary['wall_seconds']:.0f} s", flush=True)
     except KeyboardInterrupt:
         print("stopping: finished runs are saved; the others start again next time", flush=True)
-        for p in list(getattr(pool, "_processes", {}).values()):
-            p.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        kill_pool(pool)
         return 130
     pool.shutdown()
     print(f"finished: {len(todo) - failures} run(s) written, {failures} failed")

@@ -49,3 +49,31 @@ def machine_record(repo: Path | str, threads: int | None = None) -> dict:
             "commit": git("rev-parse", "HEAD") or "unknown",
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
             "load_before": list(os.getloadavg())}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds written as ``0-9`` or ``0,3,5-7``."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def write_json(path: Path, data: dict) -> None:
+    """``data`` as JSON at ``path``, atomically (a stopped campaign never leaves half a file)."""
+    import json
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def kill_pool(pool) -> None:
+    """Stop a campaign's `ProcessPoolExecutor` now: its workers killed (runs in flight start or
+    resume again next time), nothing new started. The executor keeps no public handle on them."""
+    for p in list(getattr(pool, "_processes", {}).values()):
+        p.kill()
+    pool.shutdown(wait=False, cancel_futures=True)

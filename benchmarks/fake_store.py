@@ -15,6 +15,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from sweeps.search.record import IMPORTANCES, OBJECTIVES
 from sweeps.spec_store import spec_path
 from sweeps.spec import load_spec
 
@@ -75,6 +76,9 @@ def build_store(root: Path, name: str, trials: int, preset: str = "mnist-quick",
     if replicates:
         made += _replicates(spec, made, rng, t0 + timedelta(seconds=30 * trials))
     study.add_trials(made)
+    # What a finished sweep keeps: its importances, fitted once when it ended (reports read them).
+    names = [p.name for p in spec.space]
+    study.set_user_attr(IMPORTANCES, {obj: {n: 1.0 / len(names) for n in names} for obj in OBJECTIVES})
     return root
 
 

@@ -65,7 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "table1"
 CHECKPOINTS = ROOT / "benchmarks" / "out" / "table1-checkpoints"
 
-from benchmarks.common import cpu_model  # noqa: E402
+from benchmarks.common import cpu_model, kill_pool, parse_seeds, write_json  # noqa: E402
 
 log = logging.getLogger("reproduce_paper")
 
@@ -246,22 +246,7 @@ def _worker_init(niceness: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(name)s: %(message)s", force=True)
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------- main
-
-
-def parse_seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
 
 
 def main() -> int:
@@ -337,9 +322,7 @@ def main() -> int:
     except KeyboardInterrupt:
         print("stopping: killing the workers (finished runs are saved; the others resume from their checkpoints)",
               flush=True)
-        for p in list(getattr(pool, "_processes", {}).values()):
-            p.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        kill_pool(pool)
         return 130
     pool.shutdown()
     print(f"finished: {len(todo) - failures} run(s) written, {failures} failed")

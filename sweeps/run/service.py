@@ -280,9 +280,7 @@ def _log_sweep_summary(ctx: "RunContext", reader: Any, seconds: float) -> None:
     client.log_dict(parent, imps, "importances.json")
     report = report_input(reader, random_reference(ctx.spec))  # reads them back from the study
     figures = sweep_figures(report, plain)
-    client.log_text(parent, sweep_report(report, plain, figures), "report.html")
-    for name, fig in figures:
-        client.log_figure(parent, fig, f"plots/{name.split(':')[0].lower().replace(' ', '_')}.html")
+    client.log_text(parent, sweep_report(report, plain, figures), "report.html")  # every figure, interactive
     counts = reader.counts
     tracking.log_metrics(
         client, parent,

@@ -279,7 +279,8 @@ def log_result(client: MlflowClient, run_id: str, result: ExperimentResult, trac
         table["test_accuracy"] = list(result.test_curve.accuracies)
     client.log_table(run_id, data=table, artifact_file="noise_curve.json")
     client.log_dict(run_id, result.summary(), "summary.json")
-    client.log_figure(run_id, curve_figure(result), "noise_curve.png")
+    # No figure per trial: MLflow's chart view draws the stepped metrics above, and the sweep's
+    # report draws every curve (an interactive figure per trial would carry plotly.js, 4.8 MB, each).
     log_model(client, run_id, result, tracking_uri)
     return finals
 
@@ -299,17 +300,6 @@ def noise_series(curves) -> list[tuple[str, float, int]]:
         (f"{split}_noise_accuracy", acc, step)
         for split, curve in curves for acc, step in zip(curve.accuracies, noise_steps(curve.levels))
     ]
-
-
-def curve_figure(result: ExperimentResult):
-    from dashboards.plotdata import curve_series
-    from dashboards.render import noise_curve_figure
-
-    series = [curve_series("validation", result.validation_curve.to_dict())]
-    if result.test_curve is not None:
-        series.append(curve_series("test", result.test_curve.to_dict()))
-    name = result.config.network.name
-    return noise_curve_figure(series, f"{name}: accuracy under noise", result.validation_curve.kind)
 
 
 def log_model(client: MlflowClient, run_id: str, result: ExperimentResult, tracking_uri: str) -> None:
