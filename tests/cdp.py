@@ -71,7 +71,11 @@ async def chromium_page(chromium: str, profile: Path, width: int = 1200, height:
             async with session.get(f"http://127.0.0.1:{port}/json/list") as r:
                 target = next(t for t in await r.json() if t["type"] == "page")
             async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                yield Page(ws)
+                page = Page(ws)
+                # the page's own viewport (a headless window's size is not always the page's)
+                await page.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                                deviceScaleFactor=1, mobile=False)
+                yield page
     finally:
         proc.kill()
         proc.wait(timeout=30)

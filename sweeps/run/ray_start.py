@@ -193,8 +193,10 @@ def ray_temp_folder() -> Path:
 
 
 def _private_folder(folder: Path, setting: str) -> None:
-    """``folder`` made (0700), or checked to be this user's own folder and made 0700."""
+    """``folder`` made (0700; its missing parents too, as Ray would make them), or checked to be
+    this user's own folder and made 0700."""
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
         os.mkdir(folder, 0o700)
     except FileExistsError:
         pass

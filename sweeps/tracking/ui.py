@@ -50,7 +50,7 @@ def sweep_view_url(client, base: str, experiment_id: str, sweep: str, params: li
 
     view = mlflow_private.shared_view(
         f"tags.`{TAG_SWEEP}` = '{sweep}' AND tags.`{TAG_KIND}` = 'trial'", "val_noise_score",
-        ["val_accuracy", "val_noise_score", "test_accuracy", "test_noise_score"], params,
+        ["val_accuracy", "val_noise_score", "test_accuracy", "test_noise_score"], [f"search.{p}" for p in params],
         [TAG_BASELINE, TAG_MODEL_SEED])
     key = "sweeps-" + hashlib.sha256(sweep.encode()).hexdigest()[:16]
     client.set_experiment_tag(experiment_id, mlflow_private.SHARED_VIEW_TAG + key, json.dumps(view))
