@@ -74,10 +74,25 @@ def run_seed(seed: int, root: Path, env: dict[str, str]) -> dict[str, Any]:
     doc = yaml.safe_load(best_file.read_text()) if best_file.exists() else {}
     source = doc.get("source", {})
     return {"seed": seed, "wall_seconds": round(wall, 1), **front_facts(name, root),
-            "best": {"trial": source.get("trial"), "claims": source.get("claims", []), "against": source.get("against", []),
+            "best": {"trial": source.get("optuna_trial_number"), "claims": source.get("claims", []),
+                     "verdicts": source.get("verdicts", []), "claims_basis": source.get("claims_basis", ""),
                      "stdout": best.stdout[-4000:]},
             "load_average": [round(v, 2) for v in os.getloadavg()],
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def dense_noise_verdict(row: dict[str, Any]) -> str:
+    """What `best` claimed of its chosen config's noise score against dense: the verdict of its
+    claims (a row recorded before they were: its one-sided test's verdict, marked as such); "no
+    claim tested" where the chosen config rests on one seed or is a baseline."""
+    best = row["best"]
+    for v in best.get("verdicts", []):
+        if v["baseline"] == "dense" and v["objective"] == "val_noise_score":
+            return v["verdict"]
+    for a in best.get("against", []):  # recorded before claims had margins
+        if a.get("baseline") == "dense":
+            return f"{a['val_noise_score']['verdict']} (test without margin)"
+    return "no claim tested"
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,8 +100,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     k, n = sum(r["top_noise_is_sparse"] for r in rows), len(rows)
     ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact") if n else None
-    verdicts = [a.get("val_noise_score", {}).get("verdict") for r in rows for a in r["best"]["against"]
-                if a.get("baseline") == "dense"]
+    verdicts = [dense_noise_verdict(r) for r in rows]
     walls = [r["wall_seconds"] for r in rows]
     return {"sweeps": n, "top_noise_sparse": k, "rate": k / n if n else None,
             "rate_ci95": None if ci is None else [ci.low, ci.high],

@@ -186,12 +186,15 @@ _CLICK = """document.querySelectorAll('.plot').forEach(function (el) {
 
 
 def report_html(title: str, summary: Mapping[str, Any], figures: Sequence[tuple[str, Any]],
-                table: Sequence[dict[str, Any]]) -> str:
-    """One self-contained HTML page: the summary, the interactive figures (plotly.js inlined, so
-    it opens offline), the Pareto table."""
+                table: Sequence[dict[str, Any]], claims: Sequence[str] = ()) -> str:
+    """One self-contained HTML page: the summary, the chosen config's claims, the interactive
+    figures (plotly.js inlined, so it opens offline), the Pareto table."""
     from plotly.offline import get_plotlyjs
 
     facts = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in summary.items())
+    if claims:
+        facts += ('<li><b>claims of the chosen config</b><ul class="claims">'
+                  + "".join(f"<li>{html.escape(str(line))}</li>" for line in claims) + "</ul></li>")
     sections, scripts = [], []
     for i, (name, fig) in enumerate(figures):
         sections.append(f'<section><h2>{html.escape(name)}</h2><div class="plot" id="figure-{i}"></div></section>')

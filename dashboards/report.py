@@ -34,6 +34,7 @@ class ReportInput:
     links: Mapping[int, str] = field(default_factory=dict)  # trial number -> its MLflow run's page
     # parameter -> importance per objective, computed once when the sweep ended (None: not yet)
     importances: Mapping[str, Mapping[str, float]] | None = None
+    claims: tuple[str, ...] = ()  # what the sweep claims of the chosen config, line by line, as `sweeps best` says it
 
 
 def sweep_figures(report: ReportInput, trials: Sequence[Any]) -> list[tuple[str, Any]]:
@@ -57,4 +58,4 @@ def sweep_report(report: ReportInput, trials: Sequence[Any], figures: list[tuple
     if figures is None:
         figures = sweep_figures(report, trials)
     return render.report_html(f"Sweep report: {report.name}", dict(report.summary), figures,
-                              plotdata.pareto_table(trials, report.front, report.configs))
+                              plotdata.pareto_table(trials, report.front, report.configs), report.claims)

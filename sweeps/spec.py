@@ -25,7 +25,7 @@ from sparsity.recipe import Recipe, paper_recipe
 
 from sweeps.search.early_stopping import RULES as EARLY_STOPPING_RULES, SuccessiveHalving
 from sweeps.search.plan import Dimension, StudyPlan
-from sweeps.search import space as grammar
+from sweeps.search import claims, space as grammar
 from sweeps.errors import SpecError, StoreError, spec_fail
 from sweeps.names import check_sweep_name
 from sweeps.stores.paths import choose_root
@@ -229,13 +229,20 @@ class EarlyStopping:
 
 @dataclass(frozen=True)
 class Confirm:
-    """Seed replicates after the search (`sweeps.search.confirm`): the up to ``top`` best searched configs
-    (by non-domination rank, then crowding) and every baseline train again with ``seeds`` more
-    model seeds (spec seed + 1 ... + seeds), as real trials; the front and `sweeps best` then rest
-    on their means and intervals."""
+    """Seed replicates after the search (`sweeps.search.confirm`, `sweeps.search.allocation`): first
+    the up to ``top`` best searched configs (by non-domination rank, then crowding) and every
+    baseline train again with ``seeds`` more model seeds, as real trials (look 1). Then, while
+    ``budget`` (replicate trials in all; None: just that first round) allows and at most ``looks``
+    looks in all, more seeds go to whichever config's interval holds up the unresolved claims
+    (the baselines, shared by every comparison, most often), until each claim is resolved. Claims
+    are judged at ``margin`` per objective (`sweeps.search.claims`: accuracy in points, the noise
+    score as a share of its maximum; unset objectives take the defaults)."""
 
     top: int = 4
     seeds: int = 3
+    budget: int | None = None
+    looks: int = claims.LOOKS
+    margin: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.top, int) and not isinstance(self.top, bool) and self.top >= 1):
@@ -243,6 +250,20 @@ class Confirm:
         if not (isinstance(self.seeds, int) and not isinstance(self.seeds, bool) and self.seeds >= 1):
             spec_fail("confirm.seeds", f"{self.seeds!r} must be an integer >= 1 (model seeds added to each config); "
                   f"for no replicates set confirm: null")
+        if not (isinstance(self.looks, int) and not isinstance(self.looks, bool) and 1 <= self.looks <= 10):
+            spec_fail("confirm.looks", f"{self.looks!r} must be an integer from 1 to 10 (rounds of seeds whose "
+                      f"tests share the 5 % error; 2 is the default)")
+        object.__setattr__(self, "margin", claims.check_margins(self.margin, OBJECTIVES))
+
+    def first_round(self, baselines: int) -> int:
+        """Trials of the first round: (top + baselines) x seeds."""
+        return (self.top + baselines) * self.seeds
+
+    def margins(self, noise_max: float | None) -> tuple[float, ...]:
+        """The absolute margin of each objective (`OBJECTIVES` order), the noise score's from its
+        maximum (`sweeps.search.claims.margin_value`)."""
+        assert self.margin is not None
+        return tuple(claims.margin_value(o, self.margin[o], noise_max) for o in OBJECTIVES)
 
 
 @dataclass(frozen=True)
@@ -275,6 +296,7 @@ class SweepSpec:
             if not self.baselines:
                 spec_fail("confirm", "replicates are judged against a baseline, but the spec has none; add one "
                       "(baselines: [{name: dense}]) or set confirm: null")
+            claims.check_budget(self.confirm.budget, self.confirm.first_round(len(self.baselines)))
             if self.confirm.top > self.budget.trials:
                 spec_fail("confirm.top", f"{self.confirm.top} is more than the {self.budget.trials} searched trials "
                       f"(budget.trials); use at most {self.budget.trials}")
@@ -321,10 +343,10 @@ class SweepSpec:
 
     @property
     def replicate_trials(self) -> int:
-        """Replicate trials when every candidate is there: (top + baselines) x seeds."""
+        """Replicate trials at most: ``confirm.budget``, else the first round's (top + baselines) x seeds."""
         if self.confirm is None:
             return 0
-        return (self.confirm.top + len(self.baselines)) * self.confirm.seeds
+        return self.confirm.budget or self.confirm.first_round(len(self.baselines))
 
     def replicate_seed(self, k: int) -> int:
         """The model seed of a config's ``k``-th replicate (1-based): the spec's seed + k."""
@@ -351,6 +373,10 @@ class SweepSpec:
             confirm_top=None if self.confirm is None else self.confirm.top,
             replicate_seeds=() if self.confirm is None else
             tuple(self.replicate_seed(k) for k in range(1, self.confirm.seeds + 1)),
+            seed=self.seed,
+            replicate_budget=self.replicate_trials,
+            looks=1 if self.confirm is None else self.confirm.looks,
+            margins=() if self.confirm is None else tuple(self.confirm.margin.items()),
         )
 
     def stopping_rule(self) -> SuccessiveHalving | None:
@@ -456,7 +482,7 @@ class SweepSpec:
             "resources": dataclasses.asdict(self.resources),
             "searcher": dataclasses.asdict(self.searcher),
             "early_stopping": None if self.early_stopping is None else dataclasses.asdict(self.early_stopping),
-            "confirm": None if self.confirm is None else dataclasses.asdict(self.confirm),
+            "confirm": None if self.confirm is None else {**dataclasses.asdict(self.confirm), "margin": dict(self.confirm.margin)},
             "stores": dataclasses.asdict(self.stores),
             "seed": self.seed,
         }

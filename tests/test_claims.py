@@ -147,7 +147,7 @@ def test_seeds_needed_above_the_cap_says_so():
     reps += [Replicate("dense", s, 1, (float(v),)) for s, v in enumerate(rng.normal(0, 400, 3), 1)]
     (v,) = verdicts(design, reps)
     assert v.verdict == "not resolved" and v.seeds_needed is None and v.beyond_cap == 50
-    assert "more than 50 seeds per config: the difference is smaller than the margin at this spread" in render(v)
+    assert "more than 50 seeds per config would be needed: at this spread the margin is too small to resolve" in render(v)
 
 
 def test_seeds_needed_pools_the_spread_where_a_pair_has_two_degrees_of_freedom():

@@ -21,7 +21,7 @@ def store(tmp_path_factory):
 
 
 def _comparison_lines(out: str) -> list[str]:
-    return [line for line in out.splitlines() if line.startswith(("trial #", "against "))]
+    return [line for line in out.splitlines() if line.startswith(("trial #", "val_accuracy vs", "val_noise_score vs"))]
 
 
 def test_best_and_export_print_the_same_paired_comparison(store, tmp_path, monkeypatch, capsys):
@@ -42,11 +42,15 @@ def test_best_and_export_print_the_same_paired_comparison(store, tmp_path, monke
 
     doc = yaml.safe_load((tmp_path / "b.yaml").read_text())
     assert handed["number"] == doc["source"]["optuna_trial_number"]
-    assert handed["doc"]["source"]["against"] == doc["source"]["against"]
-    against = doc["source"]["against"][0]
-    assert all(a[k]["test"] == "paired" for a in doc["source"]["against"] for k in ("val_accuracy", "val_noise_score"))
+    assert handed["doc"]["source"]["verdicts"] == doc["source"]["verdicts"]
+    assert doc["source"]["claims_basis"] == "adjusted for the choice"
+    verdicts = doc["source"]["verdicts"]
+    assert len(verdicts) == 4 and all(v["test"] == "paired" for v in verdicts)  # 2 baselines x 2 objectives
+    against = next(v for v in verdicts if v["objective"] == "val_accuracy")
 
-    # By hand: the chosen config's replicates against the baseline's trials with the same model seed.
+    # By hand: the chosen config's replicates against the baseline's replicates with the same model
+    # seed, at the first of two looks' level (O'Brien-Fleming spending: 2 - 2 Phi(z_0.975 / sqrt(1/2)))
+    # shared by the 2 confirmed configs it was chosen among x 2 baselines x 2 objectives.
     trials = read.sweep_trials(read.saved_spec("reps", str(store)))
     chosen = doc["source"]["optuna_trial_number"]
     base_first = next(t for t in trials if t.user_attrs.get("baseline") == against["baseline"]
@@ -58,10 +62,11 @@ def test_best_and_export_print_the_same_paired_comparison(store, tmp_path, monke
     assert len(diffs) == 3
     mean = sum(diffs) / 3
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 2)
-    half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
-    got = against["val_accuracy"]
-    assert got["difference"] == pytest.approx(mean)
-    assert (got["low"], got["high"]) == pytest.approx((mean - half, mean + half))
+    level = (2 - 2 * stats.norm.cdf(stats.norm.ppf(0.975) / math.sqrt(0.5))) / 8
+    half = stats.t.ppf(1 - level / 2, 2) * sd / math.sqrt(3)
+    assert against["difference"] == pytest.approx(mean)
+    assert (against["low"], against["high"]) == pytest.approx((mean - half, mean + half))
+    assert against["confidence"] == pytest.approx(1 - level)
 
 
 def test_best_reads_the_trials_once_and_the_chosen_one_again_in_full(store, tmp_path, monkeypatch):

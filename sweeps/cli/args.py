@@ -28,6 +28,7 @@ class Command:
     help: str
     run: Callable[[argparse.Namespace], int]
     args: tuple[Arg | tuple[Arg, ...], ...] = ()
+    epilog: str = ""  # said under the options (`sweeps best --help`: what a claim means)
 
 
 NAME = arg("name")

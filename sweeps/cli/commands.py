@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
-        sp = sub.add_parser(command.name, help=command.help)
+        sp = sub.add_parser(command.name, help=command.help, description=command.help, epilog=command.epilog or None,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         for arg in command.args:
             if isinstance(arg[1], dict):
                 sp.add_argument(*arg[0], **arg[1])

@@ -31,6 +31,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items()))
     console.print(front_table("Pareto front (validation accuracy vs noise score)", front))
     print_front_note(front, spec.name)
+    claims = reader.claims
+    if claims is not None and reader.knee is not None:
+        console.print(f"claims of the knee, trial #{reader.knee} (as `sweeps best` makes them):")
+        for line in claims.lines:
+            console.print(text("  " + line), soft_wrap=True)  # built from what the store holds: text, not markup
     return 0
 
 
@@ -158,6 +163,15 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _claims_help() -> str:
+    import textwrap
+
+    from sweeps.search.claims import MARGINS_HELP
+
+    return "what the claims against the baselines mean:\n" + textwrap.fill(MARGINS_HELP, 88, initial_indent="  ",
+                                                                          subsequent_indent="  ")
+
+
 COMMANDS = (
     Command("status", "trials and the current Pareto front (works while a sweep runs)", cmd_status, (
         NAME, arg("--last", type=int, default=100, help="trials listed when there are more (default 100)"),
@@ -169,7 +183,7 @@ COMMANDS = (
         arg("--force", action="store_true", help="overwrite --out if it exists"),
         arg("--register", metavar="MODEL_NAME", help="register the chosen model in the MLflow Model Registry"),
         arg("--alias", default="champion", help="alias for the registered version (default champion)"),
-        ROOT)),
+        ROOT), epilog=_claims_help()),
     Command("export", "write the chosen config, its weights and a model card to a folder", cmd_export, (
         NAME, arg("--out", required=True, help="output folder (new, or empty)"),
         arg("--force", action="store_true", help="write into --out even if it holds files"),

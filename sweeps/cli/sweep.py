@@ -38,7 +38,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
     # An unknown sweep, or bad numbers, are refused before anything heavy loads (`confirm_sweep`).
     print_outcome(confirm_sweep(args.name, top=args.top, seeds=args.seeds, root=args.root, address=args.address,
-                                progress=StudyProgress()))
+                                progress=StudyProgress(), budget=args.budget))
     return 0
 
 
@@ -50,5 +50,7 @@ COMMANDS = (
             "model seeds, so the front and `best` rest on intervals", cmd_confirm, (
                 NAME, arg("--top", type=int, help="configs to confirm (default: the spec's confirm.top, else 4)"),
                 arg("--seeds", type=int, help="model seeds added to each (default: the spec's confirm.seeds, else 3)"),
+                arg("--budget", type=int, help="replicate trials in all: beyond the first round, later rounds add "
+                    "seeds where the claims need them (default: the spec's confirm.budget, else the first round)"),
                 ADDRESS, ROOT)),
 )

@@ -157,16 +157,19 @@ def _summary(values: Sequence[float]) -> dict[str, Any]:
 
 def claims_of(runs: Sequence[SimResult], baseline: str = "dense") -> dict[str, Any]:
     """What `best` claimed against ``baseline`` over ``runs``, per objective, and how many claims
-    were true."""
+    were true: "better"/"worse" (``true``) and "equivalent" (``equivalent_true``) apart."""
     out: dict[str, Any] = {}
     for key in ("val_noise_score", "val_accuracy"):
         made = [c for r in runs if r.handover for c in r.handover.claims
-                if c.baseline == baseline and c.objective == key and c.claimed]
+                if c.baseline == baseline and c.objective == key and c.directional]
+        same = [c for r in runs if r.handover for c in r.handover.claims
+                if c.baseline == baseline and c.objective == key and c.verdict == "equivalent"]
         verdicts = [c.verdict for r in runs if r.handover for c in r.handover.claims
                     if c.baseline == baseline and c.objective == key]
         out[key] = {"claims": len(made), "true": proportion(sum(bool(c.correct) for c in made), len(made)),
+                    "equivalent_true": proportion(sum(bool(c.correct) for c in same), len(same)),
                     "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))}}
-    every = [c for r in runs if r.handover for c in r.handover.claims if c.baseline == baseline and c.claimed]
+    every = [c for r in runs if r.handover for c in r.handover.claims if c.baseline == baseline and c.directional]
     out["all"] = proportion(sum(bool(c.correct) for c in every), len(every))
     return out
 

@@ -209,7 +209,7 @@ def _simulate(spec: Any, surrogate: Surrogate, seed: int, world: World, referenc
         measured = final or (rule is not None and rule.needs_noise(e))
         report = TrialReport(number=number, epoch=e, val_accuracy=float(st["acc"][e - 1]),
                              val_noise_score=float(st["noise"][e - 1]) if measured else None, final=final,
-                             baseline=st["p"].baseline or "")
+                             baseline=st["p"].baseline or "", noise_max=1.0)  # the table's scores are shares of it
         if final:
             end(now, number, "COMPLETE", report)
         elif rule is not None and st["p"].replicate_of is None and not rule.decide(number, report):
@@ -218,7 +218,7 @@ def _simulate(spec: Any, surrogate: Surrogate, seed: int, world: World, referenc
             push(now, number)
     if study.next_proposal() != FINISHED:
         raise RuntimeError(f"simulated sweep {spec.name} seed {seed}: the plan did not finish")
-    result.handover = handover(study.study.get_trials(deepcopy=False), truths.__getitem__, reference)
+    result.handover = handover(study.study.get_trials(deepcopy=False), truths.__getitem__, reference, spec=spec)
     curve, epochs = [], []
     firsts = result.first_trials()
     for n, t in enumerate(firsts, 1):

@@ -3,13 +3,13 @@
 A simulated sweep observes noisy values; the user gets configs. So the replay benchmark scores a
 sweep by what the service would hand over after its confirmation phase, through the service's own
 code (`sweeps.search.record.config_summaries` and `config_front`: the front on the means, among the
-confirmed configs once there are replicates; `sweeps.results.best.choose` and `against_baselines`:
-the chosen config and the Welch tests `sweeps best` reports), and values it at the truth:
+confirmed configs once there are replicates; `sweeps.results.best.choose` and `sweep_claims`:
+the chosen config and the claims `sweeps best` makes), and values it at the truth:
 
 * `Handover.true_hypervolume`: the hypervolume of the front configs' *true* (expected) final
   objectives above the reference point;
 * the chosen config's true objectives against the dense baseline's, and whether each claim `best`
-  makes ("better"/"worse") is true.
+  makes ("better"/"worse" by more than the margin, "equivalent" within it) is true.
 
 `reference_point` comes from the truth model too: no tested draw sits on it by construction.
 """
@@ -36,22 +36,30 @@ class Claim:
 
     baseline: str
     objective: str  # val_accuracy or val_noise_score
-    verdict: str  # better, worse, not resolved, one seed
-    observed: float  # difference of the means best compares
+    verdict: str  # better, worse, equivalent, not resolved (`sweeps.search.claims.VERDICTS`)
+    observed: float  # the tested difference
     true: float  # difference of the true values
     seeds_needed: int | None
+    margin: float = 0.0  # the claim's margin (noise score as a share of its maximum)
 
     @property
     def claimed(self) -> bool:
+        return self.verdict in ("better", "worse", "equivalent")
+
+    @property
+    def directional(self) -> bool:
         return self.verdict in ("better", "worse")
 
     @property
     def correct(self) -> bool | None:
-        """Whether a claim is true (None: no claim made)."""
+        """Whether a claim is true (None: no claim made): better by more than the margin, worse by
+        more, or within it."""
         if self.verdict == "better":
-            return self.true > 0
+            return self.true > self.margin
         if self.verdict == "worse":
-            return self.true < 0
+            return self.true < -self.margin
+        if self.verdict == "equivalent":
+            return abs(self.true) < self.margin
         return None
 
 
@@ -100,12 +108,13 @@ def true_hypervolume(truths: Sequence[tuple[float, float]], reference: Sequence[
 
 
 def handover(trials: Sequence[Any], truth_of: Callable[[int], tuple[float, float]],
-             reference: Sequence[float], claims: bool = True) -> Handover:
+             reference: Sequence[float], claims: bool = True, spec: Any = None) -> Handover:
     """What the service hands over from ``trials`` (Optuna trials, or objects with the same
     ``number``, ``state.name``, ``values``, ``user_attrs`` and ``params``), valued by ``truth_of``
     (a config's first-trial number -> its true final (accuracy, noise score/max)). ``claims``:
-    False leaves out the chosen config and its tests (the front and its truth only)."""
-    from sweeps.results.best import NoFinishedTrialsError, against_baselines, choose
+    False leaves out the chosen config and its tests (the front and its truth only); else ``spec``
+    (the sweep's: its baselines, margins and looks) is needed."""
+    from sweeps.results.best import NoFinishedTrialsError, choose, sweep_claims
     from sweeps.search.record import config_front, config_summaries
 
     configs = config_summaries(trials)
@@ -120,14 +129,14 @@ def handover(trials: Sequence[Any], truth_of: Callable[[int], tuple[float, float
             pass
     made: list[Claim] = []
     if chosen is not None:
+        if spec is None:
+            raise ValueError("handover: the claims need the sweep's spec")
         truth = truth_of(chosen.number)
-        for a in against_baselines(chosen, configs):
-            base = dict(baseline_truth)[a["baseline"]]
-            for i, key in enumerate(OBJECTIVE_KEYS):
-                c = a[key]
-                made.append(Claim(baseline=a["baseline"], objective=key, verdict=c["verdict"],
-                                    observed=float(c["difference"]), true=float(truth[i] - base[i]),
-                                    seeds_needed=c["seeds_needed"]))
+        for v in sweep_claims(spec, chosen, configs).verdicts:
+            base = dict(baseline_truth)[v.baseline]
+            i = OBJECTIVE_KEYS.index(v.objective)
+            made.append(Claim(baseline=v.baseline, objective=v.objective, verdict=v.verdict, observed=float(v.difference),
+                              true=float(truth[i] - base[i]), seeds_needed=v.seeds_needed, margin=float(v.margin)))
     return Handover(
         front=tuple(c.number for c in front), front_truth=front_truth,
         true_hypervolume=true_hypervolume(front_truth, reference),

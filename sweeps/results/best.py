@@ -10,6 +10,7 @@ Rules:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -20,13 +21,13 @@ from sparsity.network_spec import NetworkSpec
 from sweeps.errors import NoFinishedTrialsError, SpecError
 from sweeps.search import record as rec
 from sweeps.search.record import config_of
-from sweeps.spec import SweepSpec
+from sweeps.spec import Confirm, SweepSpec
 
 if TYPE_CHECKING:
     from sweeps.results.read import Choice, SweepReader
 
 __all__ = ["NoFinishedTrialsError", "choose", "knee_index", "pick", "best_config", "dense_reference", "write_best",
-           "against_baselines", "claim_lines"]
+           "SweepClaims", "sweep_claims"]
 
 
 def knee_index(points: Sequence[tuple[float, float]]) -> int:
@@ -72,66 +73,70 @@ def choose(front: Sequence[Any], min_accuracy: float | None = None, rule: str = 
     return front[knee_index([(t.values[0], t.values[1]) for t in front])]
 
 
-OBJECTIVE_WORDS = {"val_accuracy": "validation accuracy", "val_noise_score": "validation noise score"}
+@dataclass(frozen=True)
+class SweepClaims:
+    """What a sweep claims of one config against its baselines: the verdicts
+    (`sweeps.search.claims.Verdict`, one per baseline x objective), what they rest on (``basis``:
+    "fresh seeds", "adjusted for the choice", or "" with no test), and the lines every command
+    shows. Computed once by `sweep_claims`; `best`, `status`, the report, the model card, the YAML
+    and MLflow show it as it is."""
+
+    config: str
+    basis: str
+    verdicts: tuple[Any, ...]
+    lines: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config, "basis": self.basis, "verdicts": [v.to_dict() for v in self.verdicts],
+                "lines": list(self.lines)}
 
 
-def against_baselines(chosen: Any, configs: Sequence[Any]) -> list[dict[str, Any]]:
-    """The chosen config (a `sweeps.search.record.ConfigSummary`) against each baseline of the sweep, per
-    objective: `sweeps.search.confirm.compare` of the values their figures rest on, paired over the
-    model seeds both were trained with (Welch's test where they share fewer than two)."""
-    from sweeps.search.confirm import compare
-
-    out = []
-    for base in configs:
-        if not base.baseline or base.number == chosen.number:
-            continue
-        out.append({
-            "baseline": base.baseline,
-            "val_accuracy": compare(chosen.accuracy, base.accuracy, a_seeds=_seeds(chosen), b_seeds=_seeds(base)).to_dict(),
-            "val_noise_score": compare(chosen.noise, base.noise, a_seeds=_seeds(chosen), b_seeds=_seeds(base)).to_dict(),
-        })
-    return out
+def _points(v: float) -> str:
+    return f"{100 * v:+.2f} points" if math.isfinite(v) else "n/a"
 
 
-def _seeds(config: Any) -> Sequence[object] | None:
-    """A config's model seed per value, None where unknown (then the test is Welch's)."""
-    seeds = getattr(config, "seeds", ())
-    return seeds if len(seeds) == len(config.accuracy) and len(set(seeds)) == len(seeds) else None
+def _score(v: float) -> str:
+    return f"{v:+,.0f}" if math.isfinite(v) else "n/a"
 
 
-def claim_lines(name: str, chosen: Any, against: Sequence[dict[str, Any]]) -> list[str]:
-    """What `sweeps best` says of the chosen config against each baseline: a claim only where the
-    test supports it; with one seed, that it rests on one seed and the command that adds seeds."""
-    if not against:
-        return ["no baseline in this sweep: nothing to compare the chosen config with"]
-    lines = []
-    for a in against:
-        parts = []
-        for key in ("val_noise_score", "val_accuracy"):
-            c = a[key]
-            what = OBJECTIVE_WORDS[key]
-            scale, unit = (100.0, " points") if key == "val_accuracy" else (1.0, "")
+FORMATS = {"val_accuracy": _points, "val_noise_score": _score}
 
-            def num(v: float) -> str:
-                return f"{scale * v:+,.2f}{unit}" if key == "val_accuracy" else f"{v:+,.0f}"
 
-            if c["verdict"] == "one seed":
-                parts.append(f"{what} {num(c['difference'])} on one seed per config: not tested")
-            elif c["verdict"] in ("better", "worse"):
-                test = (f"paired t-test p={c['p_value']:.2g} over {c['n'][0]} shared seeds"
-                        if c.get("test") == "paired" else f"Welch p={c['p_value']:.2g}, seeds {c['n'][0]} vs {c['n'][1]}")
-                parts.append(f"{what} {c['verdict']}: {num(c['difference'])} (95% CI {num(c['low'])} to "
-                             f"{num(c['high'])}, {test})")
-            else:
-                more = (f"; about {c['seeds_needed']} seeds per config would resolve a difference this size "
-                        f"(80% power)" if c["seeds_needed"] else "")
-                parts.append(f"{what} not resolved: {num(c['difference'])} (95% CI {num(c['low'])} to {num(c['high'])}, "
-                             f"seeds {c['n'][0]} vs {c['n'][1]}){more}")
-        lines.append(f"against {a['baseline']}: " + "; ".join(parts))
-    if any(a[k]["verdict"] == "one seed" for a in against for k in ("val_accuracy", "val_noise_score")):
-        lines.append(f"this comparison rests on one seed per config (the noise score varies between seeds about as "
-                     f"much as configs differ); add seed replicates with: sweeps confirm {name}")
-    return lines
+def sweep_claims(spec: SweepSpec, chosen: Any, configs: Sequence[Any]) -> SweepClaims:
+    """The claims of ``chosen`` (a `sweeps.search.record.ConfigSummary`) against the sweep's
+    baselines, over the sweep's ``configs``: the one computation behind every claim shown
+    (`sweeps.search.claims.chosen_claims` over the replicates `sweeps.search.evidence` reads, at
+    the spec's margins and looks). The chosen config is picked from the confirmed candidates on
+    the same seeds its claims are tested on, so its intervals are widened for that choice."""
+    from sweeps.search import evidence
+    from sweeps.search.claims import chosen_claims, render
+
+    name = evidence.config_name(chosen)
+    baselines = [b.name for b in spec.baselines]
+    if not baselines:
+        return SweepClaims(name, "", (), ("no baseline in this sweep: nothing to compare the chosen config with",))
+    if chosen.baseline:
+        return SweepClaims(name, "", (), (f"the chosen config is the baseline {chosen.baseline}: no claim is made "
+                                          f"against the baselines",))
+    if not chosen.confirmed:
+        return SweepClaims(name, "", (), (f"{name} rests on one seed: no claim is tested (the noise score varies "
+                                          f"between seeds about as much as configs differ); add seed replicates with: "
+                                          f"sweeps confirm {spec.name}",))
+    confirm = spec.confirm or Confirm()
+    trials = [t for c in configs for t in (c.trial, *c.replicates)]
+    design = evidence.design(confirm.margin or {}, baselines, confirm.looks, trials)
+    if design is None:
+        return SweepClaims(name, "", (), (f"{name}: no claim is tested: no trial recorded the noise score's "
+                                          f"maximum its margin is a share of",))
+    reps = evidence.replicates(trials)
+    among = sorted({evidence.config_name(c) for c in configs if c.confirmed and not c.baseline})
+    if not any(r.config in baselines for r in reps):
+        return SweepClaims(name, "", (), (f"{name}: no claim is tested: no baseline has seed replicates yet; add "
+                                          f"them with: sweeps confirm {spec.name}",))
+    last = min(max(r.look for r in reps), design.looks)
+    cc = chosen_claims(design, reps, name, among, chosen_at_look=last)
+    lines = tuple(render(v, FORMATS.get(v.objective, _score)) for v in cc.verdicts) + (cc.sentence,)
+    return SweepClaims(name, cc.basis, cc.verdicts, lines)
 
 
 def pick(reader: "SweepReader", min_accuracy: float | None = None, rule: str = "knee") -> tuple["Choice", dict[str, Any]]:
@@ -163,13 +168,14 @@ def best_config(spec: SweepSpec, trial: Any, rule: str, configs: Sequence[Any] =
     }
     if hasattr(trial, "estimates"):
         est = trial.estimates()
-        against = against_baselines(trial, configs)
+        claims = sweep_claims(spec, trial, configs)
         doc["source"].update(
             seeds=len(trial.accuracy),
             replicate_trials=[r.number for r in trial.replicates],
             estimates={k: e.to_dict() for k, e in est.items()},
-            against=against,
-            claims=claim_lines(spec.name, trial, against),
+            claims=list(claims.lines),
+            verdicts=[v.to_dict() for v in claims.verdicts],
+            claims_basis=claims.basis,
         )
         if "test_accuracy" in est:
             doc["source"]["test_accuracy"] = est["test_accuracy"].mean

@@ -126,7 +126,7 @@ def register(spec: SweepSpec, number: int, model_name: str, config_doc: dict[str
 
 def confirmation_lines(src: dict[str, Any]) -> list[str]:
     """The model card's section on seeds: each objective's mean, 95 % interval and n, and what the
-    tests against the baselines support (`sweeps.results.best.claim_lines`)."""
+    claims against the baselines (`sweeps.results.best.sweep_claims`)."""
     est = src.get("estimates")
     if not est:
         return []

@@ -34,6 +34,8 @@ from sweeps.spec_store import list_sweeps, saved_spec, spec_path
 if TYPE_CHECKING:
     import optuna
 
+    from sweeps.results.best import SweepClaims
+
 __all__ = [
     "SweepReader",
     "Choice",
@@ -99,7 +101,7 @@ def sweep_trials(spec: SweepSpec, attrs: Iterable[str] | None = None, numbers: I
 _NUMBER = (int, float)
 ATTR_TYPES: dict[str, tuple[type, ...]] = {
     "config": (dict,), "baseline": (str,), "fail_reason": (str,), "ray_trial_id": (str,),
-    "replicate_of": (int,), "replicate_k": (int,), "model_seed": (int,), "test_accuracy": _NUMBER,
+    "replicate_of": (int,), "replicate_k": (int,), "look": (int,), "model_seed": (int,), "test_accuracy": _NUMBER,
     "test_noise_score": _NUMBER, "noise_max": _NUMBER, "val_curve": (dict,), "stopped_at_epoch": (int,),
     "early_val_accuracy": _NUMBER,
 }
@@ -205,6 +207,18 @@ class SweepReader:
         return Choice(config, written, configs)
 
     @cached_property
+    def claims(self) -> "SweepClaims | None":
+        """What the sweep claims of its knee (the default rule's config) against its baselines
+        (`sweeps.results.best.sweep_claims`); None with no front."""
+        from sweeps.results.best import choose, sweep_claims
+
+        try:
+            chosen = choose(self.front)
+        except NoFinishedTrialsError:
+            return None
+        return sweep_claims(self.spec, chosen, self.configs)
+
+    @cached_property
     def knee(self) -> int | None:
         """The number of the front's knee (`sweeps.results.best.choose`'s default rule), None with no front."""
         from sweeps.results.best import choose
@@ -300,6 +314,7 @@ def report_input(reader: SweepReader, expected: Any = None):
         hypervolume=hypervolume,
         configs=tuple(config_estimate(c) for c in configs) if any(c.confirmed for c in configs) else (),
         importances=reader.importances,
+        claims=() if reader.claims is None else reader.claims.lines,
         summary={
             "dataset": spec.dataset.name,
             "base network": spec.network.name,

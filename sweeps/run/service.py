@@ -115,17 +115,16 @@ def resume_sweep(name: str, root: str | None = None, address: str | None = None,
 
 
 def confirm_sweep(name: str, top: int | None = None, seeds: int | None = None, root: str | None = None,
-                  address: str | None = None, progress: Any = None) -> SweepOutcome:
-    """Add seed replicates to a sweep (`SweepSpec.confirm`, these ``top`` and ``seeds`` where
-    given): the saved spec takes the new section, then a fresh run of the plan trains what it
-    lacks (a sweep not yet finished finishes its search first). Replicates already there are kept."""
-    from sweeps.spec import Confirm
-
+                  address: str | None = None, progress: Any = None, budget: int | None = None) -> SweepOutcome:
+    """Add seed replicates to a sweep (`SweepSpec.confirm`, these ``top``, ``seeds`` and ``budget``
+    where given): the saved spec takes the new section, then a fresh run of the plan trains what
+    it lacks (a sweep not yet finished finishes its search first). Replicates already there are
+    kept; a larger ``budget`` lets the later looks add seeds where the claims need them."""
     t0 = time.perf_counter()
     spec = saved_spec(name, root)
-    base = spec.confirm or Confirm()
-    confirm = Confirm(top=base.top if top is None else top, seeds=base.seeds if seeds is None else seeds)
-    spec = SweepSpec.from_dict({**spec.to_dict(), "confirm": dataclasses.asdict(confirm)})  # validated as a whole
+    section = spec.to_dict()["confirm"] or {}
+    section.update({k: v for k, v in (("top", top), ("seeds", seeds), ("budget", budget)) if v is not None})
+    spec = SweepSpec.from_dict({**spec.to_dict(), "confirm": section})  # validated as a whole
     return _reopen(spec, address, progress=progress, t0=t0, save=True)
 
 
@@ -273,6 +272,8 @@ def _log_sweep_summary(ctx: "RunContext", reader: Any, seconds: float) -> None:
 
     client, parent = ctx.client, ctx.parent_run_id
     client.log_dict(parent, {"pareto_front": [trial_row(t) for t in reader.front]}, "pareto_front.json")
+    if reader.claims is not None:  # what `best` claims of the knee, the same verdicts and lines
+        client.log_dict(parent, {"chosen": reader.knee, **reader.claims.to_dict()}, "claims.json")
     plain = plain_trials(reader.trials)
     # Importances are fitted once, here, and kept with the study: reports read them, never refit.
     imps = importances(plain, OBJECTIVES)

@@ -39,7 +39,11 @@ class StudyPlan:
     sampler_seed: int
     startup_trials: int | None = None
     confirm_top: int | None = None  # None: no confirmation
-    replicate_seeds: tuple[int, ...] = ()  # the model seed of replicate k = 1, 2, ...
+    replicate_seeds: tuple[int, ...] = ()  # the first round's: the model seed of replicate k = 1, 2, ...
+    seed: int = 0  # the spec's seed: replicate k trains with model seed seed + k
+    replicate_budget: int = 0  # replicate trials in all (later looks: `sweeps.search.allocation`)
+    looks: int = 1  # rounds of replicates at most (the first included)
+    margins: tuple[tuple[str, float], ...] = ()  # objective -> margin as the spec gives it (points, share)
 
     def __post_init__(self) -> None:
         if self.trials < 0:
@@ -53,4 +57,4 @@ class StudyPlan:
 
     def replicate_seed(self, k: int) -> int:
         """The model seed of a config's ``k``-th replicate (1-based)."""
-        return self.replicate_seeds[k - 1]
+        return self.replicate_seeds[k - 1] if k <= len(self.replicate_seeds) else self.seed + k

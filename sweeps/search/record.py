@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 __all__ = [
-    "OBJECTIVES", "BASELINE", "REPLICATE_OF", "REPLICATE_K", "MODEL_SEED", "CONFIG", "FAIL_REASON", "RAY_TRIAL_ID",
+    "OBJECTIVES", "BASELINE", "REPLICATE_OF", "REPLICATE_K", "LOOK", "MODEL_SEED", "CONFIG", "FAIL_REASON", "RAY_TRIAL_ID",
     "TEST_ACCURACY", "TEST_NOISE_SCORE", "NOISE_MAX", "VAL_CURVE", "TEST_CURVE", "STOPPED_AT_EPOCH",
     "EARLY_VAL_ACCURACY", "EARLY_VAL_NOISE_SCORE", "REPORTED", "ROW_ATTRS", "CONFIG_ATTRS", "CHOSEN_ATTRS",
     "FIRST", "ORPHANED", "is_complete", "is_replicate", "is_searched", "is_orphaned", "config_of", "ConfigSummary", "config_summaries",
@@ -39,7 +39,8 @@ OBJECTIVES = ("val_accuracy", "val_noise_score")
 CONFIG = "config"  # the trial's whole config: searched values, or a baseline's own (`SweepSpec.trial` reads it)
 BASELINE = "baseline"  # a baseline's name (its replicates carry it too)
 REPLICATE_OF = "replicate_of"  # a seed replicate: the number of its config's first trial
-REPLICATE_K = "replicate_k"  # which replicate of that config (1 .. confirm.seeds)
+REPLICATE_K = "replicate_k"  # which replicate of that config (1, 2, ...): the claims' seed
+LOOK = "look"  # the confirmation round that asked it (1: the first round of confirm.top x seeds)
 MODEL_SEED = "model_seed"  # a replicate's model seed (a first trial trains with the spec's seed)
 RAY_TRIAL_ID = "ray_trial_id"  # the Ray trial that ran it
 # Written when the trial ends (`SweepStudy.tell`):
@@ -59,11 +60,11 @@ IMPORTANCES = "importances"
 # What a finished trial's report leaves on it besides its objectives (`TrialReport` fields of these names).
 REPORTED = (TEST_ACCURACY, TEST_NOISE_SCORE, NOISE_MAX, VAL_CURVE, TEST_CURVE)
 # What grouping seeds into configs and comparing them reads (`config_summaries`, the paired tests).
-CONFIG_ATTRS = (BASELINE, REPLICATE_OF, MODEL_SEED, TEST_ACCURACY, TEST_NOISE_SCORE)
+CONFIG_ATTRS = (BASELINE, REPLICATE_OF, REPLICATE_K, LOOK, MODEL_SEED, TEST_ACCURACY, TEST_NOISE_SCORE, NOISE_MAX)
 # What a row shows (`trial_row`, `sweeps status`).
 ROW_ATTRS = (*CONFIG_ATTRS, CONFIG, FAIL_REASON, RAY_TRIAL_ID)
 # What the chosen config's first trial is read with in full for `best` and `export`.
-CHOSEN_ATTRS = (*ROW_ATTRS, TEST_CURVE, VAL_CURVE, NOISE_MAX)
+CHOSEN_ATTRS = (*ROW_ATTRS, TEST_CURVE, VAL_CURVE)
 
 
 # -- kinds of trial ---------------------------------------------------------------------------------

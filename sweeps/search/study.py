@@ -217,33 +217,80 @@ class SweepStudy:
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
         if any(not is_replicate(t) for t in running):
             return None  # the candidates are known once every searched trial has its result
-        todo = self.replicates_left(self.study.get_trials(deepcopy=False))
-        if not todo:
+        trials = self.study.get_trials(deepcopy=False)
+        todo = self.replicates_left(trials)
+        if todo:
+            return self.ask_replicate(*todo[0])
+        later = self.later_replicates(trials, waiting=bool(running))
+        if later is None:
+            return None  # the next look is planned on this look's results
+        if not later:
             return FINISHED
-        return self.ask_replicate(*todo[0])
+        return self.ask_replicate(*later[0])
 
-    def replicates_left(self, trials: list) -> list[tuple[Any, int]]:
-        """(config's first trial, k) of every replicate the plan still needs, in order: the
-        candidates by rank, then the baselines; k = 1 .. confirm.seeds."""
+    def _sources(self, trials: list) -> list[Any]:
+        """The first round's configs, by their first trials: the candidates by rank, then the baselines."""
         from sweeps.search.confirm import candidates
 
-        plan = self.plan
-        if not plan.confirms:
-            return []
         searched = [t for t in trials if is_searched(t) and getattr(t.state, "name", "") == "COMPLETE" and t.values]
-        sources = [searched[i] for i in candidates([t.values[:2] for t in searched], plan.confirm_top)]
+        sources = [searched[i] for i in candidates([t.values[:2] for t in searched], self.plan.confirm_top)]
         first_baselines: dict[str, Any] = {}
         for t in trials:
             name = t.user_attrs.get(rec.BASELINE)
             if name and not is_replicate(t) and not is_orphaned(t):
                 first_baselines.setdefault(name, t)
-        sources += [first_baselines[name] for name, _ in plan.baselines if name in first_baselines]
+        return sources + [first_baselines[name] for name, _ in self.plan.baselines if name in first_baselines]
+
+    def replicates_left(self, trials: list) -> list[tuple[Any, int, int]]:
+        """(config's first trial, k, look 1) of every replicate the first round still needs, in
+        order: the candidates by rank, then the baselines; k = 1 .. confirm.seeds."""
+        if not self.plan.confirms:
+            return []
         taken = {(t.user_attrs[rec.REPLICATE_OF], t.user_attrs.get(rec.REPLICATE_K)) for t in trials
                  if is_replicate(t) and not is_orphaned(t)}
-        return [(src, k) for src in sources for k in range(1, len(plan.replicate_seeds) + 1) if (src.number, k) not in taken]
+        return [(src, k, 1) for src in self._sources(trials) for k in range(1, len(self.plan.replicate_seeds) + 1)
+                if (src.number, k) not in taken]
 
-    def ask_replicate(self, source: Any, k: int) -> Proposal:
-        """Trial ``source``'s config again, with model seed ``plan.replicate_seed(k)``."""
+    def later_replicates(self, trials: list, waiting: bool = False) -> list[tuple[Any, int, int]] | None:
+        """(config's first trial, k, look) of the replicates of the look under way, or of the next
+        one (`sweeps.search.allocation.next_replicates` over the finished replicates, within
+        ``replicate_budget``); [] when the plan is done; None while ``waiting`` for replicates
+        still running before the next look can be planned. A look is planned from the looks before
+        it alone, so a resumed sweep plans it again the same way and asks only what it lacks."""
+        from sweeps.search.allocation import next_replicates
+        from sweeps.search.evidence import config_name, design, replicates
+
+        plan = self.plan
+        if plan.looks <= 1 or plan.replicate_budget <= 0:
+            return []
+        asked = [t for t in trials if is_replicate(t) and not is_orphaned(t)]
+        look = max((int(t.user_attrs.get(rec.LOOK, 1)) for t in asked), default=1)
+        d = design(dict(plan.margins), [name for name, _ in plan.baselines], plan.looks, trials)
+        if d is None:
+            return []
+        sources = {config_name(t): t for t in self._sources(trials)}
+        candidates = [name for name, t in sources.items() if is_searched(t)]
+
+        def planned(upto: int) -> list[tuple[str, int]]:
+            before = [t for t in trials if int(t.user_attrs.get(rec.LOOK, 1)) <= upto]
+            spent = sum(int(t.user_attrs.get(rec.LOOK, 1)) <= upto for t in asked)
+            p = next_replicates(d, replicates(before), plan.replicate_budget - spent, candidates)
+            return [] if p.done or p.look != upto + 1 else [(c, k) for c, k in p.seeds if c in sources]
+
+        if look >= 2:  # the look under way: what its plan still lacks
+            taken = {(config_name(t), int(t.user_attrs.get(rec.REPLICATE_K, 0))) for t in asked
+                     if int(t.user_attrs.get(rec.LOOK, 1)) == look}
+            todo = [(sources[c], k, look) for c, k in planned(look - 1) if (c, k) not in taken]
+            if todo:
+                return todo
+        if look >= plan.looks:
+            return []
+        if waiting:
+            return None
+        return [(sources[c], k, look + 1) for c, k in planned(look)]
+
+    def ask_replicate(self, source: Any, k: int, look: int = 1) -> Proposal:
+        """Trial ``source``'s config again, with model seed ``plan.replicate_seed(k)``, for ``look``."""
         config = dict(source.user_attrs.get(rec.CONFIG) or source.params)
         baseline = config.pop(rec.BASELINE, None)
         config.pop(rec.REPLICATE_OF, None)
@@ -254,6 +301,7 @@ class SweepStudy:
             trial.set_user_attr(rec.BASELINE, baseline)
         trial.set_user_attr(rec.REPLICATE_OF, source.number)
         trial.set_user_attr(rec.REPLICATE_K, k)
+        trial.set_user_attr(rec.LOOK, look)
         trial.set_user_attr(rec.MODEL_SEED, proposal.seed)
         trial.set_user_attr(rec.CONFIG, proposal.config())
         self._asked[trial.number] = trial
