@@ -14,6 +14,13 @@ One JSON line per finished seed in ``--work`` (a rerun skips them); ``--finalize
 ``benchmarks/results/quick-front-<UTC>.json`` with machine, load and commit.
 
     SPARSE_SWEEPS_DATA=<data root> python -m benchmarks.bench_quick_front [--seeds 0-9] [--finalize]
+        [--preset mnist-tradeoff]
+
+``--preset`` runs another shipped preset the same way (work file ``benchmarks/out/<preset>-front.jsonl``,
+results ``benchmarks/results/<preset>-front-<UTC>.json``): `mnist-tradeoff`, the preset whose claim
+against dense resolves, is measured so. Each row also records the CPU seconds of the sweep's processes
+that were reaped by the time it ended (`getrusage` of the children: Ray's workers count once their
+raylet has waited for them).
 """
 
 from __future__ import annotations
@@ -50,22 +57,26 @@ def front_facts(name: str, root: Path) -> dict[str, Any]:
     return {"front": rows, "top_noise": top, "top_noise_is_sparse": not top["baseline"]}
 
 
-def run_seed(seed: int, root: Path, env: dict[str, str]) -> dict[str, Any]:
+def run_seed(seed: int, root: Path, env: dict[str, str], preset: str = PRESET) -> dict[str, Any]:
+    import resource
+
     import yaml
 
     from sweeps.spec import load_spec
 
-    spec = load_spec(PRESET).to_dict()
-    name = f"quick-front-s{seed}"
+    spec = load_spec(preset).to_dict()
+    name = f"quick-front-s{seed}" if preset == PRESET else f"{preset}-s{seed}"
     spec.update(name=name, seed=seed)
     spec["searcher"]["seed"] = seed
     spec.pop("stores", None)
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     sweeps = [sys.executable, "-m", "sweeps.cli"]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     run = subprocess.run([*sweeps, "run", str(path), "--root", str(root)], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     if run.returncode != 0:
         raise RuntimeError(f"seed {seed}: sweeps run exited {run.returncode}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     best_file = root / f"{name}-best.yaml"
@@ -73,7 +84,8 @@ def run_seed(seed: int, root: Path, env: dict[str, str]) -> dict[str, Any]:
                           capture_output=True, text=True)
     doc = yaml.safe_load(best_file.read_text()) if best_file.exists() else {}
     source = doc.get("source", {})
-    return {"seed": seed, "wall_seconds": round(wall, 1), **front_facts(name, root),
+    return {"seed": seed, "preset": preset, "wall_seconds": round(wall, 1), "children_cpu_seconds": round(cpu, 1),
+            **front_facts(name, root),
             "best": {"trial": source.get("optuna_trial_number"), "claims": source.get("claims", []),
                      "verdicts": source.get("verdicts", []), "claims_basis": source.get("claims_basis", ""),
                      "stdout": best.stdout[-4000:]},
@@ -111,9 +123,14 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0-9")
-    parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument("--preset", default=PRESET, help=f"a shipped preset (default {PRESET})")
+    parser.add_argument("--work", type=Path, default=None, help=f"work file (default {WORK.relative_to(ROOT)}, "
+                        "or benchmarks/out/<preset>-front.jsonl)")
     parser.add_argument("--finalize", action="store_true", help="write the summary JSON from the finished seeds")
     args = parser.parse_args(argv)
+    if args.work is None:
+        args.work = WORK if args.preset == PRESET else ROOT / "benchmarks" / "out" / f"{args.preset}-front.jsonl"
+    stem = "quick-front" if args.preset == PRESET else f"{args.preset}-front"
     if not os.environ.get("SPARSE_SWEEPS_DATA"):
         print("error: SPARSE_SWEEPS_DATA is not set: point it at the data root", file=sys.stderr)
         return 2
@@ -125,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.common import machine_record
 
         rows = [done[s] for s in seeds if s in done]
-        out = ROOT / "benchmarks" / "results" / f"quick-front-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.json"
+        out = ROOT / "benchmarks" / "results" / f"{stem}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.json"
         summary = summarize(rows)
-        out.write_text(json.dumps({"preset": PRESET, "summary": summary, "machine": machine_record(ROOT),
+        out.write_text(json.dumps({"preset": args.preset, "summary": summary, "machine": machine_record(ROOT),
                                    "rows": rows}, indent=1) + "\n")
         print(json.dumps(summary, indent=1))
         print(f"wrote {out.relative_to(ROOT)}")
@@ -137,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds:
         if seed in done:
             continue
-        root = Path(tempfile.mkdtemp(prefix=f"quick-front-{seed}-"))
+        root = Path(tempfile.mkdtemp(prefix=f"{stem}-{seed}-"))
         try:
-            row = run_seed(seed, root, env)
+            row = run_seed(seed, root, env, args.preset)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         with args.work.open("a") as f:
