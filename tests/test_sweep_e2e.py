@@ -138,6 +138,15 @@ def test_confirm_adds_seed_replicates_as_tagged_trials_and_best_rests_on_them(tm
     if chosen == 0:  # the baseline: every seed counts
         mine.insert(0, trials[0].values[1])
     assert n == len(mine) and src["estimates"]["val_noise_score"]["mean"] == pytest.approx(sum(mine) / n)
-    assert "against dense" in best.stdout or chosen == 0
+    assert "vs dense: " in best.stdout or chosen == 0
     again = run_cli(["confirm", "e2e", "--top", "1", "--seeds", "2", "--root", str(copy)], cwd=tmp_path, timeout=600)
     assert again.returncode == 0 and len(study(copy, "e2e").get_trials()) == 6  # nothing left to add
+    # A larger replicate budget: the second (and last) look adds seeds where the claims are open.
+    more = run_cli(["confirm", "e2e", "--budget", "8", "--root", str(copy)], cwd=tmp_path, timeout=600)
+    assert more.returncode == 0, more.stdout + more.stderr
+    trials = study(copy, "e2e").get_trials()
+    later = [t for t in trials if t.user_attrs.get("look") == 2]
+    assert 1 <= len(later) <= 4 and len(trials) == 6 + len(later)
+    assert all(t.state == TrialState.COMPLETE and t.user_attrs["replicate_k"] >= 3 for t in later)
+    spent = run_cli(["confirm", "e2e", "--budget", "12", "--root", str(copy)], cwd=tmp_path, timeout=600)
+    assert spent.returncode == 0 and len(study(copy, "e2e").get_trials()) == len(trials)  # both looks are spent

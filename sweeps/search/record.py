@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 __all__ = [
-    "OBJECTIVES", "BASELINE", "REPLICATE_OF", "REPLICATE_K", "LOOK", "MODEL_SEED", "CONFIG", "FAIL_REASON", "RAY_TRIAL_ID",
+    "OBJECTIVES", "BASELINE", "REPLICATE_OF", "REPLICATE_K", "LOOK", "LOOK_PLANS", "MODEL_SEED", "CONFIG", "FAIL_REASON", "RAY_TRIAL_ID",
     "TEST_ACCURACY", "TEST_NOISE_SCORE", "NOISE_MAX", "VAL_CURVE", "TEST_CURVE", "STOPPED_AT_EPOCH",
     "EARLY_VAL_ACCURACY", "EARLY_VAL_NOISE_SCORE", "REPORTED", "ROW_ATTRS", "CONFIG_ATTRS", "CHOSEN_ATTRS",
     "FIRST", "ORPHANED", "is_complete", "is_replicate", "is_searched", "is_orphaned", "config_of", "ConfigSummary", "config_summaries",
@@ -56,6 +56,8 @@ EARLY_VAL_NOISE_SCORE = "early_val_noise_score"
 # The study's own record (a study user attribute): parameter -> importance per objective, fitted
 # once when the sweep ends (fANOVA costs seconds at thousands of trials); reports read it, never refit.
 IMPORTANCES = "importances"
+# The confirmation's later looks as they were planned (`sweeps.search.study`): look -> [[config, k], ...].
+LOOK_PLANS = "look_plans"
 
 # What a finished trial's report leaves on it besides its objectives (`TrialReport` fields of these names).
 REPORTED = (TEST_ACCURACY, TEST_NOISE_SCORE, NOISE_MAX, VAL_CURVE, TEST_CURVE)

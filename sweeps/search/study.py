@@ -255,8 +255,8 @@ class SweepStudy:
         """(config's first trial, k, look) of the replicates of the look under way, or of the next
         one (`sweeps.search.allocation.next_replicates` over the finished replicates, within
         ``replicate_budget``); [] when the plan is done; None while ``waiting`` for replicates
-        still running before the next look can be planned. A look is planned from the looks before
-        it alone, so a resumed sweep plans it again the same way and asks only what it lacks."""
+        still running before the next look can be planned. A look's plan is recorded with the study
+        when it is made (`LOOK_PLANS`), so a resumed sweep asks only what it lacks."""
         from sweeps.search.allocation import next_replicates
         from sweeps.search.evidence import config_name, design, replicates
 
@@ -277,17 +277,26 @@ class SweepStudy:
             p = next_replicates(d, replicates(before), plan.replicate_budget - spent, candidates)
             return [] if p.done or p.look != upto + 1 else [(c, k) for c, k in p.seeds if c in sources]
 
-        if look >= 2:  # the look under way: what its plan still lacks
+        recorded = self.study.user_attrs.get(rec.LOOK_PLANS) or {}
+        if look >= 2:  # the look under way: what its plan, as recorded when it was made, still lacks
             taken = {(config_name(t), int(t.user_attrs.get(rec.REPLICATE_K, 0))) for t in asked
                      if int(t.user_attrs.get(rec.LOOK, 1)) == look}
-            todo = [(sources[c], k, look) for c, k in planned(look - 1) if (c, k) not in taken]
+            seeds = recorded.get(str(look)) if isinstance(recorded, dict) else None
+            ok = isinstance(seeds, list) and all(isinstance(x, list) and len(x) == 2 and isinstance(x[0], str)
+                                                 and isinstance(x[1], int) for x in seeds)
+            wanted = [(c, k) for c, k in seeds] if ok else planned(look - 1)  # a damaged record: planned again
+            todo = [(sources[c], k, look) for c, k in wanted if (c, k) not in taken and c in sources]
             if todo:
                 return todo
         if look >= plan.looks:
             return []
         if waiting:
             return None
-        return [(sources[c], k, look + 1) for c, k in planned(look)]
+        new = planned(look)
+        if new:  # recorded before any of it is asked: a budget raised later does not change a look under way
+            kept = recorded if isinstance(recorded, dict) else {}
+            self.study.set_user_attr(rec.LOOK_PLANS, {**kept, str(look + 1): [[c, k] for c, k in new]})
+        return [(sources[c], k, look + 1) for c, k in new]
 
     def ask_replicate(self, source: Any, k: int, look: int = 1) -> Proposal:
         """Trial ``source``'s config again, with model seed ``plan.replicate_seed(k)``, for ``look``."""
