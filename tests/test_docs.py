@@ -81,7 +81,7 @@ def test_every_spec_key_is_in_the_reference(site: Path) -> None:
     keys |= set(_keys("baselines", [{"name": 0, "params": 0, "preset": 0}]))
     keys |= set(_keys("network", preset("sparse-cnn2", "mnist").to_dict()))
     keys |= {"early_stopping.rule", "early_stopping.grace_period", "early_stopping.reduction_factor",
-             "early_stopping.metric", "confirm.top", "confirm.seeds"}
+             "early_stopping.metric", "confirm.top", "confirm.seeds", "confirm.budget", "confirm.looks", "confirm.margin"}
     page = _text(site, "reference/spec")
     missing = sorted(k for k in keys if k not in page)
     assert not missing, missing

@@ -297,9 +297,16 @@ def spec_markdown() -> str:
     lines += ["## objectives.noise", "", "Both objectives are maximized on the validation split: "
               + ", ".join(f"`{o}`" for o in spec_module.OBJECTIVES) + ". The test split is only reported.", "",
               *_section("objectives.noise", NoiseConfig)]
+    from sweeps.search.claims import DEFAULT_MARGINS
+
+    margins = ", ".join(f"`confirm.margin.{o}` ({'accuracy points' if unit == 'points' else 'a share of the score maximum'}, "
+                        f"default {amount})" for o, (amount, unit) in DEFAULT_MARGINS.items())
+    extras = {"confirm": {"margin": f"per objective: {margins}; see [Claims](../guide/claims.md)",
+                          "budget": "replicate trials in all; `null`: the first round's (top + baselines) x seeds",
+                          "looks": "rounds of replicates at most, the first included"}}
     for name, cls in (("budget", Budget), ("resources", Resources), ("searcher", Searcher),
                       ("early_stopping", EarlyStopping), ("confirm", Confirm)):
-        lines += [f"## {name}", "", *_section(name, cls, rules=in_section(name))]
+        lines += [f"## {name}", "", *_section(name, cls, extra=extras.get(name), rules=in_section(name))]
     env = {name: f"`${var}` when the spec leaves it empty" for name, var in STORE_ENV.items()}
     lines += ["## stores", "", *_section("stores", Stores, extra=env)]
     return "\n".join(lines)

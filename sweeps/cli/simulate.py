@@ -49,7 +49,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                      f"{pw['truly_beats']['k']}/{pw['truly_beats']['n']}",
                      f"{pw['says_better_on_noise']['k']}/{pw['says_better_on_noise']['n']}",
                      q5(v["observed_final_hypervolume"]), "" if p is None else f"{p:.2g}"])
-    confirm = "no confirmation" if spec.confirm is None else f"confirm top {spec.confirm.top} x {spec.confirm.seeds} seeds"
+    confirm = "no confirmation" if spec.confirm is None else (
+        f"confirm top {spec.confirm.top} x {spec.confirm.seeds} seeds"
+        + (f", {spec.replicate_trials} replicates over {spec.confirm.looks} looks" if spec.confirm.budget else ""))
     console.print(table(f"{spec.name}: {args.seeds} simulated sweeps each, {spec.budget.trials} trials + "
                          f"{len(spec.baselines)} baselines, {spec.budget.max_concurrent} at a time, {confirm}; true "
                          f"hypervolume (noise-free means of what is handed over) above ({ref[0]:.4f}, {ref[1]:.4f})",
