@@ -276,7 +276,21 @@ def test_best_claims_better_where_the_test_supports_it_and_the_front_uses_means(
     assert by["val_accuracy"].verdict == "equivalent"
     assert claims.basis == "adjusted for the choice"
     assert any(x.startswith("val_noise_score vs dense: better by more than the margin 100: +300") for x in claims.lines)
-    assert claims.lines[-1].startswith("#1 was chosen among 1 configs on the same seeds")
+    assert claims.lines[-1].startswith("#1 was chosen among 1 config on the same seeds")
+
+
+def test_an_interval_wider_than_the_scale_is_said_in_words():
+    """Two seeds a side at the first look's corrected level: a t interval on 1 degree of freedom
+    spans more than the noise score's whole scale (10,000). The line says so, and what would
+    resolve it, instead of printing bounds past the scale; the verdict keeps its figures."""
+    configs = _sweep(base_noise=[1000, 900, 1300], cand_noise=[1500, 1200])
+    cand = next(c for c in configs if c.number == 1)
+    claims = sweep_claims(_dense_only(), cand, configs)
+    noise = next(v for v in claims.verdicts if v.objective == "val_noise_score")
+    assert noise.verdict == "not resolved" and noise.high - noise.low > 10_000
+    line = next(x for x in claims.lines if x.startswith("val_noise_score vs dense"))
+    assert line.startswith("val_noise_score vs dense: not resolved: +250 (paired, seeds 2 vs 2)")
+    assert "interval is wider than the score's whole scale" in line and "CI" not in line
 
 
 def test_compare_pairs_the_shared_seeds_and_so_removes_the_seed_effect():

@@ -500,8 +500,9 @@ def chosen_claims(design: Design, replicates: Sequence[Replicate], chosen: str, 
         out.append(Verdict(c, b, design.objectives[o], verdict if ok else "not resolved", design.margins[o],
                            d.difference, low, high, lv, p, d.test, d.n_a, d.n_b, d.mean_a, d.mean_b, upto,
                            zero_spread=d.se == 0 and min(d.n_a, d.n_b) < design.min_n))
-    sentence = (f"{chosen} was chosen among {len(among)} configs on the same seeds, so its intervals are "
-                f"widened for the choice ({_pct(1 - level / m_all)} each, simultaneous over {len(among)} configs x "
+    configs = f"{len(among)} config{'s' if len(among) != 1 else ''}"
+    sentence = (f"{chosen} was chosen among {configs} on the same seeds, so its intervals are "
+                f"widened for the choice ({_pct(1 - level / m_all)} each, simultaneous over {configs} x "
                 f"{len(design.baselines)} baseline{'s' if len(design.baselines) != 1 else ''} x "
                 f"{len(design.objectives)} objective{'s' if len(design.objectives) != 1 else ''}).")
     return ChosenClaims(chosen, "adjusted for the choice", tuple(_with_plans(design, out, family, level * len(family) / m_all)), sentence)
