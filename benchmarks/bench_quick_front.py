@@ -18,9 +18,7 @@ One JSON line per finished seed in ``--work`` (a rerun skips them); ``--finalize
 
 ``--preset`` runs another shipped preset the same way (work file ``benchmarks/out/<preset>-front.jsonl``,
 results ``benchmarks/results/<preset>-front-<UTC>.json``): `mnist-tradeoff`, the preset whose claim
-against dense resolves, is measured so. Each row also records the CPU seconds of the sweep's processes
-that were reaped by the time it ended (`getrusage` of the children: Ray's workers count once their
-raylet has waited for them).
+against dense resolves, is measured so.
 """
 
 from __future__ import annotations
@@ -58,8 +56,6 @@ def front_facts(name: str, root: Path) -> dict[str, Any]:
 
 
 def run_seed(seed: int, root: Path, env: dict[str, str], preset: str = PRESET) -> dict[str, Any]:
-    import resource
-
     import yaml
 
     from sweeps.spec import load_spec
@@ -72,11 +68,9 @@ def run_seed(seed: int, root: Path, env: dict[str, str], preset: str = PRESET) -
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     sweeps = [sys.executable, "-m", "sweeps.cli"]
-    t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
     run = subprocess.run([*sweeps, "run", str(path), "--root", str(root)], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     if run.returncode != 0:
         raise RuntimeError(f"seed {seed}: sweeps run exited {run.returncode}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     best_file = root / f"{name}-best.yaml"
@@ -84,8 +78,7 @@ def run_seed(seed: int, root: Path, env: dict[str, str], preset: str = PRESET) -
                           capture_output=True, text=True)
     doc = yaml.safe_load(best_file.read_text()) if best_file.exists() else {}
     source = doc.get("source", {})
-    return {"seed": seed, "preset": preset, "wall_seconds": round(wall, 1), "children_cpu_seconds": round(cpu, 1),
-            **front_facts(name, root),
+    return {"seed": seed, "preset": preset, "wall_seconds": round(wall, 1), **front_facts(name, root),
             "best": {"trial": source.get("optuna_trial_number"), "claims": source.get("claims", []),
                      "verdicts": source.get("verdicts", []), "claims_basis": source.get("claims_basis", ""),
                      "stdout": best.stdout[-4000:]},
