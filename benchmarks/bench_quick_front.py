@@ -97,6 +97,11 @@ def dense_noise_verdict(row: dict[str, Any]) -> str:
     for a in best.get("against", []):  # recorded before claims had margins
         if a.get("baseline") == "dense":
             return f"{a['val_noise_score']['verdict']} (test without margin)"
+    for line in best.get("claims", []):  # recorded with the claims' lines but not their verdicts
+        head = "val_noise_score vs dense: "
+        if line.startswith(head):
+            rest = line[len(head):]
+            return next(v for v in ("better", "worse", "equivalent", "not resolved") if rest.startswith(v))
     return "no claim tested"
 
 
