@@ -50,7 +50,7 @@ def spreads() -> dict[str, tuple[float, float, float, float, int]]:
 
 
 def replay(stats, budget: int, seeds: int, looks: int, rng: np.random.Generator) -> tuple[str, str, int, int]:
-    from sweeps.search.allocation import next_replicates
+    from sweeps.search.allocation import confirm_rounds
     from sweeps.search.claims import Design, Replicate, chosen_claims, margin_value
 
     design = Design(("val_accuracy", "val_noise_score"),
@@ -61,14 +61,7 @@ def replay(stats, budget: int, seeds: int, looks: int, rng: np.random.Generator)
         a, sa, n, sn, _ = stats[config]
         return Replicate(config, k, look, (float(rng.normal(a, sa)), float(rng.normal(n, sn))))
 
-    reps = [draw(c, k, 1) for c in stats for k in range(1, seeds + 1)]
-    left = budget - len(reps)
-    while True:
-        plan = next_replicates(design, reps, left, candidates=["#1", "#2"])
-        if plan.done:
-            break
-        reps += [draw(c, k, plan.look) for c, k in plan.seeds]
-        left -= len(plan.seeds)
+    reps = confirm_rounds(design, draw, list(stats), ["#1", "#2"], seeds, budget)
     cc = chosen_claims(design, reps, "#1", ["#1", "#2"], chosen_at_look=max(r.look for r in reps))
     v = {x.objective: x.verdict for x in cc.verdicts}
     return v["val_noise_score"], v["val_accuracy"], sum(r.config == "dense" for r in reps), len(reps)

@@ -259,12 +259,6 @@ class Confirm:
         """Trials of the first round: (top + baselines) x seeds."""
         return (self.top + baselines) * self.seeds
 
-    def margins(self, noise_max: float | None) -> tuple[float, ...]:
-        """The absolute margin of each objective (`OBJECTIVES` order), the noise score's from its
-        maximum (`sweeps.search.claims.margin_value`)."""
-        assert self.margin is not None
-        return tuple(claims.margin_value(o, self.margin[o], noise_max) for o in OBJECTIVES)
-
 
 @dataclass(frozen=True)
 class SweepSpec:
@@ -371,8 +365,7 @@ class SweepSpec:
             trials=self.budget.trials, sampler=self.searcher.algorithm, sampler_seed=self.searcher.seed,
             startup_trials=self.searcher.startup_trials,
             confirm_top=None if self.confirm is None else self.confirm.top,
-            replicate_seeds=() if self.confirm is None else
-            tuple(self.replicate_seed(k) for k in range(1, self.confirm.seeds + 1)),
+            confirm_seeds=0 if self.confirm is None else self.confirm.seeds,
             seed=self.seed,
             replicate_budget=self.replicate_trials,
             looks=1 if self.confirm is None else self.confirm.looks,

@@ -31,10 +31,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(", ".join(f"{n} {s.lower()}" for s, n in counts.items()))
     console.print(front_table("Pareto front (validation accuracy vs noise score)", front))
     print_front_note(front, spec.name)
-    claims = reader.claims
-    if claims is not None and reader.knee is not None:
+    if reader.claims is not None:
         console.print(f"claims of the knee, trial #{reader.knee} (as `sweeps best` makes them):")
-        for line in claims.lines:
+        for line in reader.claims.lines:
             console.print(text("  " + line), soft_wrap=True)  # built from what the store holds: text, not markup
     return 0
 

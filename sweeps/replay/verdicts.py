@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sweeps.search.allocation import next_replicates
+from sweeps.search.allocation import confirm_rounds
 from sweeps.search.claims import Design, Replicate
 from sweeps.search.confirm import candidates as rank_candidates
 from .surrogate import Surrogate, World
@@ -67,15 +67,7 @@ def replay_sweep(surrogate: Surrogate, spec: Any, index: int, design: Design, bu
         each = budget // len(configs)
         reps = [replicate(c, k, 1) for c in configs for k in range(1, each + 1)]
         return ReplaySweep(tuple(reps), tuple(chosen), truths, 0, 0)
-    reps = [replicate(c, k, 1) for c in configs for k in range(1, seeds + 1)]
-    left = budget - len(reps)
-    first_round = len(reps)
-    while True:
-        plan = next_replicates(design, reps, left, candidates=chosen)
-        if plan.done:
-            break
-        reps += [replicate(c, k, plan.look) for c, k in plan.seeds]
-        left -= len(plan.seeds)
-    later = reps[first_round:]
+    reps = confirm_rounds(design, replicate, configs, chosen, seeds, budget)
+    later = reps[len(configs) * seeds:]
     return ReplaySweep(tuple(reps), tuple(chosen), truths, len(later), sum(r.config in baselines for r in later))
 

@@ -124,7 +124,8 @@ def sweep_claims(spec: SweepSpec, chosen: Any, configs: Sequence[Any]) -> SweepC
                                           f"sweeps confirm {spec.name}",))
     confirm = spec.confirm or Confirm()
     trials = [t for c in configs for t in (c.trial, *c.replicates)]
-    design = evidence.design(confirm.margin or {}, baselines, confirm.looks, trials)
+    top = evidence.noise_max(trials)
+    design = evidence.design(confirm.margin or {}, baselines, confirm.looks, top)
     if design is None:
         return SweepClaims(name, "", (), (f"{name}: no claim is tested: no trial recorded the noise score's "
                                           f"maximum its margin is a share of",))
@@ -135,22 +136,10 @@ def sweep_claims(spec: SweepSpec, chosen: Any, configs: Sequence[Any]) -> SweepC
                                           f"them with: sweeps confirm {spec.name}",))
     last = min(max(r.look for r in reps), design.looks)
     cc = chosen_claims(design, reps, name, among, chosen_at_look=last)
-    span = {"val_accuracy": 1.0, "val_noise_score": evidence.noise_max(trials) or math.inf}
-    lines = tuple(_line(v, span.get(v.objective, math.inf), render) for v in cc.verdicts) + (cc.sentence,)
+    span = {"val_accuracy": 1.0, "val_noise_score": top}  # each objective's whole scale
+    lines = tuple(render(v, FORMATS.get(v.objective, _score), span=span.get(v.objective) or math.inf)
+                  for v in cc.verdicts) + (cc.sentence,)
     return SweepClaims(name, cc.basis, cc.verdicts, lines)
-
-
-def _line(v: Any, span: float, render: Any) -> str:
-    """`render`'s line, except for an unresolved comparison whose interval is wider than the
-    objective's whole scale (``span``: 1 for accuracy, the noise score's maximum; 2 seeds a side at
-    a corrected level): it says so rather than print bounds past the scale."""
-    fmt = FORMATS.get(v.objective, _score)
-    if v.claimed or not (math.isfinite(v.low) and v.high - v.low > span):
-        return render(v, fmt)
-    more = (f"about {v.seeds_needed} seeds per config would resolve a margin of {fmt(v.margin).lstrip('+')}"
-            if v.seeds_needed else f"more than {v.beyond_cap} seeds per config would be needed at this spread")
-    return (f"{v.objective} vs {v.baseline}: not resolved: {fmt(v.difference)} ({v.test}, seeds {v.n_a} vs {v.n_b}); "
-            f"at {v.n_a} vs {v.n_b} seeds its {100 * (1 - v.level):.4g}% interval is wider than the score's whole scale; {more}")
 
 
 def pick(reader: "SweepReader", min_accuracy: float | None = None, rule: str = "knee") -> tuple["Choice", dict[str, Any]]:

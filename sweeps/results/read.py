@@ -207,26 +207,27 @@ class SweepReader:
         return Choice(config, written, configs)
 
     @cached_property
-    def claims(self) -> "SweepClaims | None":
-        """What the sweep claims of its knee (the default rule's config) against its baselines
-        (`sweeps.results.best.sweep_claims`); None with no front."""
-        from sweeps.results.best import choose, sweep_claims
-
-        try:
-            chosen = choose(self.front)
-        except NoFinishedTrialsError:
-            return None
-        return sweep_claims(self.spec, chosen, self.configs)
-
-    @cached_property
-    def knee(self) -> int | None:
-        """The number of the front's knee (`sweeps.results.best.choose`'s default rule), None with no front."""
+    def knee_config(self) -> ConfigSummary | None:
+        """The front's knee (`sweeps.results.best.choose`'s default rule), None with no front."""
         from sweeps.results.best import choose
 
         try:
-            return choose(self.front).number
+            return choose(self.front)
         except NoFinishedTrialsError:
             return None
+
+    @property
+    def knee(self) -> int | None:
+        """The knee's number, None with no front."""
+        return None if self.knee_config is None else self.knee_config.number
+
+    @cached_property
+    def claims(self) -> "SweepClaims | None":
+        """What the sweep claims of its knee against its baselines (`sweeps.results.best.sweep_claims`);
+        None with no front."""
+        from sweeps.results.best import sweep_claims
+
+        return None if self.knee_config is None else sweep_claims(self.spec, self.knee_config, self.configs)
 
 
 def sweep_status(name: str, root: str | None = None,

@@ -121,10 +121,10 @@ def confirm_sweep(name: str, top: int | None = None, seeds: int | None = None, r
     it lacks (a sweep not yet finished finishes its search first). Replicates already there are
     kept; a larger ``budget`` lets the later looks add seeds where the claims need them."""
     t0 = time.perf_counter()
-    spec = saved_spec(name, root)
-    section = spec.to_dict()["confirm"] or {}
+    saved = saved_spec(name, root).to_dict()
+    section = saved["confirm"] or {}
     section.update({k: v for k, v in (("top", top), ("seeds", seeds), ("budget", budget)) if v is not None})
-    spec = SweepSpec.from_dict({**spec.to_dict(), "confirm": section})  # validated as a whole
+    spec = SweepSpec.from_dict({**saved, "confirm": section})  # validated as a whole
     return _reopen(spec, address, progress=progress, t0=t0, save=True)
 
 

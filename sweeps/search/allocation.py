@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from sweeps.search.claims import PLAN_DF, Design, Replicate, Verdict, pooled_sd, verdicts
 
-__all__ = ["Plan", "next_replicates", "pairing_ratio", "PAIRING"]
+__all__ = ["Plan", "next_replicates", "confirm_rounds", "pairing_ratio", "PAIRING"]
 
 # Below this ratio of the paired variance of the open comparisons' per-seed differences to their
 # unpaired variance (sd_a^2 + sd_b^2), the rounds keep the pairs: the configs still in an open
@@ -175,3 +175,16 @@ def next_replicates(design: Design, replicates: Sequence[Replicate], budget_left
     if not chosen:
         return Plan(True, "no seed would narrow an unresolved comparison", last, (), vs)
     return Plan(False, f"{len(chosen)} seeds for look {last + 1}", last + 1, tuple(chosen), vs)
+
+
+def confirm_rounds(design: Design, draw: Callable[[str, int, int], Replicate], configs: Sequence[str],
+                   candidates: Sequence[str], seeds: int, budget: int) -> list[Replicate]:
+    """A whole confirmation without a study (the simulators'): a first round of ``seeds`` for each
+    of ``configs`` (look 1), then `next_replicates` rounds within ``budget`` replicate trials until
+    it is done; ``draw(config, seed, look)`` trains (or draws) one replicate."""
+    reps = [draw(c, k, 1) for c in configs for k in range(1, seeds + 1)]
+    left = budget - len(reps)
+    while not (plan := next_replicates(design, reps, left, candidates=candidates)).done:
+        reps += [draw(c, k, plan.look) for c, k in plan.seeds]
+        left -= len(plan.seeds)
+    return reps

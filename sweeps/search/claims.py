@@ -527,9 +527,11 @@ def _num(v: float) -> str:
     return f"{v:+.3g}" if abs(v) >= 0.01 else f"{v:+.2g}"
 
 
-def render(v: Verdict, fmt: Callable[[float], str] = _num, candidate: bool = False) -> str:
+def render(v: Verdict, fmt: Callable[[float], str] = _num, candidate: bool = False, span: float = math.inf) -> str:
     """One line a user reads: the verdict, the tested difference with its interval, the seeds, and
-    for an unresolved one what would resolve it (``candidate``: name the candidate first)."""
+    for an unresolved one what would resolve it (``candidate``: name the candidate first). An
+    unresolved interval wider than ``span``, the objective's whole scale (2 seeds a side at a
+    corrected level), is said in words rather than printed past the scale."""
     margin = fmt(v.margin).lstrip("+")
     figures = (f"{fmt(v.difference)} ({_pct(1 - v.level)} CI {fmt(v.low)} to {fmt(v.high)}, "
                f"{v.test}, seeds {v.n_a} vs {v.n_b})")
@@ -548,6 +550,9 @@ def render(v: Verdict, fmt: Callable[[float], str] = _num, candidate: bool = Fal
     tail = (f"; about {v.seeds_needed} seeds per config would resolve a margin of {margin}" if v.seeds_needed
             else f"; more than {v.beyond_cap} seeds per config would be needed: at this spread the margin is too small to resolve"
             if v.beyond_cap else "")
+    if v.high - v.low > span:
+        return head + (f"not resolved: {fmt(v.difference)} ({v.test}, seeds {v.n_a} vs {v.n_b}); at {v.n_a} vs "
+                       f"{v.n_b} seeds its {_pct(1 - v.level)} interval is wider than the score's whole scale{tail}")
     return head + f"not resolved at margin {margin}: {figures}{tail}"
 
 

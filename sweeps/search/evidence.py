@@ -50,14 +50,14 @@ def noise_max(trials: Sequence[Any]) -> float | None:
     return max(values) if values else None
 
 
-def design(margins: Mapping[str, float], baselines: Sequence[str], looks: int, trials: Sequence[Any],
+def design(margins: Mapping[str, float], baselines: Sequence[str], looks: int, top: float | None,
            alpha: float = ALPHA) -> Design | None:
     """The claims' `Design` for a sweep: ``margins`` as its spec gives them (objective -> points or
-    share), its ``baselines`` by name, at most ``looks`` looks; None when a margin cannot be set
-    yet (no trial recorded the noise score's maximum) or the sweep has no baseline."""
+    share), its ``baselines`` by name, at most ``looks`` looks, ``top`` the noise score's maximum
+    (`noise_max`); None when a margin cannot be set yet (no trial recorded that maximum) or the
+    sweep has no baseline."""
     if not baselines:
         return None
-    top = noise_max(trials)
     try:
         values = tuple(margin_value(o, float(margins[o]), top) for o in rec.OBJECTIVES)
     except ValueError:

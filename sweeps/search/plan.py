@@ -29,7 +29,8 @@ class Dimension:
 class StudyPlan:
     """A study's plan: baselines first (``baselines``: name and values, asked once each), then
     ``trials`` searched configs proposed by ``sampler``, then, with ``confirm_top``, the replicates:
-    the ``confirm_top`` candidates and every baseline again with each of ``replicate_seeds``."""
+    the ``confirm_top`` candidates and every baseline again with ``confirm_seeds`` model seeds, then
+    the later looks within ``replicate_budget``."""
 
     name: str
     space: tuple[Dimension, ...]
@@ -39,7 +40,7 @@ class StudyPlan:
     sampler_seed: int
     startup_trials: int | None = None
     confirm_top: int | None = None  # None: no confirmation
-    replicate_seeds: tuple[int, ...] = ()  # the first round's: the model seed of replicate k = 1, 2, ...
+    confirm_seeds: int = 0  # the first round's seeds per config (replicates k = 1 .. confirm_seeds)
     seed: int = 0  # the spec's seed: replicate k trains with model seed seed + k
     replicate_budget: int = 0  # replicate trials in all (later looks: `sweeps.search.allocation`)
     looks: int = 1  # rounds of replicates at most (the first included)
@@ -48,7 +49,7 @@ class StudyPlan:
     def __post_init__(self) -> None:
         if self.trials < 0:
             raise ValueError(f"plan {self.name!r}: trials={self.trials} must be >= 0")
-        if self.confirm_top is not None and not self.replicate_seeds:
+        if self.confirm_top is not None and self.confirm_seeds < 1:
             raise ValueError(f"plan {self.name!r}: a confirmation needs replicate seeds")
 
     @property
@@ -57,4 +58,4 @@ class StudyPlan:
 
     def replicate_seed(self, k: int) -> int:
         """The model seed of a config's ``k``-th replicate (1-based)."""
-        return self.replicate_seeds[k - 1] if k <= len(self.replicate_seeds) else self.seed + k
+        return self.seed + k

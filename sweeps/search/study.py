@@ -218,10 +218,11 @@ class SweepStudy:
         if any(not is_replicate(t) for t in running):
             return None  # the candidates are known once every searched trial has its result
         trials = self.study.get_trials(deepcopy=False)
-        todo = self.replicates_left(trials)
+        sources = self._sources(trials)  # ranked once for both rounds' planning
+        todo = self.replicates_left(trials, sources)
         if todo:
             return self.ask_replicate(*todo[0])
-        later = self.later_replicates(trials, waiting=bool(running))
+        later = self.later_replicates(trials, sources, waiting=bool(running))
         if later is None:
             return None  # the next look is planned on this look's results
         if not later:
@@ -241,41 +242,43 @@ class SweepStudy:
                 first_baselines.setdefault(name, t)
         return sources + [first_baselines[name] for name, _ in self.plan.baselines if name in first_baselines]
 
-    def replicates_left(self, trials: list) -> list[tuple[Any, int, int]]:
+    def replicates_left(self, trials: list, sources: list | None = None) -> list[tuple[Any, int, int]]:
         """(config's first trial, k, look 1) of every replicate the first round still needs, in
-        order: the candidates by rank, then the baselines; k = 1 .. confirm.seeds."""
+        order: the candidates by rank, then the baselines (``sources``: `_sources` of ``trials``,
+        when the caller has them); k = 1 .. confirm.seeds."""
         if not self.plan.confirms:
             return []
         taken = {(t.user_attrs[rec.REPLICATE_OF], t.user_attrs.get(rec.REPLICATE_K)) for t in trials
                  if is_replicate(t) and not is_orphaned(t)}
-        return [(src, k, 1) for src in self._sources(trials) for k in range(1, len(self.plan.replicate_seeds) + 1)
-                if (src.number, k) not in taken]
+        sources = self._sources(trials) if sources is None else sources
+        return [(src, k, 1) for src in sources for k in range(1, self.plan.confirm_seeds + 1) if (src.number, k) not in taken]
 
-    def later_replicates(self, trials: list, waiting: bool = False) -> list[tuple[Any, int, int]] | None:
+    def later_replicates(self, trials: list, sources: list, waiting: bool = False) -> list[tuple[Any, int, int]] | None:
         """(config's first trial, k, look) of the replicates of the look under way, or of the next
         one (`sweeps.search.allocation.next_replicates` over the finished replicates, within
         ``replicate_budget``); [] when the plan is done; None while ``waiting`` for replicates
-        still running before the next look can be planned. A look's plan is recorded with the study
-        when it is made (`LOOK_PLANS`), so a resumed sweep asks only what it lacks."""
+        still running before the next look can be planned (``sources``: `_sources` of ``trials``).
+        A look's plan is recorded with the study when it is made (`LOOK_PLANS`), so a resumed sweep
+        asks only what it lacks."""
         from sweeps.search.allocation import next_replicates
-        from sweeps.search.evidence import config_name, design, replicates
+        from sweeps.search.evidence import config_name, design, noise_max, replicates
 
         plan = self.plan
         if plan.looks <= 1 or plan.replicate_budget <= 0:
             return []
         asked = [t for t in trials if is_replicate(t) and not is_orphaned(t)]
         look = max((int(t.user_attrs.get(rec.LOOK, 1)) for t in asked), default=1)
-        d = design(dict(plan.margins), [name for name, _ in plan.baselines], plan.looks, trials)
+        d = design(dict(plan.margins), [name for name, _ in plan.baselines], plan.looks, noise_max(trials))
         if d is None:
             return []
-        sources = {config_name(t): t for t in self._sources(trials)}
-        candidates = [name for name, t in sources.items() if is_searched(t)]
+        by_name = {config_name(t): t for t in sources}
+        candidates = [name for name, t in by_name.items() if is_searched(t)]
 
         def planned(upto: int) -> list[tuple[str, int]]:
             before = [t for t in trials if int(t.user_attrs.get(rec.LOOK, 1)) <= upto]
             spent = sum(int(t.user_attrs.get(rec.LOOK, 1)) <= upto for t in asked)
             p = next_replicates(d, replicates(before), plan.replicate_budget - spent, candidates)
-            return [] if p.done or p.look != upto + 1 else [(c, k) for c, k in p.seeds if c in sources]
+            return [] if p.done or p.look != upto + 1 else [(c, k) for c, k in p.seeds if c in by_name]
 
         recorded = self.study.user_attrs.get(rec.LOOK_PLANS) or {}
         if look >= 2:  # the look under way: what its plan, as recorded when it was made, still lacks
@@ -285,7 +288,7 @@ class SweepStudy:
             ok = isinstance(seeds, list) and all(isinstance(x, list) and len(x) == 2 and isinstance(x[0], str)
                                                  and isinstance(x[1], int) for x in seeds)
             wanted = [(c, k) for c, k in seeds] if ok else planned(look - 1)  # a damaged record: planned again
-            todo = [(sources[c], k, look) for c, k in wanted if (c, k) not in taken and c in sources]
+            todo = [(by_name[c], k, look) for c, k in wanted if (c, k) not in taken and c in by_name]
             if todo:
                 return todo
         if look >= plan.looks:
@@ -296,7 +299,7 @@ class SweepStudy:
         if new:  # recorded before any of it is asked: a budget raised later does not change a look under way
             kept = recorded if isinstance(recorded, dict) else {}
             self.study.set_user_attr(rec.LOOK_PLANS, {**kept, str(look + 1): [[c, k] for c, k in new]})
-        return [(sources[c], k, look + 1) for c, k in new]
+        return [(by_name[c], k, look + 1) for c, k in new]
 
     def ask_replicate(self, source: Any, k: int, look: int = 1) -> Proposal:
         """Trial ``source``'s config again, with model seed ``plan.replicate_seed(k)``, for ``look``."""
