@@ -114,6 +114,8 @@ def band(values: list[float]) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--spec", type=Path, default=SPEC, help="the sweep to run (its space must lie within the table's)")
+    ap.add_argument("--table", default=None, help="replay table (default: the recorded one, benchmarks.common.REPLAY_TABLE)")
     ap.add_argument("--trials", type=int, default=20, help="searched trials per sweep (plus the 2 baselines)")
     ap.add_argument("--concurrent", type=int, default=2)
     ap.add_argument("--seeds", default="0,1,2,3,4")
@@ -131,7 +133,7 @@ def main() -> int:
     import numpy as np
     from scipy.stats import ks_2samp
 
-    from benchmarks.common import machine_record
+    from benchmarks.common import REPLAY_TABLE, machine_record
     from sweeps.replay.compare import Variant, run_variant
     from sweeps.replay.surrogate import fit_surrogate
     from sweeps.replay.table import load_table
@@ -141,8 +143,9 @@ def main() -> int:
     from sweeps.spec import load_spec
 
     machine = machine_record(HERE.parent)
-    base = load_spec(SPEC)
-    table = load_table()
+    base = load_spec(args.spec)
+    table = load_table(args.table or REPLAY_TABLE)
+    table.check_covers(base)
     surrogate = fit_surrogate(table)
     ref = reference_point(surrogate)
     confirm = None if args.confirm_seeds == 0 else (args.confirm_top, args.confirm_seeds)
@@ -236,7 +239,7 @@ def main() -> int:
     out = args.out or HERE / "results" / "replay" / f"real-sweeps-{stamp}.json"
     machine["load_after"] = list(os.getloadavg())
     out.write_text(json.dumps({
-        "benchmark": "real sweeps vs the simulator", "spec": str(SPEC.relative_to(HERE.parent)),
+        "benchmark": "real sweeps vs the simulator", "spec": str(args.spec), "table": table.path,
         "trials": args.trials, "concurrent": args.concurrent, "confirm": confirm, "seeds": seeds,
         "sim_seeds": args.sim_seeds, "sim_mode": "recorded", "reference_point": list(ref), "machine": machine,
         "runs": runs, "summary": summary,

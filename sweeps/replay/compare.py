@@ -9,7 +9,8 @@ replicates included: each variant's true hypervolume once it (with a confirmatio
 trained as many epochs as the median `baseline_variant` run trained in all.
 
 Per variant: the final and equal-epoch true hypervolume (median, quartiles, a 95 % interval of the
-median), the trials (searched trials ended: baselines and replicates not counted) and epochs
+median), a one-sided Mann-Whitney p that it reaches the target in fewer searched trials than
+``baseline_variant`` (never reaching it ranks beyond every budget), the trials (searched trials ended: baselines and replicates not counted) and epochs
 (everything trained, the confirmation's replicates included) to reach the `baseline_variant`'s
 median true final hypervolume, where a run that never reaches it counts as beyond the budget (a
 median that falls among those is "beyond", never a smaller order statistic); what `best` claims
@@ -217,12 +218,19 @@ def summarize(results: dict[str, list[SimResult]], reference: tuple[float, float
     obs_target = float(np.median(obs_final[baseline_variant]))
     out: dict[str, Any] = {"reference_point": list(reference), "target": target, "target_of": baseline_variant,
                            "observed_target": obs_target, "epoch_budget": epoch_budget, "variants": {}}
+    beyond = 1 + max(len(r.true_curve) for runs in results.values() for r in runs)  # "never": past every budget
+    trials_to_of = {n: [first_reaching(r.true_curve, target) for r in runs] for n, runs in results.items()}
+    half = float(np.median([len(r.true_curve) for r in results[baseline_variant]])) / 2
+    out["half_of_target_trials"] = half
     for name, runs in results.items():
-        trials_to = [first_reaching(r.true_curve, target) for r in runs]
+        trials_to = trials_to_of[name]
         epochs_to = [r.true_epochs[i - 1] if i else None for r, i in zip(runs, trials_to)]
         obs_to = [first_reaching(hv, obs_target) for hv, _ in observed[name]]
-        p = p_budget = None
+        p = p_budget = p_trials = None
         if name != baseline_variant:
+            p_trials = float(mannwhitneyu([beyond if i is None else i for i in trials_to],
+                                          [beyond if i is None else i for i in trials_to_of[baseline_variant]],
+                                          alternative="less").pvalue)
             p = float(mannwhitneyu(true_final[name], true_final[baseline_variant], alternative="greater").pvalue)
             p_budget = float(mannwhitneyu(at_budget[name], at_budget[baseline_variant], alternative="greater").pvalue)
         inf = lambda v: math.inf if v is None else float(v)  # noqa: E731
@@ -233,12 +241,15 @@ def summarize(results: dict[str, list[SimResult]], reference: tuple[float, float
             "true_finals": true_final[name],
             "true_at_budget": at_budget[name],
             "trials_to_target": _quartiles([inf(i) for i in trials_to])
-            | {"reached": sum(i is not None for i in trials_to), "runs": len(runs), "per_run": trials_to},
+            | {"reached": sum(i is not None for i in trials_to), "runs": len(runs), "per_run": trials_to,
+               "within_half": sum(i is not None and i <= half for i in trials_to)},
             "epochs_to_target": _quartiles([inf(e) for e in epochs_to]),
             "trials_searched": _quartiles([float(len(r.true_curve)) for r in runs]),
             "epochs_total": _quartiles([float(r.epochs_total) for r in runs]),
             "mannwhitney_p_true_final_greater_than_" + baseline_variant: p,
             "mannwhitney_p_true_at_epoch_budget": p_budget,
+            # fewer searched trials to the target than ``baseline_variant`` (runs that never reach it: beyond)
+            "mannwhitney_p_fewer_trials_to_target": p_trials,
             "true_curve_by_trials": _median_curve([np.asarray(r.true_curve) for r in runs]),
             "observed_final_hypervolume": _summary(obs_final[name]),
             "confirmed_final_hypervolume": _summary([r.handover.confirmed_hypervolume if r.handover else 0.0
