@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             count[name] = min(args.seeds, int(n))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-    from sweeps.replay.calibrate import design_check
+    from sweeps.replay.calibrate import config_coverage, design_check
     from sweeps.replay.surrogate import fit_surrogate, holdout
     from sweeps.replay.truth import reference_point
 
@@ -156,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"calibration, {c.name}: real {c.real:.5f}, simulated median {c.simulated_median:.5f} "
               f"[10-90 % {c.simulated_q10:.5f}, {c.simulated_q90:.5f}], real at percentile {100 * c.percentile_of_real:.0f}",
               flush=True)
+    coverage = config_coverage(table)
+    for c in coverage:
+        print(f"calibration, held-out design configs inside their own simulated 10-90 % band, {c.objective}: "
+              f"{c.inside}/{c.configs} (95 % CI {100 * c.low:.0f}-{100 * c.high:.0f} %; 80 % if calibrated), mean "
+              f"percentile {c.mean_percentile:.0f}", flush=True)
 
     jobs = [(name, seed) for name in args.variants for seed in range(count[name])]
     jobs.sort(key=lambda j: (j[0] not in SLOW, j))
@@ -208,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                          "trials": variants[n].trials or spec.budget.trials, "confirm": variants[n].confirm}
                      for n in args.variants},
         "fidelity": fidelity.to_dict(), "noise_model": noise.to_dict(), "calibration": [c.to_dict() for c in checks],
+        "coverage": [c.to_dict() for c in coverage],
         "summary": summary,
     }
     out.write_text(json.dumps(record, indent=1))

@@ -14,6 +14,11 @@ already there. ``--finalize`` writes the compressed table (header + rows) that
 
     python -m benchmarks.build_replay_table --workers 2            # hours; rerun to resume
     python -m benchmarks.build_replay_table --finalize             # -> benchmarks/results/replay/...
+
+The defaults build the committed table of the `mnist-quick` preset (200 design configs, 8 of them
+with 8 model seeds, 20 seeds of each baseline); the first table was built with ``--spec
+benchmarks/specs/replay-mnist.yaml --configs 300 --repeat-configs 5 --repeat-seeds 5
+--baseline-seeds 5``.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 from benchmarks.common import REPLAY_TABLE, cpu_model  # noqa: E402
 
-DEFAULT_SPEC = HERE / "specs" / "replay-mnist.yaml"
+DEFAULT_SPEC = "mnist-quick"
 DEFAULT_WORK = HERE / "out" / "replay-table.jsonl"
 DEFAULT_TABLE = REPLAY_TABLE
 
@@ -151,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spec", default=str(DEFAULT_SPEC))
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="rows as they finish (resumable)")
     ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="the compressed table --finalize writes")
-    ap.add_argument("--configs", type=int, default=300)
-    ap.add_argument("--repeat-configs", type=int, default=5)
-    ap.add_argument("--repeat-seeds", type=int, default=5, help="seeds per repeated config, the first included")
-    ap.add_argument("--baseline-seeds", type=int, default=5)
+    ap.add_argument("--configs", type=int, default=200)
+    ap.add_argument("--repeat-configs", type=int, default=8)
+    ap.add_argument("--repeat-seeds", type=int, default=8, help="seeds per repeated config, the first included")
+    ap.add_argument("--baseline-seeds", type=int, default=20)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="run at most this many rows (timing probes)")
     ap.add_argument("--finalize", action="store_true", help="write the compressed table from the finished rows")

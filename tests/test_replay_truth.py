@@ -20,7 +20,7 @@ from sweeps.replay.truth import handover, reference_point, true_hypervolume
 from sweeps.spec import Confirm, load_spec
 
 import bench_scripts
-from benchmarks.common import REPLAY_TABLE
+from benchmarks.common import FIRST_REPLAY_TABLE, REPO
 from replay_helpers import write_table
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "replay"
@@ -169,7 +169,7 @@ def test_recorded_seeds_replay_the_baselines_runs(table, surrogate):
 
 
 def test_a_spec_the_table_did_not_record_is_refused_naming_the_key():
-    committed = load_table(REPLAY_TABLE)
+    committed = load_table(FIRST_REPLAY_TABLE)
     with pytest.raises(SpecError, match=r"^recipe.epochs: 2 epochs but the table recorded 4") as e:
         committed.check_covers(load_spec("mnist-quick"))
     assert "\n" not in str(e.value)
@@ -191,18 +191,20 @@ def _recorded():
 def test_the_committed_table_reproduces_its_recorded_figures():
     from sweeps.replay.surrogate import holdout
 
-    VARIANTS = bench_scripts.load("bench_replay").VARIANTS
+    bench = bench_scripts.load("bench_replay")
 
     path, record = _recorded()
-    committed = load_table(REPLAY_TABLE)
+    committed = load_table(REPO / record["table"])
+    budget, confirm = record["budget"], record.get("confirm")
+    spec, confirm = bench.bench_spec(committed.spec, budget["trials"], budget["max_concurrent"], confirm)
+    variants = bench.make_variants(spec.budget.trials, confirm)
     model = fit_surrogate(committed)
     assert holdout(committed).to_dict() == pytest.approx(record["fidelity"])
     assert model.noise.to_dict()["total_sd_final"] == pytest.approx(record["noise_model"]["total_sd_final"])
     ref = reference_point(model)
     assert list(ref) == pytest.approx(record["summary"]["reference_point"])
     for name in ("random", "tpe-mv"):
-        spec = VARIANTS[name].spec_for(committed.spec)
-        run = simulate(spec, model, 0, mode=record["mode"], reference=ref)
+        run = simulate(variants[name].spec_for(spec), model, 0, mode=record["mode"], reference=ref)
         assert run.handover.true_hypervolume == pytest.approx(record["summary"]["variants"][name]["true_finals"][0]), (path, name)
 
 

@@ -41,14 +41,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return f"{fmt(q['median'])} [{fmt(q['q1'])}, {fmt(q['q3'])}]"
 
     for name, v in summary["variants"].items():
-        p = v["mannwhitney_p_true_at_epoch_budget"]
+        p, pt = v["mannwhitney_p_true_at_epoch_budget"], v["mannwhitney_p_fewer_trials_to_target"]
         pw = v["power"]
         rows.append([name, q5(v["true_hypervolume_at_epoch_budget"]),
                      f"{quartiles(v['trials_to_target'])} ({v['trials_to_target']['reached']}/{v['trials_to_target']['runs']})",
                      quartiles(v["epochs_to_target"]), f"{v['epochs_total']['median']:.0f}",
                      f"{pw['truly_beats']['k']}/{pw['truly_beats']['n']}",
                      f"{pw['says_better_on_noise']['k']}/{pw['says_better_on_noise']['n']}",
-                     q5(v["observed_final_hypervolume"]), "" if p is None else f"{p:.2g}"])
+                     q5(v["observed_final_hypervolume"]), "" if p is None else f"{p:.2g} / {pt:.2g}"])
     confirm = "no confirmation" if spec.confirm is None else (
         f"confirm top {spec.confirm.top} x {spec.confirm.seeds} seeds"
         + (f", {spec.replicate_trials} replicates over {spec.confirm.looks} looks" if spec.confirm.budget else ""))
@@ -57,7 +57,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                          f"hypervolume (noise-free means of what is handed over) above ({ref[0]:.4f}, {ref[1]:.4f})",
                          ["searcher", "true hypervolume at equal epochs, median [IQR]",
                           "searched trials to random's median [IQR] (reached)", "epochs to it [IQR]", "epochs",
-                          "chosen truly beats dense", "best says so", "observed hypervolume", "p > random"], rows))
+                          "chosen truly beats dense", "best says so", "observed hypervolume",
+                          "p: more hypervolume / fewer trials than random"], rows))
     if args.out:
         from sweeps.files import write_new
 
@@ -70,8 +71,8 @@ COMMANDS = (
     Command("simulate", "replay a spec's search on recorded real trials: searchers compared by hypervolume",
             cmd_simulate, (
                 arg("spec", help="spec YAML file or preset name (its space must lie within the table's)"),
-                arg("--table", help="replay table (default: $SPARSE_SWEEPS_REPLAY_TABLE, else the one installed "
-                                    "with the package)"),
+                arg("--table", help="replay table (default: $SPARSE_SWEEPS_REPLAY_TABLE; this repository's is "
+                                    "benchmarks/results/replay/replay-mnist-quick.jsonl.gz)"),
                 arg("--seeds", type=int, default=30, help="simulated sweeps per searcher (default 30)"),
                 arg("--searchers", help="more samplers to compare, comma-separated (random, tpe, tpe-mv, nsga2, gp, "
                                         "qmc, qnehvi)"),

@@ -26,7 +26,7 @@ __all__ = ["ReplayTable", "TableError", "load_table", "default_table", "TABLE_EN
 
 # Where `sweeps simulate` finds its table without --table. The package ships none (a table is a
 # benchmark's output, tens of megabytes of recorded trials): this repository's is
-# benchmarks/results/replay/replay-mnist.jsonl.gz.
+# benchmarks/results/replay/replay-mnist-quick.jsonl.gz.
 TABLE_ENV = "SPARSE_SWEEPS_REPLAY_TABLE"
 FORMAT = "sparse-sweeps replay table"
 EPOCH_KEYS = ("epoch", "val_accuracy", "val_noise_score", "noise_max", "seconds")
@@ -122,7 +122,7 @@ def default_table() -> Path:
     value = os.environ.get(TABLE_ENV, "").strip()
     if not value:
         raise TableError(f"no replay table: pass --table FILE or set ${TABLE_ENV} (this repository's is "
-                         f"benchmarks/results/replay/replay-mnist.jsonl.gz)")
+                         f"benchmarks/results/replay/replay-mnist-quick.jsonl.gz)")
     return Path(value).expanduser()
 
 
