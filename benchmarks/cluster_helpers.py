@@ -501,6 +501,25 @@ def alive_nodes(address: str, env: dict[str, str], timeout: float = 60) -> list[
     return json.loads(line[-1]) if line else []
 
 
+_FREE_SNIPPET = r"""
+import json, sys, ray
+ray.init(address=sys.argv[1], log_to_driver=False, logging_level="ERROR")
+print(json.dumps({"cpus": ray.available_resources().get("CPU", 0.0)}))
+ray.shutdown()
+"""
+
+
+def free_cpus(address: str, env: dict[str, str], timeout: float = 60) -> float:
+    """The cluster's CPUs no task or actor holds now (0 when it cannot be asked)."""
+    try:
+        proc = subprocess.run([sys.executable, "-c", _FREE_SNIPPET, address], env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 0.0
+    line = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    return float(json.loads(line[-1])["cpus"]) if proc.returncode == 0 and line else 0.0
+
+
 @dataclass
 class LoopbackCluster:
     """A Ray head and worker on this machine (1 CPU each), started with `ray start`."""

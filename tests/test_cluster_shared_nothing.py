@@ -46,7 +46,7 @@ from optuna.trial import TrialState
 from sweeps.tracking import runs as tracking
 
 from cluster_helpers import (QUIET_ENV, TOKEN_ENV, MlflowServer, Postgres, RayNode, _listening, _wait, alive_nodes,
-                             base_env, ensure_postgres, is_loopback, listeners, logs_tail, stop_tree, tree,
+                             base_env, free_cpus, ensure_postgres, is_loopback, listeners, logs_tail, stop_tree, tree,
                              without_sweeps_env)
 from netns_helpers import Veth, namespaces_unavailable, worker_wrap
 from sweep_helpers import tiny_spec, write_spec
@@ -376,7 +376,11 @@ LOSS = "sn-loss"
 @pytest.fixture(scope="module")
 def node_loss(stack, worker1, both):
     """A 3-trial sweep; as soon as a trial runs on the worker machine, its node is killed (SIGKILL to
-    its raylet, agents and trial workers): mid-trial, its first epoch not reported."""
+    its raylet, agents and trial workers): mid-trial, its first epoch not reported. It starts once
+    both machines' CPUs are free again (the last sweep's actors released), so that one of its
+    first two trials must land on the worker."""
+    _wait("both CPUs free after the last sweep", lambda: free_cpus(stack.head.address, stack.node_env) >= 2, 120,
+          interval=2)
     sweep = start_sweep(stack, _tiny(spec_for(stack, LOSS, budget={"trials": 2, "max_concurrent": 2,
                                                                    "max_failures": 2})))
     seen = None

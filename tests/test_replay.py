@@ -243,3 +243,19 @@ def test_simulate_command_end_to_end(table, tmp_path):
     assert "Spearman" in proc.stdout and "tpe-mv" in proc.stdout and "random" in proc.stdout
     summary = json.loads(out.read_text())
     assert set(summary["variants"]) == {"random", "tpe-mv"} and summary["seeds"] == 2
+
+
+def test_fewer_trials_to_target_is_tested_one_sided_with_never_as_beyond(table, surrogate):
+    spec = _spec(table, trials=10, workers=2, confirm=(2, 2))
+    runs = run_variant(spec, Variant("random", "random", confirm=(2, 2)), surrogate, list(range(6)))
+    top = max(max(r.true_curve) for r in runs)
+    # the same sweeps, as if a searcher had reached the best value at once, or never beaten dense
+    fast = [dataclasses.replace(r, true_curve=(top,) * len(r.true_curve)) for r in runs]
+    never = [dataclasses.replace(r, true_curve=(0.0,) * len(r.true_curve)) for r in runs]
+    summary = summarize({"random": runs, "fast": fast, "never": never}, reference_point(surrogate))
+    v = summary["variants"]
+    assert v["random"]["mannwhitney_p_fewer_trials_to_target"] is None
+    assert v["fast"]["trials_to_target"]["per_run"] == [1] * 6 and v["fast"]["trials_to_target"]["within_half"] == 6
+    assert summary["half_of_target_trials"] == 5.0  # half of random's 10 searched trials
+    assert v["never"]["trials_to_target"]["reached"] == 0
+    assert v["fast"]["mannwhitney_p_fewer_trials_to_target"] < 0.05 < 0.95 < v["never"]["mannwhitney_p_fewer_trials_to_target"]
