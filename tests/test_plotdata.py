@@ -214,3 +214,15 @@ def test_report_draws_random_searchs_expected_curve_only_where_the_setup_matches
     assert reference.random_reference(other, path) is None  # other epochs: not comparable
     assert report_input(SweepReader.of(other, trials), reference.random_reference(other)).hypervolume.expected_trials == ()
     assert report_input(SweepReader.of(other, trials), None).hypervolume.reference_point == (0.0, 0.0)
+
+
+def test_the_shipped_random_search_curve_covers_the_quick_sweep():
+    """The package's recorded curve is the quick preset's set-up (its replay table), long enough
+    for its searched trials and baselines, so its report draws random search's band."""
+    from sweeps.replay import reference
+
+    spec = load_spec("mnist-quick")
+    ref = reference.random_reference(spec, reference.REFERENCE_FILE)
+    assert ref is not None, "sweeps/replay/random-reference.json was recorded for another set-up"
+    assert len(ref.median) >= spec.budget.trials + len(spec.baselines) and ref.seeds >= 30
+    assert all(a <= b for a, b in zip(ref.median, ref.median[1:]))  # an anytime curve never falls
