@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"each ({time.perf_counter() - t0:.0f} s so far)", flush=True)
     wall = time.perf_counter() - t0
     ordered = {name: [results[name][s] for s in range(count[name])] for name in args.variants}
-    summary = summarize(ordered, reference, noise_sd=float(noise.total_sd_at(surrogate.truth(None, "dense"))[1, -1]))
+    summary = summarize(ordered, reference, noise_sd=float(noise.total_sd_at(surrogate.truth(None, "dense"), "dense")[1, -1]))
 
     print(f"\n{spec.name}: {spec.budget.trials} searched trials + {len(spec.baselines)} baselines, "
           f"{spec.budget.max_concurrent} at a time, confirm top {confirm[0]} x {confirm[1]} seeds; {args.seeds} simulated "

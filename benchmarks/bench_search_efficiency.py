@@ -1,10 +1,11 @@
-"""Real sweeps against the simulator: is the simulator calibrated, and does the default beat random?
+"""Real sweeps against the simulator: is the simulator calibrated, and does a searcher beat random?
 
 Each run is a real sweep (`sweeps.run.service.run_sweep`: local Ray, MLflow and Optuna on SQLite,
-real MNIST training) of the replay table's spec (`benchmarks/specs/replay-mnist.yaml`: mnist-quick's
-space, 4 epochs on 2,500 training images) with ``--trials`` searched trials plus the two baselines,
-``--concurrent`` at a time, then its confirmation phase (``--confirm-top`` configs and both
-baselines again with ``--confirm-seeds`` more model seeds; 0 for none), once per searcher and seed.
+real MNIST training) of ``--spec`` (default the `mnist-quick` preset, whose replay table is the
+committed one; the first table's spec is `benchmarks/specs/replay-mnist.yaml`, with ``--table``)
+with ``--trials`` searched trials plus the two baselines, ``--concurrent`` at a time, then its
+confirmation phase (``--confirm-top`` configs and both baselines again with ``--confirm-seeds``
+more model seeds; 0 for none), once per searcher and seed; each setting defaults to the spec's.
 
 For every run it measures what a real sweep can measure, as the replay benchmark measures it (the
 same truth-model reference point, noise score over its maximum):
@@ -21,7 +22,7 @@ accuracy and noise score / max of every searched trial) are compared with the si
 two-sample Kolmogorov-Smirnov test per objective and searcher.
 
     SPARSE_SWEEPS_DATA=/path/to/data python -m benchmarks.bench_search_efficiency \\
-        [--trials 20] [--seeds 0,1,2,3,4] [--searchers tpe-mv,random] [--confirm-top 4 --confirm-seeds 3] [--root DIR]
+        [--spec mnist-quick] [--trials 8] [--seeds 0,1,2] [--searchers tpe-mv,random] [--confirm-top 2 --confirm-seeds 2] [--root DIR]
 
 Writes ``benchmarks/results/replay/real-sweeps-<utc>.json``. Runs already finished in ``--root``
 are read back, not rerun, and a run killed part-way is resumed (resumable across sessions);
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SPEC = HERE / "specs" / "replay-mnist.yaml"
+SPEC = "mnist-quick"  # the preset the committed replay table recorded
 
 
 def spec_for(base: Any, algorithm: str, seed: int, trials: int, concurrent: int, root: str,
@@ -114,14 +115,15 @@ def band(values: list[float]) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--spec", type=Path, default=SPEC, help="the sweep to run (its space must lie within the table's)")
+    ap.add_argument("--spec", default=SPEC, help="spec file or preset (default mnist-quick; its space must lie within "
+                                                 "the table's)")
     ap.add_argument("--table", default=None, help="replay table (default: the recorded one, benchmarks.common.REPLAY_TABLE)")
-    ap.add_argument("--trials", type=int, default=20, help="searched trials per sweep (plus the 2 baselines)")
-    ap.add_argument("--concurrent", type=int, default=2)
+    ap.add_argument("--trials", type=int, default=None, help="searched trials per sweep (default: the spec's)")
+    ap.add_argument("--concurrent", type=int, default=None, help="default: the spec's")
     ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--searchers", default=None, help="comma-separated; default: the default searcher and random")
-    ap.add_argument("--confirm-top", type=int, default=4)
-    ap.add_argument("--confirm-seeds", type=int, default=3, help="0: no confirmation phase")
+    ap.add_argument("--searchers", default=None, help="comma-separated; default: the spec's searcher and random")
+    ap.add_argument("--confirm-top", type=int, default=None, help="default: the spec's confirm, else 4")
+    ap.add_argument("--confirm-seeds", type=int, default=None, help="0: no confirmation phase (default: the spec's, else 3)")
     ap.add_argument("--sim-seeds", type=int, default=100)
     ap.add_argument("--root", default=str(HERE / "out" / "real-sweeps"))
     ap.add_argument("--report-only", action="store_true", help="read the finished runs, run nothing")
@@ -139,17 +141,21 @@ def main() -> int:
     from sweeps.replay.table import load_table
     from sweeps.replay.truth import reference_point
     from sweeps.results.read import hypervolume_curve
-    from sweeps.search.samplers import DEFAULT_SAMPLER
     from sweeps.spec import load_spec
 
     machine = machine_record(HERE.parent)
     base = load_spec(args.spec)
     table = load_table(args.table or REPLAY_TABLE)
     table.check_covers(base)
+    args.trials = args.trials or base.budget.trials
+    args.concurrent = args.concurrent or base.budget.max_concurrent
+    own = base.confirm
+    args.confirm_top = args.confirm_top if args.confirm_top is not None else (own.top if own else 4)
+    args.confirm_seeds = args.confirm_seeds if args.confirm_seeds is not None else (own.seeds if own else 3)
     surrogate = fit_surrogate(table)
     ref = reference_point(surrogate)
     confirm = None if args.confirm_seeds == 0 else (args.confirm_top, args.confirm_seeds)
-    searchers = args.searchers.split(",") if args.searchers else [DEFAULT_SAMPLER, "random"]
+    searchers = args.searchers.split(",") if args.searchers else list(dict.fromkeys([base.searcher.algorithm, "random"]))
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"reference point {ref}; {args.trials} trials + 2 baselines, {args.concurrent} at a time, confirm {confirm}; "
           f"searchers {searchers}; seeds {seeds}; stores {args.root}", flush=True)

@@ -7,7 +7,8 @@ from the noise model). The context for the replay benchmark's power figures.
 
     python -m benchmarks.replay_oracle [--configs 20000] [--table PATH --out PATH]
 
-Writes ``benchmarks/results/replay/replay-oracle.json`` (the committed table's) by default. Also
+Writes ``benchmarks/results/replay/replay-oracle-<table spec's name>.json`` by default (the first
+table's, ``replay-oracle.json``, is the record). Also
 recorded: the best config's margin in units of its own one-trial sd (the noise model's, at its true
 level): how far apart the truth puts configs against one seed's spread.
 """
@@ -26,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", type=int, default=20000)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "replay" / "replay-oracle.json")
+    ap.add_argument("--out", type=Path, default=None, help="default: results/replay/replay-oracle-<spec name>.json")
     from benchmarks.common import REPLAY_TABLE
 
     ap.add_argument("--table", type=Path, default=REPLAY_TABLE, help="replay table (default: the committed one)")
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = machine_record(HERE.parent, threads=1)
     table = load_table(args.table)
+    args.out = args.out or HERE / "results" / "replay" / f"replay-oracle-{table.spec.name}.json"
     model = fit_surrogate(table)
     ref = reference_point(model)
     rng = np.random.default_rng(0)

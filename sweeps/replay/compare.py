@@ -293,7 +293,7 @@ def simulate_spec(spec: Any, table: ReplayTable, seeds: Sequence[int], others: S
     ref = reference_point(surrogate)
     results = {name: run_variant(spec, v, surrogate, list(seeds), progress, reference=ref)
                for name, v in variants.items()}
-    out = summarize(results, ref, noise_sd=float(surrogate.noise.total_sd_at(surrogate.truth(None, "dense"))[1, -1]))
+    out = summarize(results, ref, noise_sd=float(surrogate.noise.total_sd_at(surrogate.truth(None, "dense"), "dense")[1, -1]))
     out["fidelity"] = fidelity.line()
     out["fidelity_figures"] = fidelity.to_dict()
     out["noise_model"] = surrogate.noise.to_dict()

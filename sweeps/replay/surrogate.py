@@ -126,6 +126,9 @@ class NoiseModel:
     levels: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
     level_sd: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
     level_bound: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())  # the held-out residuals' sd
+    # Each baseline's own trial sd (2, epochs), from its recorded seeds: its whole spread less the
+    # seed effect's (a dense net spreads two to three times more than a sparse one)
+    baseline_sd: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def total_sd(self) -> np.ndarray:
@@ -133,9 +136,11 @@ class NoiseModel:
         the trial noise is ``trial_sd`` (the pooled figure, the largest)."""
         return np.sqrt(self.seed_sd**2 + self.trial_sd**2)
 
-    def total_sd_at(self, level: tuple[float, float]) -> np.ndarray:
-        """A single trial's standard deviation (seed effect and its own) at ``level`` (2, epochs)."""
-        return np.sqrt(self.seed_sd**2 + self.trial_sd_at(level) ** 2)
+    def total_sd_at(self, level: tuple[float, float], baseline: str | None = None) -> np.ndarray:
+        """A single trial's standard deviation (seed effect and its own) at ``level`` (2, epochs),
+        or of ``baseline`` where its spread was measured."""
+        own = self.baseline_sd.get(baseline) if baseline is not None else None
+        return np.sqrt(self.seed_sd**2 + (self.trial_sd_at(level) if own is None else own) ** 2)
 
     def trial_sd_at(self, level: tuple[float, float]) -> np.ndarray:
         """A trial's own standard deviation (2, epochs) for a config whose true final values are
@@ -154,7 +159,8 @@ class NoiseModel:
                 "seed_effects_final": {str(k): v[:, -1].tolist() for k, v in sorted(self.seed_effects.items())},
                 "configs": list(self.configs), "seeds": list(self.seeds), "seed_effect_p": list(self.seed_p),
                 "levels": [list(v) for v in self.levels], "level_trial_sd": [list(v) for v in self.level_sd],
-                "level_heldout_residual_sd": [list(v) for v in self.level_bound]}
+                "level_heldout_residual_sd": [list(v) for v in self.level_bound],
+                "baseline_trial_sd_final": {k: v[:, -1].tolist() for k, v in sorted(self.baseline_sd.items())}}
 
 
 def _groups(table: ReplayTable) -> dict[str, list[dict]]:
@@ -175,7 +181,12 @@ def fit_noise(table: ReplayTable) -> NoiseModel:
     residual's, the residual's as the trial noise."""
     from scipy import stats
 
-    groups = _groups(table)
+    every = _groups(table)
+    searched = {k: v for k, v in every.items() if not k.startswith("baseline:")}
+    # The seed effect and a searched config's own noise come from the searched configs when at
+    # least two were repeated (a baseline's much larger spread would inflate both); each baseline
+    # then gets its own spread.
+    groups = searched if len(searched) >= 2 else every
     if not groups:
         raise ValueError(f"replay table {table.path}: no config with several model seeds, so trial noise cannot be "
                          f"measured; build it with --repeat-configs >= 1 --repeat-seeds >= 2")
@@ -200,9 +211,15 @@ def fit_noise(table: ReplayTable) -> NoiseModel:
     seed_var = np.maximum(0.0, (ms_seed - ms_resid) / C)
     p = tuple(float(stats.f.sf(ms_seed[o, -1] / ms_resid[o, -1], S - 1, (C - 1) * (S - 1))) if ms_resid[o, -1] > 0
               else 0.0 for o in range(2))
+    own: dict[str, np.ndarray] = {}
+    for key, rows in every.items():
+        if key.startswith("baseline:") and len(rows) >= 3:
+            acc, noise, _ = table.curves(rows)
+            spread = np.stack([acc.var(axis=0, ddof=1), noise.var(axis=0, ddof=1)])
+            own[key.split(":", 1)[1]] = np.sqrt(np.maximum(0.0, spread - seed_var))
     model = NoiseModel(seed_sd=np.sqrt(seed_var), trial_sd=np.sqrt(ms_resid),
                        seed_effects={s: effects[:, i, :].copy() for i, s in enumerate(common)},
-                       configs=tuple(names), seeds=tuple(common), seed_p=p)  # type: ignore[arg-type]
+                       configs=tuple(names), seeds=tuple(common), seed_p=p, baseline_sd=own)  # type: ignore[arg-type]
     log.debug("noise model: seed sd %s, trial sd %s (final epoch)", model.seed_sd[:, -1], model.trial_sd[:, -1])
     return model
 
@@ -331,7 +348,9 @@ class Surrogate:
         else:
             acc, noise = self._mean_of(params)
         z = np.random.default_rng([world.seed, 9203, *key]).standard_normal(2)
-        sd = self.noise.trial_sd_at((float(acc[-1]), float(noise[-1])))
+        sd = self.noise.baseline_sd.get(baseline) if baseline is not None else None
+        if sd is None:
+            sd = self.noise.trial_sd_at((float(acc[-1]), float(noise[-1])))
         shift = world.effect(model_seed) + z[:, None] * sd
         return np.clip(acc + shift[0], 0.0, 1.0), np.clip(noise + shift[1], 0.0, 1.0)
 
