@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     noise = surrogate.noise
     print(f"noise model (final epoch, noise score/max): seed effect sd {noise.seed_sd[1, -1]:.4f} (F test p "
           f"{noise.seed_p[1]:.2g}), a trial's own sd {noise.trial_sd[1, -1]:.4f}; accuracy {noise.seed_sd[0, -1]:.4f}, "
-          f"{noise.trial_sd[0, -1]:.4f}; from {len(noise.configs)} configs x {len(noise.seeds)} seeds", flush=True)
+          f"{noise.trial_sd[0, -1]:.4f}; from {len(noise.configs)} configs x {len(noise.seeds)} seeds; baselines' own sd "
+          f"(noise score/max): {', '.join(f'{k} {v[1, -1]:.4f}' for k, v in sorted(noise.baseline_sd.items())) or 'none'}",
+          flush=True)
     reference = reference_point(surrogate)
     print(f"reference point (true accuracy, true noise score/max): ({reference[0]:.4f}, {reference[1]:.4f})", flush=True)
     checks = design_check(table, reference, subset=spec.budget.trials)
