@@ -30,12 +30,14 @@ def _curve(params: dict, seed: int, epochs: int, rng, shift: float = 0.0, extra:
 
 
 def write_table(path: Path, configs: int = 60, repeats: int = 3, seed_shift: dict[int, float] | None = None,
-                design_noise: float = 0.0, flat: bool = False) -> Path:
+                design_noise: float = 0.0, flat: bool = False, baseline_seeds: int = 3,
+                baseline_noise: float = 0.0) -> Path:
     """``seed_shift``: a common effect of each model seed on the noise score of the repeats (and
     of the design rows' seed 0), as the real table shows. ``design_noise``: extra spread of the
     noise score of the design rows that are not repeated, which the noise model's data (the
     repeated configs) do not show. ``flat``:
-    every config has the same truth."""
+    every config has the same truth. ``baseline_noise``: each baseline run's own deviation (sd) on
+    the noise score, as a dense net's larger spread."""
     seed_shift = seed_shift or {}
     spec = load_spec(SPEC)
     rng = np.random.default_rng(0)
@@ -54,9 +56,10 @@ def write_table(path: Path, configs: int = 60, repeats: int = 3, seed_shift: dic
                          "seed": s, "error": None,
                          "epochs": _curve(design[i], s, spec.epochs, rng, seed_shift.get(s, 0.0), flat=flat)})
     for b in spec.baselines:
-        for s in range(3):
-            ep = [{"epoch": e, "val_accuracy": 0.965 + 0.001 * s, "val_noise_score": (0.6 + seed_shift.get(s, 0.0)) * 6600, "noise_max": 6600,
-                   "seconds": 5.0} for e in range(1, spec.epochs + 1)]
+        for s in range(baseline_seeds):
+            own = rng.normal(0, baseline_noise) if baseline_noise else 0.0
+            ep = [{"epoch": e, "val_accuracy": 0.965 + 0.001 * s, "val_noise_score": (0.6 + seed_shift.get(s, 0.0) + own) * 6600,
+                   "noise_max": 6600, "seconds": 5.0} for e in range(1, spec.epochs + 1)]
             rows.append({"id": f"baseline-{b.name}-seed{s}", "kind": "baseline", "baseline": b.name,
                          "params": dict(b.params), "seed": s, "error": None, "epochs": ep})
     header = {"format": "sparse-sweeps replay table", "version": 1, "spec": spec.to_dict(), "commit": "test",

@@ -230,3 +230,22 @@ def test_the_recorded_claims_are_the_documented_ones():
 
     low, high = float(betaincinv(6, 12, 0.025)), float(betaincinv(7, 11, 0.975))
     assert (round(100 * low), round(100 * 6 / 17), round(100 * high)) == (14, 35, 62)
+
+
+def test_a_baseline_keeps_its_own_larger_spread_and_does_not_inflate_the_searched_configs(tmp_path):
+    from sweeps.replay.surrogate import World
+
+    noisy = load_table(write_table(tmp_path / "t.jsonl.gz", repeats=5, baseline_seeds=20, baseline_noise=0.06))
+    noise = fit_noise(noisy)
+    assert 0.035 < noise.baseline_sd["dense"][1, -1] < 0.09  # 0.06 planted, 20 seeds
+    assert noise.trial_sd[1, -1] < 0.02  # the searched configs' 0.01, not the baselines'
+    assert not any(c.startswith("baseline:") for c in noise.configs)
+    model = fit_surrogate(noisy)
+    world = World(model.noise, "drawn", 0)
+    dense = [model.draw(None, "dense", 0, world, (i,))[1][-1] for i in range(400)]
+    params = next(r["params"] for r in noisy.searched() if r["kind"] == "design")
+    config = [model.draw(params, None, 0, world, (i,))[1][-1] for i in range(400)]
+    assert np.std(dense) > 2.5 * np.std(config)  # one model seed: only each trial's own deviation differs
+    assert np.std(dense) == pytest.approx(noise.baseline_sd["dense"][1, -1], rel=0.15)
+    total = noise.total_sd_at(model.truth(None, "dense"), "dense")[1, -1]
+    assert total ** 2 == pytest.approx(noise.seed_sd[1, -1] ** 2 + noise.baseline_sd["dense"][1, -1] ** 2)
