@@ -4,8 +4,8 @@ of replicates, the later look the allocation plans), then `sweeps best`'s claims
 config (`sweeps.results.best.sweep_claims`, adjusted for the choice), each judged true or false on
 the surrogate's noise-free truth at its margin.
 
-Two confirmations at equal replicate trials, on the committed replay table's spec (48 searched
-trials at random, its two baselines): adaptive (``confirm: {top: 4, seeds: 3, budget: 36, looks:
+Two confirmations at equal replicate trials, on the replay table's spec (its searched trials at
+random: 8 on mnist-quick's committed table, 48 on the first one; its two baselines): adaptive (``confirm: {top: 4, seeds: 3, budget: 36, looks:
 2}``) and fixed (``{top: 4, seeds: 6}``: the same 36 trials spread evenly in one look). Printed per
 setting: the "better"/"worse" claims and how many are true (exact 95 % interval), the "equivalent"
 ones, how often a chosen config truly two margins better than dense on the noise score is called

@@ -37,8 +37,9 @@ __all__ = ["SAMPLERS", "DEFAULT_SAMPLER", "startup_trials", "make_sampler"]
 SAMPLERS = ("random", "tpe", "tpe-mv", "nsga2", "gp", "qmc", "qnehvi")
 # Scored on the truth of a space with something to find (mnist-quick's replay table, 30 simulated
 # sweeps a searcher at 8 and at 48 trials), no sampler reached random search's median in fewer
-# trials (one-sided Mann-Whitney p >= 0.33) or handed over a better front: random is the default
-# (docs/benchmarks/searchers.md). A spec or preset names another where it has evidence for it.
+# trials (one-sided Mann-Whitney p >= 0.33); tpe's slightly better front at 48 trials came with
+# the worst at 8. Random is the default (docs/benchmarks/searchers.md); a spec or preset names
+# another where it has evidence for it.
 DEFAULT_SAMPLER = "random"
 
 
