@@ -160,7 +160,8 @@ def test_a_submitted_sweep_outlives_its_client(head):
 
 @pytest.mark.slow
 def test_stop_ends_a_job_cleanly_and_resume_continues_it(head):
-    path = _spec(head, "job-stop", budget={"trials": 3, "max_concurrent": 1, "max_failures": 0})
+    # enough tiny trials that a busy machine's slower polling still finds one running after one ended
+    path = _spec(head, "job-stop", budget={"trials": 6, "max_concurrent": 1, "max_failures": 0})
     proc = sweeps(head, ["submit", str(path)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     deadline = time.monotonic() + 300
