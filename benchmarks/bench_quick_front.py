@@ -16,7 +16,9 @@ One JSON line per finished seed in ``--work`` (a rerun skips them); ``--finalize
     SPARSE_SWEEPS_DATA=<data root> python -m benchmarks.bench_quick_front [--seeds 0-9] [--finalize]
         [--preset mnist-tradeoff]
 
-``--preset`` runs another shipped preset the same way (work file ``benchmarks/out/<preset>-front.jsonl``,
+``--searcher random`` runs the preset with another searcher (work file and results named
+``quick-front-random``), to measure a preset's searcher before it changes. ``--preset`` runs
+another shipped preset the same way (work file ``benchmarks/out/<preset>-front.jsonl``,
 results ``benchmarks/results/<preset>-front-<UTC>.json``): `mnist-tradeoff`, the preset whose claim
 against dense resolves, is measured so.
 """
@@ -55,7 +57,7 @@ def front_facts(name: str, root: Path) -> dict[str, Any]:
     return {"front": rows, "top_noise": top, "top_noise_is_sparse": not top["baseline"]}
 
 
-def run_seed(seed: int, root: Path, env: dict[str, str], preset: str = PRESET) -> dict[str, Any]:
+def run_seed(seed: int, root: Path, env: dict[str, str], preset: str = PRESET, searcher: str | None = None) -> dict[str, Any]:
     import yaml
 
     from sweeps.spec import load_spec
@@ -64,6 +66,8 @@ def run_seed(seed: int, root: Path, env: dict[str, str], preset: str = PRESET) -
     name = f"quick-front-s{seed}" if preset == PRESET else f"{preset}-s{seed}"
     spec.update(name=name, seed=seed)
     spec["searcher"]["seed"] = seed
+    if searcher:  # the preset with another searcher, nothing else changed
+        spec["searcher"]["algorithm"] = searcher
     spec.pop("stores", None)
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -78,7 +82,7 @@ def run_seed(seed: int, root: Path, env: dict[str, str], preset: str = PRESET) -
                           capture_output=True, text=True)
     doc = yaml.safe_load(best_file.read_text()) if best_file.exists() else {}
     source = doc.get("source", {})
-    return {"seed": seed, "preset": preset, "wall_seconds": round(wall, 1), **front_facts(name, root),
+    return {"seed": seed, "preset": preset, "searcher": spec["searcher"]["algorithm"], "wall_seconds": round(wall, 1), **front_facts(name, root),
             "best": {"trial": source.get("optuna_trial_number"), "claims": source.get("claims", []),
                      "verdicts": source.get("verdicts", []), "claims_basis": source.get("claims_basis", ""),
                      "stdout": best.stdout[-4000:]},
@@ -124,11 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default=PRESET, help=f"a shipped preset (default {PRESET})")
     parser.add_argument("--work", type=Path, default=None, help=f"work file (default {WORK.relative_to(ROOT)}, "
                         "or benchmarks/out/<preset>-front.jsonl)")
+    parser.add_argument("--searcher", default=None, help="run the preset with this searcher instead of its own")
     parser.add_argument("--finalize", action="store_true", help="write the summary JSON from the finished seeds")
     args = parser.parse_args(argv)
+    stem = ("quick-front" if args.preset == PRESET else f"{args.preset}-front") + (f"-{args.searcher}" if args.searcher else "")
     if args.work is None:
-        args.work = WORK if args.preset == PRESET else ROOT / "benchmarks" / "out" / f"{args.preset}-front.jsonl"
-    stem = "quick-front" if args.preset == PRESET else f"{args.preset}-front"
+        args.work = ROOT / "benchmarks" / "out" / f"{stem}.jsonl"
     if not os.environ.get("SPARSE_SWEEPS_DATA"):
         print("error: SPARSE_SWEEPS_DATA is not set: point it at the data root", file=sys.stderr)
         return 2
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [done[s] for s in seeds if s in done]
         out = ROOT / "benchmarks" / "results" / f"{stem}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.json"
         summary = summarize(rows)
-        out.write_text(json.dumps({"preset": args.preset, "summary": summary, "machine": machine_record(ROOT),
+        out.write_text(json.dumps({"preset": args.preset, "searcher": args.searcher, "summary": summary, "machine": machine_record(ROOT),
                                    "rows": rows}, indent=1) + "\n")
         print(json.dumps(summary, indent=1))
         print(f"wrote {out.relative_to(ROOT)}")
@@ -154,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         root = Path(tempfile.mkdtemp(prefix=f"{stem}-{seed}-"))
         try:
-            row = run_seed(seed, root, env, args.preset)
+            row = run_seed(seed, root, env, args.preset, args.searcher)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         with args.work.open("a") as f:
