@@ -30,13 +30,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-from benchmarks.common import RANDOM_REFERENCE, REPLAY_TABLE, machine_record  # noqa: E402
+from benchmarks.common import RANDOM_REFERENCE, REPLAY_TABLE, bench_spec, machine_record  # noqa: E402
 from sweeps.replay.compare import Variant, summarize  # noqa: E402
 from sweeps.replay.reference import write_reference  # noqa: E402
 from sweeps.replay.table import load_table  # noqa: E402
 
 ASHA_PARETO = {"rule": "pareto", "grace_period": 1, "reduction_factor": 3}
-CONFIRM = (4, 3)  # the paper presets' confirm, {top: 4, seeds: 3}: where the table's spec has none
 SEARCHERS = ("random", "qmc", "tpe", "tpe-mv", "nsga2", "gp", "qnehvi")
 SLOW = ("qnehvi", "gp")  # started first, so that the processes finish together
 SEEDS_OF = {"qnehvi": 10}  # about 17 s of driver CPU per proposal: fewer sweeps (--seeds-of)
@@ -61,17 +60,6 @@ def make_variants(trials: int, confirm: tuple[int, int]) -> dict[str, Variant]:
     out["tpe-mv no confirm"] = Variant("tpe-mv no confirm", "tpe-mv", trials=total - 2)
     out["random no confirm"] = Variant("random no confirm", "random", trials=total - 2)
     return out
-
-
-def bench_spec(table_spec, trials: int | None, concurrent: int | None, confirm: tuple[int, int] | None):
-    """The table's spec with the benchmark's budget; its confirm (``confirm``, else the spec's, else `CONFIRM`)."""
-    import dataclasses
-
-    budget = dataclasses.replace(table_spec.budget, trials=trials or table_spec.budget.trials,
-                                 max_concurrent=concurrent or table_spec.budget.max_concurrent)
-    spec = dataclasses.replace(table_spec, budget=budget)
-    own = None if spec.confirm is None else (spec.confirm.top, spec.confirm.seeds)
-    return spec, tuple(confirm or own or CONFIRM)
 
 
 _STATE: dict = {}
@@ -115,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=None, help="searched trials per sweep (default: the table spec's)")
     ap.add_argument("--concurrent", type=int, default=None, help="trials at a time (default: the table spec's)")
     ap.add_argument("--confirm", nargs=2, type=int, default=None, metavar=("TOP", "SEEDS"),
-                    help="confirmation (default: the table spec's, else 4 x 3)")
+                    help="confirmation (default: the table spec's, else the paper presets' 4 x 3)")
     ap.add_argument("--mode", default="drawn", choices=["drawn", "recorded"],
                     help="model seeds' effects: drawn per sweep, or the table's recorded ones")
     ap.add_argument("--processes", type=int, default=2, help="simulations in parallel (results do not depend on it)")

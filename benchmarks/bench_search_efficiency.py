@@ -122,7 +122,7 @@ def main() -> int:
     ap.add_argument("--concurrent", type=int, default=None, help="default: the spec's")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--searchers", default=None, help="comma-separated; default: the spec's searcher and random")
-    ap.add_argument("--confirm-top", type=int, default=None, help="default: the spec's confirm, else 4")
+    ap.add_argument("--confirm-top", type=int, default=None, help="default: the spec's confirm, else the paper presets' 4")
     ap.add_argument("--confirm-seeds", type=int, default=None, help="0: no confirmation phase (default: the spec's, else 3)")
     ap.add_argument("--sim-seeds", type=int, default=100)
     ap.add_argument("--root", default=str(HERE / "out" / "real-sweeps"))
@@ -135,7 +135,7 @@ def main() -> int:
     import numpy as np
     from scipy.stats import ks_2samp
 
-    from benchmarks.common import REPLAY_TABLE, machine_record
+    from benchmarks.common import REPLAY_TABLE, bench_spec, machine_record
     from sweeps.replay.compare import Variant, run_variant
     from sweeps.replay.surrogate import fit_surrogate
     from sweeps.replay.table import load_table
@@ -144,14 +144,12 @@ def main() -> int:
     from sweeps.spec import load_spec
 
     machine = machine_record(HERE.parent)
-    base = load_spec(args.spec)
+    base, (top, seeds) = bench_spec(load_spec(args.spec), args.trials, args.concurrent)
     table = load_table(args.table or REPLAY_TABLE)
     table.check_covers(base)
-    args.trials = args.trials or base.budget.trials
-    args.concurrent = args.concurrent or base.budget.max_concurrent
-    own = base.confirm
-    args.confirm_top = args.confirm_top if args.confirm_top is not None else (own.top if own else 4)
-    args.confirm_seeds = args.confirm_seeds if args.confirm_seeds is not None else (own.seeds if own else 3)
+    args.trials, args.concurrent = base.budget.trials, base.budget.max_concurrent
+    args.confirm_top = top if args.confirm_top is None else args.confirm_top
+    args.confirm_seeds = seeds if args.confirm_seeds is None else args.confirm_seeds
     surrogate = fit_surrogate(table)
     ref = reference_point(surrogate)
     confirm = None if args.confirm_seeds == 0 else (args.confirm_top, args.confirm_seeds)

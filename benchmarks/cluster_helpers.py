@@ -476,48 +476,36 @@ def _listening(address: str) -> bool:
         return False
 
 
-_NODES_SNIPPET = r"""
-import json, sys, ray
-ray.init(address=sys.argv[1], log_to_driver=False, logging_level="ERROR")
-print(json.dumps([{"node_id": n["NodeID"], "node_manager_port": n["NodeManagerPort"],
-                   "node_ip": n.get("NodeManagerAddress"), "resources": n.get("Resources", {})}
-                  for n in ray.nodes() if n.get("Alive")]))
-ray.shutdown()
-"""
+def _ask_cluster(body: str, address: str, env: dict[str, str], timeout: float) -> Any:
+    """What ``body`` prints as JSON (one line) in a short-lived driver of the cluster at ``address``
+    (keeps Ray out of this process); None when it cannot answer."""
+    if not _listening(address):
+        return None  # the GCS is not up yet
+    snippet = ("import json, sys, ray\n"
+               "ray.init(address=sys.argv[1], log_to_driver=False, logging_level='ERROR')\n"
+               f"{body}\nray.shutdown()\n")
+    try:
+        proc = subprocess.run([sys.executable, "-c", snippet, address], env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    line = [x for x in proc.stdout.splitlines() if x.startswith(("[", "{"))]
+    return json.loads(line[-1]) if proc.returncode == 0 and line else None
 
 
 def alive_nodes(address: str, env: dict[str, str], timeout: float = 60) -> list[dict[str, Any]]:
-    """The cluster's live nodes, asked by a short-lived driver (keeps Ray out of this process)."""
-    if not _listening(address):
-        return []  # the GCS is not up yet
-    try:
-        proc = subprocess.run([sys.executable, "-c", _NODES_SNIPPET, address], env=env, capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return []
-    if proc.returncode != 0:
-        return []
-    line = [x for x in proc.stdout.splitlines() if x.startswith("[")]
-    return json.loads(line[-1]) if line else []
-
-
-_FREE_SNIPPET = r"""
-import json, sys, ray
-ray.init(address=sys.argv[1], log_to_driver=False, logging_level="ERROR")
-print(json.dumps({"cpus": ray.available_resources().get("CPU", 0.0)}))
-ray.shutdown()
-"""
+    """The cluster's live nodes."""
+    return _ask_cluster(
+        'print(json.dumps([{"node_id": n["NodeID"], "node_manager_port": n["NodeManagerPort"],\n'
+        '                   "node_ip": n.get("NodeManagerAddress"), "resources": n.get("Resources", {})}\n'
+        '                  for n in ray.nodes() if n.get("Alive")]))', address, env, timeout) or []
 
 
 def free_cpus(address: str, env: dict[str, str], timeout: float = 60) -> float:
     """The cluster's CPUs no task or actor holds now (0 when it cannot be asked)."""
-    try:
-        proc = subprocess.run([sys.executable, "-c", _FREE_SNIPPET, address], env=env, capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return 0.0
-    line = [x for x in proc.stdout.splitlines() if x.startswith("{")]
-    return float(json.loads(line[-1])["cpus"]) if proc.returncode == 0 and line else 0.0
+    answer = _ask_cluster('print(json.dumps({"cpus": ray.available_resources().get("CPU", 0.0)}))', address, env,
+                          timeout)
+    return float(answer["cpus"]) if answer else 0.0
 
 
 @dataclass

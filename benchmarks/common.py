@@ -24,6 +24,22 @@ FIRST_REPLAY_TABLE = RESULTS / "replay" / "replay-mnist.jsonl.gz"
 RANDOM_REFERENCE = RESULTS / "replay" / "random-reference.json"
 
 
+CONFIRM = (4, 3)  # the paper presets' confirm, {top: 4, seeds: 3}: what a benchmark runs where a spec has none
+
+
+def bench_spec(spec, trials: int | None = None, concurrent: int | None = None,
+               confirm: tuple[int, int] | None = None):
+    """``spec`` with a benchmark's budget (``trials`` searched, ``concurrent`` at a time: the
+    spec's where None), and the confirmation to run: ``confirm``, else the spec's (top, seeds),
+    else `CONFIRM`."""
+    import dataclasses
+
+    budget = dataclasses.replace(spec.budget, trials=trials or spec.budget.trials,
+                                 max_concurrent=concurrent or spec.budget.max_concurrent)
+    own = None if spec.confirm is None else (spec.confirm.top, spec.confirm.seeds)
+    return dataclasses.replace(spec, budget=budget), tuple(confirm or own or CONFIRM)
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (or what platform knows)."""
     try:

@@ -20,7 +20,7 @@ from sweeps.replay.truth import handover, reference_point, true_hypervolume
 from sweeps.spec import Confirm, load_spec
 
 import bench_scripts
-from benchmarks.common import FIRST_REPLAY_TABLE, REPO
+from benchmarks.common import FIRST_REPLAY_TABLE, REPO, bench_spec
 from replay_helpers import write_table
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "replay"
@@ -196,7 +196,7 @@ def test_the_committed_table_reproduces_its_recorded_figures():
     path, record = _recorded()
     committed = load_table(REPO / record["table"])
     budget, confirm = record["budget"], record.get("confirm")
-    spec, confirm = bench.bench_spec(committed.spec, budget["trials"], budget["max_concurrent"], confirm)
+    spec, confirm = bench_spec(committed.spec, budget["trials"], budget["max_concurrent"], confirm)
     variants = bench.make_variants(spec.budget.trials, confirm)
     model = fit_surrogate(committed)
     assert holdout(committed).to_dict() == pytest.approx(record["fidelity"])

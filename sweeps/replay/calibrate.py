@@ -9,8 +9,9 @@ trial's own deviation at the config's level), and asks where the real hypervolum
 recorded seed-0 run, against 48 simulated draws plus dense's. A simulator that double-counted
 noise would put the real value in its lower tail (the old one did: 0.0081 against a median
 of 0.019). `config_coverage` asks the same of each held-out config alone: is its real final value
-inside its own simulated 10-90 % band (80 % of configs if calibrated)? The level bound (`bound_by_design`) comes from the same design's residuals (not from
-hypervolumes), so this check is not fully independent of it.
+inside its own simulated 10-90 % band (80 % of configs if calibrated)? The level bound
+(`bound_by_design`) comes from the same design's residuals (not from hypervolumes), so these
+checks are not fully independent of it.
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ class Coverage:
 
 
 def _crossfit(table: ReplayTable, seed: int) -> tuple[list[dict], np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
-    """The design rows; their real final (accuracy, noise score / max); each predicted by a
-    surrogate fitted on the other 4 of 5 folds; the recorded seed's effect; the simulator's trial
-    sd at the prediction; and the rng after the folds."""
+    """The design rows; their real final (accuracy, noise score / max); the centre of the
+    simulator's draw of each (its prediction by a surrogate fitted on the other 4 of 5 folds, plus
+    its recorded seed's effect); the simulator's trial sd there; and the rng after the folds."""
     pooled = fit_noise(table)
     noise = bound_by_design(table, pooled)
     rows = [r for r in table.searched() if r["kind"] == "design"]

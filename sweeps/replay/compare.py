@@ -10,7 +10,8 @@ trained as many epochs as the median `baseline_variant` run trained in all.
 
 Per variant: the final and equal-epoch true hypervolume (median, quartiles, a 95 % interval of the
 median), a one-sided Mann-Whitney p that it reaches the target in fewer searched trials than
-``baseline_variant`` (never reaching it ranks beyond every budget), the trials (searched trials ended: baselines and replicates not counted) and epochs
+``baseline_variant`` (never reaching it ranks beyond every budget), the trials (searched trials
+ended: baselines and replicates not counted) and epochs
 (everything trained, the confirmation's replicates included) to reach the `baseline_variant`'s
 median true final hypervolume, where a run that never reaches it counts as beyond the budget (a
 median that falls among those is "beyond", never a smaller order statistic); what `best` claims
@@ -218,7 +219,7 @@ def summarize(results: dict[str, list[SimResult]], reference: tuple[float, float
     obs_target = float(np.median(obs_final[baseline_variant]))
     out: dict[str, Any] = {"reference_point": list(reference), "target": target, "target_of": baseline_variant,
                            "observed_target": obs_target, "epoch_budget": epoch_budget, "variants": {}}
-    beyond = 1 + max(len(r.true_curve) for runs in results.values() for r in runs)  # "never": past every budget
+    inf = lambda v: math.inf if v is None else float(v)  # noqa: E731  ("never": beyond every budget)
     trials_to_of = {n: [first_reaching(r.true_curve, target) for r in runs] for n, runs in results.items()}
     half = float(np.median([len(r.true_curve) for r in results[baseline_variant]])) / 2
     out["half_of_target_trials"] = half
@@ -228,12 +229,10 @@ def summarize(results: dict[str, list[SimResult]], reference: tuple[float, float
         obs_to = [first_reaching(hv, obs_target) for hv, _ in observed[name]]
         p = p_budget = p_trials = None
         if name != baseline_variant:
-            p_trials = float(mannwhitneyu([beyond if i is None else i for i in trials_to],
-                                          [beyond if i is None else i for i in trials_to_of[baseline_variant]],
+            p_trials = float(mannwhitneyu([inf(i) for i in trials_to], [inf(i) for i in trials_to_of[baseline_variant]],
                                           alternative="less").pvalue)
             p = float(mannwhitneyu(true_final[name], true_final[baseline_variant], alternative="greater").pvalue)
             p_budget = float(mannwhitneyu(at_budget[name], at_budget[baseline_variant], alternative="greater").pvalue)
-        inf = lambda v: math.inf if v is None else float(v)  # noqa: E731
         entry = {
             "runs": len(runs),
             "true_final_hypervolume": _summary(true_final[name]),

@@ -139,8 +139,13 @@ class NoiseModel:
     def total_sd_at(self, level: tuple[float, float], baseline: str | None = None) -> np.ndarray:
         """A single trial's standard deviation (seed effect and its own) at ``level`` (2, epochs),
         or of ``baseline`` where its spread was measured."""
+        return np.sqrt(self.seed_sd**2 + self.own_sd(level, baseline) ** 2)
+
+    def own_sd(self, level: tuple[float, float], baseline: str | None = None) -> np.ndarray:
+        """A trial's own standard deviation (2, epochs): ``baseline``'s measured spread where there
+        is one, else a searched config's at ``level`` (`trial_sd_at`)."""
         own = self.baseline_sd.get(baseline) if baseline is not None else None
-        return np.sqrt(self.seed_sd**2 + (self.trial_sd_at(level) if own is None else own) ** 2)
+        return self.trial_sd_at(level) if own is None else own
 
     def trial_sd_at(self, level: tuple[float, float]) -> np.ndarray:
         """A trial's own standard deviation (2, epochs) for a config whose true final values are
@@ -348,9 +353,7 @@ class Surrogate:
         else:
             acc, noise = self._mean_of(params)
         z = np.random.default_rng([world.seed, 9203, *key]).standard_normal(2)
-        sd = self.noise.baseline_sd.get(baseline) if baseline is not None else None
-        if sd is None:
-            sd = self.noise.trial_sd_at((float(acc[-1]), float(noise[-1])))
+        sd = self.noise.own_sd((float(acc[-1]), float(noise[-1])), baseline)
         shift = world.effect(model_seed) + z[:, None] * sd
         return np.clip(acc + shift[0], 0.0, 1.0), np.clip(noise + shift[1], 0.0, 1.0)
 
